@@ -1,0 +1,99 @@
+"""Every routine task of the camtrap workspace is a nox session.
+
+    nox -s tests          # each package's tests, each in an environment of only its declared deps
+    nox -s integration    # cross-package tests under tests/
+    nox -s lint typecheck docs
+    nox -s demo           # the README's main job on the built-in synthetic dataset
+    nox -s bench          # benchmark scripts under bench/, writing docs/benchmarks.md
+
+Environments come from ``uv.lock`` (``uv sync --frozen``), so they match CI exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "docs"]
+nox.options.error_on_missing_interpreters = False
+
+ROOT = Path(__file__).parent
+PACKAGES = ["ct-io", "ct-taxonomy", "ct-crop", "ct-splits", "ct-infer", "ct-train"]
+PYTHON = "3.11"
+
+
+def _sync(session: nox.Session, *args: str) -> None:
+    """Install exactly what ``uv.lock`` says for ``args`` into the session's environment."""
+    session.run_install(
+        "uv", "sync", "--frozen", "--no-default-groups", *args,
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+        silent=True,
+    )
+
+
+def _pytest(session: nox.Session, *paths: str) -> None:
+    """Run pytest; ``-- ARGS`` on the nox command line are passed through."""
+    # exit 5 = "no tests collected": a package still being written is not a failure
+    session.run("python", "-m", "pytest", *paths, *session.posargs, success_codes=[0, 5])
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("package", PACKAGES, ids=PACKAGES)
+def tests(session: nox.Session, package: str) -> None:
+    """One package's tests in an environment holding only that package and its declared deps.
+
+    An import of a sibling the package does not declare fails here, as it would for a user.
+    """
+    _sync(session, "--package", package, "--group", "test")
+    _pytest(session, f"packages/{package}/tests")
+
+
+@nox.session(python=PYTHON)
+def integration(session: nox.Session) -> None:
+    """Cross-package tests (tests/ at the root) with the whole workspace installed."""
+    _sync(session, "--all-packages", "--group", "dev")
+    _pytest(session, "tests")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the workspace."""
+    _sync(session, "--only-group", "dev")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy over every package's source."""
+    _sync(session, "--all-packages", "--group", "dev")
+    session.run("mypy", *[f"packages/{p}/src" for p in PACKAGES])
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Check docs/: links resolve, every hook is documented, runnable examples run."""
+    _sync(session, "--all-packages", "--group", "dev")
+    _pytest(session, "tests/test_docs.py")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job on the built-in synthetic demo dataset, into ./demo-run (offline)."""
+    _sync(session, "--all-packages")
+    out = Path(os.environ.get("CAMTRAP_DEMO_DIR", str(ROOT / "demo-run")))
+    session.run("ct-io", "fetch", "demo", str(out / "data"), *session.posargs)
+    session.run("ct-io", "validate", str(out / "data" / "demo" / "demo_cct.json"), str(out / "data" / "demo" / "demo_md.json"))
+    session.run("ct-io", "info", str(out / "data" / "demo" / "demo_cct.json"))
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run every bench/ script (reference tools installed in their own venvs by the scripts)."""
+    _sync(session, "--all-packages", "--group", "dev")
+    for script in sorted((ROOT / "bench").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)

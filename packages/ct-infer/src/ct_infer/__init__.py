@@ -1,0 +1,3 @@
+"""ct-infer: part of the camtrap classifier toolkit."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,103 @@
+"""``ct-io``: validate and summarize files, list plugins, fetch datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ct_io.clitools import EXIT_PROBLEMS, console, run_cli, setup_logging
+
+app = typer.Typer(
+    help="Formats, data sources and plugins of the camtrap classifier toolkit.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    add_completion=False,
+)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    setup_logging(verbose)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="CCT or MD JSON files (kind detected from content).", exists=False)],
+    images_dir: Annotated[Path | None, typer.Option(help="Also check that every image exists under this folder.")] = None,
+    max_problems: Annotated[int, typer.Option(help="Print at most this many problems per file.")] = 50,
+) -> None:
+    """Check files against their format; print every problem with its JSON path.
+
+    Exits 1 when any file has an error (warnings alone pass).
+    """
+    from ct_io.validation import validate_file
+
+    bad = False
+    for path in files:
+        kind, problems = validate_file(path, images_dir=images_dir)
+        errors = [p for p in problems if p.is_error]
+        warnings = [p for p in problems if not p.is_error]
+        status = "[red]INVALID[/]" if errors else "[green]ok[/]"
+        console.print(f"{path}: {kind} {status} ({len(errors)} errors, {len(warnings)} warnings)")
+        for p in problems[:max_problems]:
+            colour = "red" if p.is_error else "yellow"
+            console.print(f"  [{colour}]{p.severity}[/] {p}", highlight=False, soft_wrap=True)
+        if len(problems) > max_problems:
+            console.print(f"  … {len(problems) - max_problems} more")
+        bad |= bool(errors)
+    if bad:
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
+@app.command()
+def info(file: Annotated[Path, typer.Argument(help="A CCT or MD JSON file.")]) -> None:
+    """Summarize a file: images, annotations per category, locations, sequences, confidences."""
+    from ct_io.validation import load_any
+    from ct_io.summary import cct_summary, md_summary
+    from ct_io.md import MDResults
+
+    obj = load_any(file)
+    console.print(md_summary(obj, str(file)) if isinstance(obj, MDResults) else cct_summary(obj, str(file)))
+
+
+@app.command()
+def plugins() -> None:
+    """List every registered data source, detector, backbone, loss and logger."""
+    from rich.table import Table
+
+    from ct_io.registry import PluginKind, collect
+
+    table = Table(title="camtrap plugins")
+    for col in ("kind", "name", "plugin", "distribution", "description"):
+        table.add_column(col)
+    for kind in PluginKind:
+        for reg in collect(kind):
+            table.add_row(kind.value, reg.name, reg.plugin, reg.distribution, reg.description)
+    console.print(table)
+
+
+@app.command()
+def fetch(
+    source: Annotated[str, typer.Argument(help="Data source name (see `ct-io plugins`).")],
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the dataset into.")],
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Source option KEY=VALUE (repeatable).")] = None,
+) -> None:
+    """Fetch a dataset with a data source into OUT_DIR (images + CCT file)."""
+    from rich.progress import Progress
+
+    from ct_io.options import parse_key_values
+    from ct_io.sources import fetch as do_fetch
+
+    with Progress(console=console, transient=True) as progress:
+        result = do_fetch(source, out_dir, parse_key_values(option or []), progress=progress)
+    console.print(f"[green]fetched[/] {result.name}: {result.cct_path} (images in {result.images_dir})")
+    if result.detections_path:
+        console.print(f"detections: {result.detections_path}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    run_cli(app)

@@ -1,0 +1,60 @@
+"""Shared pieces of every console script: one-line errors, logging, the rich console."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from ct_io.errors import CamtrapError
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+#: Exit codes: 0 ok, 1 the command found problems (e.g. validation), 2 usage or input error.
+EXIT_PROBLEMS = 1
+EXIT_ERROR = 2
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Log through rich to stderr (INFO, or DEBUG when verbose)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
+        force=True,
+    )
+
+
+def run_cli(app: Callable[..., Any]) -> None:
+    """Run a typer app; a ``CamtrapError`` prints as one line instead of a traceback.
+
+    Set ``CAMTRAP_DEBUG=1`` to see tracebacks.
+    """
+    try:
+        app(standalone_mode=False)
+    except CamtrapError as exc:
+        if os.environ.get("CAMTRAP_DEBUG"):
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/] — rerun the same command to resume")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors and aborts arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            err_console.print("aborted")
+            sys.exit(1)
+        raise

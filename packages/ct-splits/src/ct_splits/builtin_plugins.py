@@ -1,0 +1,1 @@
+"""ct-splits's built-in plugins, registered through the ``camtrap.plugins`` entry point."""

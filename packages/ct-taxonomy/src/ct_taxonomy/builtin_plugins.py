@@ -1,0 +1,1 @@
+"""ct-taxonomy's built-in plugins, registered through the ``camtrap.plugins`` entry point."""
