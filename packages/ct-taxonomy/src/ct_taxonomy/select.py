@@ -232,7 +232,7 @@ def _labels_per_image(pairs: pd.DataFrame, lookup: Mapping[str, list[str]]) -> p
     single = pairs[counts.to_numpy() == 1].set_index("image_id")
     out_single = pd.DataFrame(
         {
-            "labels": [list(lookup[c]) for c in single["class"]],
+            "labels": [sorted(lookup[c]) for c in single["class"]],
             "n_unselected": 0,
             "all_classes": single["class"].to_numpy(),
             "shown_classes": single["shown"].astype(str).to_numpy(),

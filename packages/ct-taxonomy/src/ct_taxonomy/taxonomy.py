@@ -118,6 +118,9 @@ class Taxonomy:
     def __len__(self) -> int:
         return len(self.frame)
 
+    def __repr__(self) -> str:
+        return f"Taxonomy({self.source!r}, {len(self.frame)} dataset labels, {len(self._rows_by_taxon)} taxa)"
+
     # ------------------------------------------------------------ lookups
 
     @property
