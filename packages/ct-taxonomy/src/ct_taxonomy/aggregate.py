@@ -83,7 +83,9 @@ def _probabilities(frame: pd.DataFrame, labels: Sequence[str], first_line: int, 
     bad = numeric.isna().to_numpy()
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise CamtrapError(f"{source} line {first_line + int(r)}: column {labels[int(c)]!r} is {values.iat[int(r), int(c)]!r}, not a probability")
+        value = values.iat[int(r), int(c)]
+        shown = "empty" if pd.isna(value) else repr(value)
+        raise CamtrapError(f"{source} line {first_line + int(r)}: column {labels[int(c)]!r} is {shown}, not a probability")
     return numeric.to_numpy(dtype=float)
 
 
@@ -121,18 +123,20 @@ def aggregate_csv(
     check_columns(header, plan.labels, str(src))
     own = {c: str for c in header if c not in set(plan.labels)}
     rows = 0
+    wrote_header = False
     with atomic_open(output_csv, "wb") as raw, _text_writer(raw, str(output_csv)) as fh:
         try:
             reader = pd.read_csv(src, chunksize=max(1, chunk_rows), dtype=own, keep_default_na=False, na_values={lb: [""] for lb in plan.labels})
             for chunk in reader:
                 out = aggregate_frame(chunk, plan, rollup, first_line=rows + 2, source=str(src))
-                out.to_csv(fh, header=rows == 0, index=False)
+                out.to_csv(fh, header=not wrote_header, index=False)
+                wrote_header = True
                 rows += len(chunk)
                 if on_chunk is not None:
                     on_chunk(len(chunk))
         except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError, ValueError) as exc:
             raise CamtrapError(f"{src}: cannot read CSV after row {rows} ({exc}) — is the file truncated?") from None
-        if rows == 0:
+        if not wrote_header:
             empty = aggregate_frame(pd.DataFrame({c: pd.Series(dtype=float if c in plan.labels else object) for c in header}), plan, rollup)
             empty.to_csv(fh, index=False)
     if output_label_index is not None:
