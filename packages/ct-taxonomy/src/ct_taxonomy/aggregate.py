@@ -28,6 +28,8 @@ from ct_taxonomy.rollup import ROLLUP_COLUMNS, Lineage, rollup_array
 from ct_taxonomy.suggest import did_you_mean
 
 DEFAULT_CHUNK_ROWS = 100_000
+#: Probabilities are written with 7 significant digits (0.97, not 0.9700000000000001).
+FLOAT_FORMAT = "%.7g"
 
 
 @define
@@ -129,7 +131,7 @@ def aggregate_csv(
             reader = pd.read_csv(src, chunksize=max(1, chunk_rows), dtype=own, keep_default_na=False, na_values={lb: [""] for lb in plan.labels})
             for chunk in reader:
                 out = aggregate_frame(chunk, plan, rollup, first_line=rows + 2, source=str(src))
-                out.to_csv(fh, header=not wrote_header, index=False)
+                out.to_csv(fh, header=not wrote_header, index=False, float_format=FLOAT_FORMAT)
                 wrote_header = True
                 rows += len(chunk)
                 if on_chunk is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -95,7 +96,7 @@ def validate(
         console.print(problems_table(res.problems))
     if res.errors:
         console.print(f"[red]{spec_path}: {len(res.errors)} error(s)[/]")
-        raise typer.Exit(EXIT_PROBLEMS)
+        sys.exit(EXIT_PROBLEMS)  # not typer.Exit: run_cli runs click non-standalone, which swallows its code
     console.print(f"[green]{spec_path}: ok[/] ({len(spec.labels)} labels, {len(res.warnings)} warning(s))")
 
 

@@ -66,7 +66,7 @@ def resolve_spec(
         included = r.select(rule, at)
         if rule.exclude is not None:
             excluded = r.select(rule.exclude, f"{at}.exclude")
-            if excluded and not excluded & included:
+            if excluded and included and not excluded & included:
                 r.add(f"{at}.exclude", "excludes nothing this label selects", "check the excluded taxa and dataset labels", "warning")
             included -= excluded
         if not included and not r.label_failed:

@@ -17,7 +17,7 @@ def problems_table(problems: Sequence[Problem], limit: int = 50) -> Table:
     """Errors and warnings, one per row."""
     table = Table(show_header=True, header_style="bold", title=f"{len(problems)} problem(s)")
     table.add_column("severity")
-    table.add_column("where")
+    table.add_column("where", overflow="fold")
     table.add_column("problem")
     for p in problems[:limit]:
         colour = "red" if p.is_error else "yellow"
