@@ -57,13 +57,19 @@ BETA = [
 ]
 
 
-def make_cct(items: list[tuple[str, list[str]]], *, boxes: bool, int_locations: bool = False) -> CocoCameraTraps:
+def make_cct(
+    items: list[tuple[str, list[str]]], *, boxes: bool, int_locations: bool = False
+) -> CocoCameraTraps:
     """A CCT with one image per item, one annotation per class, box 100x50 at (40, 20)."""
     names = sorted({c for _, classes in items for c in classes})
     cat_id = {n: i + 1 for i, n in enumerate(names)}
     images, annotations = [], []
     for i, (file, classes) in enumerate(items):
-        image = {"id": f"img{i}", "file_name": file, "location": (i % 3) if int_locations else f"loc{i % 3}"}
+        image = {
+            "id": f"img{i}",
+            "file_name": file,
+            "location": (i % 3) if int_locations else f"loc{i % 3}",
+        }
         if boxes:
             image.update(width=400, height=200)
         images.append(image)
@@ -94,7 +100,10 @@ def taxonomy() -> Taxonomy:
 
 @pytest.fixture
 def datasets() -> list[NamedDataset]:
-    return [NamedDataset("alpha", make_cct(ALPHA, boxes=True)), NamedDataset("beta", make_cct(BETA, boxes=False, int_locations=True))]
+    return [
+        NamedDataset("alpha", make_cct(ALPHA, boxes=True)),
+        NamedDataset("beta", make_cct(BETA, boxes=False, int_locations=True)),
+    ]
 
 
 @pytest.fixture

@@ -37,7 +37,15 @@ def test_streaming_gz_equals_in_memory(tmp_path: Path) -> None:
     rows = aggregate_csv(src, out, MAPPING, output_label_index=tmp_path / "idx.json", chunk_rows=97)
     assert rows == 1000
     streamed = pd.read_csv(out)
-    expected = pd.DataFrame({"path": frame["path"], "label": frame["label"], "canid": frame["coyote"] + frame["gray_fox"], "cat": frame["bobcat"], "other": frame["deer"] + frame["human"]})
+    expected = pd.DataFrame(
+        {
+            "path": frame["path"],
+            "label": frame["label"],
+            "canid": frame["coyote"] + frame["gray_fox"],
+            "cat": frame["bobcat"],
+            "other": frame["deer"] + frame["human"],
+        }
+    )
     pd.testing.assert_frame_equal(streamed, expected, check_exact=False, rtol=1e-6)
     in_memory = aggregate_frame(pd.read_csv(src), Aggregation.from_mapping(MAPPING))
     pd.testing.assert_frame_equal(streamed, in_memory, check_exact=False, rtol=1e-6)
@@ -56,7 +64,15 @@ def test_streaming_with_rollup_equals_in_memory(tmp_path: Path, taxonomy: Taxono
     streamed = pd.read_csv(tmp_path / "r.csv", keep_default_na=False, na_values=[""])
     in_memory = aggregate_frame(frame, Aggregation.from_mapping(mapping), config)
     assert streamed["rollup_label"].fillna("").tolist() == in_memory["rollup_label"].tolist()
-    assert set(streamed["rollup_level"].dropna()) <= {"label", "family", "order", "class", "phylum", "kingdom", "species"}
+    assert set(streamed["rollup_level"].dropna()) <= {
+        "label",
+        "family",
+        "order",
+        "class",
+        "phylum",
+        "kingdom",
+        "species",
+    }
     row = streamed[streamed["rollup_level"] == "family"].iloc[0]
     assert row["rollup_label"] == "canidae"
     assert np.isclose(row["rollup_conf"], row["coyote"] + row["gray_fox"])
@@ -72,10 +88,22 @@ def test_empty_input_writes_a_header(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("path,bobcat,coyote,deer,gray_fox,human\na.jpg,0.1,0.2,0.3,0.2,0.2\nb.jpg,0.1,high,0.3,0.2,0.2\n", "line 3: column 'coyote' is 'high', not a probability"),
-        ("path,bobcat,coyote,deer,gray_fox,human\na.jpg,0.1,0.2,0.3,0.2,\n", "line 2: column 'human' is empty, not a probability"),
-        ("path,bobcat,coyote,deer,gray_fox,human\na.jpg,0.1,0.2,0.3,0.2,0.2\nb.jpg,0.1,0.2,0.3,0.2,0.2,9,9\n", "line 3"),
-        ("path,bobcat,coyot,deer,gray_fox,human\n", "no column for classifier label(s) 'coyote' — did you mean 'coyot'"),
+        (
+            "path,bobcat,coyote,deer,gray_fox,human\na.jpg,0.1,0.2,0.3,0.2,0.2\nb.jpg,0.1,high,0.3,0.2,0.2\n",
+            "line 3: column 'coyote' is 'high', not a probability",
+        ),
+        (
+            "path,bobcat,coyote,deer,gray_fox,human\na.jpg,0.1,0.2,0.3,0.2,\n",
+            "line 2: column 'human' is empty, not a probability",
+        ),
+        (
+            "path,bobcat,coyote,deer,gray_fox,human\na.jpg,0.1,0.2,0.3,0.2,0.2\nb.jpg,0.1,0.2,0.3,0.2,0.2,9,9\n",
+            "line 3",
+        ),
+        (
+            "path,bobcat,coyot,deer,gray_fox,human\n",
+            "no column for classifier label(s) 'coyote' — did you mean 'coyot'",
+        ),
     ],
 )
 def test_bad_input_rows(tmp_path: Path, content: str, message: str) -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from ct_io.errors import CamtrapError, FormatError
-from ct_taxonomy.mapping import OTHER, label_nodes, map_targets, read_target_mapping, write_target_mapping
+from ct_taxonomy.mapping import (
+    OTHER,
+    label_nodes,
+    map_targets,
+    read_target_mapping,
+    write_target_mapping,
+)
 from ct_taxonomy.spec import LabelSpec, spec_from_dict
 from ct_taxonomy.taxonomy import Taxon, Taxonomy
 
@@ -26,7 +33,10 @@ TARGETS = {
     "canid": {"taxa": [{"level": "family", "name": "canidae"}]},
     "cat": {"taxa": [{"level": "family", "name": "felidae"}]},
     "ungulate": {"taxa": [{"level": "order", "name": "artiodactyla"}]},
-    "bird": {"taxa": [{"level": "class", "name": "aves"}], "exclude": {"taxa": [{"level": "genus", "name": "meleagris"}]}},
+    "bird": {
+        "taxa": [{"level": "class", "name": "aves"}],
+        "exclude": {"taxa": [{"level": "genus", "name": "meleagris"}]},
+    },
     "nothing": {"dataset_labels": {"alpha": ["empty"], "beta": ["blank"]}},
 }
 
@@ -36,7 +46,9 @@ def classifier() -> LabelSpec:
     return spec_from_dict(CLASSIFIER, source="classifier.json")
 
 
-def test_every_classifier_label_lands_in_exactly_one_target(taxonomy: Taxonomy, classifier: LabelSpec) -> None:
+def test_every_classifier_label_lands_in_exactly_one_target(
+    taxonomy: Taxonomy, classifier: LabelSpec
+) -> None:
     mapping = map_targets(spec_from_dict(TARGETS), classifier, taxonomy)
     assert mapping == {
         "canid": ["coyote", "gray_fox", "red_fox"],
@@ -53,36 +65,74 @@ def test_every_classifier_label_lands_in_exactly_one_target(taxonomy: Taxonomy, 
 def test_label_nodes_cover_descendants(taxonomy: Taxonomy, classifier: LabelSpec) -> None:
     nodes = label_nodes(classifier, taxonomy)
     assert nodes["red_fox"] == {Taxon("genus", "vulpes"), Taxon("species", "vulpes vulpes")}
-    assert nodes["empty"] == {Taxon("dataset_label", "alpha|empty"), Taxon("dataset_label", "beta|blank")}
+    assert nodes["empty"] == {
+        Taxon("dataset_label", "alpha|empty"),
+        Taxon("dataset_label", "beta|blank"),
+    }
 
 
-def test_target_splitting_a_classifier_label_is_an_error(taxonomy: Taxonomy, classifier: LabelSpec) -> None:
-    targets = spec_from_dict({"mule deer": {"taxa": [{"level": "species", "name": "odocoileus hemionus"}]}})
+def test_target_splitting_a_classifier_label_is_an_error(
+    taxonomy: Taxonomy, classifier: LabelSpec
+) -> None:
+    targets = spec_from_dict(
+        {"mule deer": {"taxa": [{"level": "species", "name": "odocoileus hemionus"}]}}
+    )
     with pytest.raises(FormatError, match="covers only part of classifier label 'deer'"):
         map_targets(targets, classifier, taxonomy)
 
 
 def test_overlapping_targets_are_an_error(taxonomy: Taxonomy, classifier: LabelSpec) -> None:
-    targets = spec_from_dict({"mammal": {"taxa": [{"level": "class", "name": "mammalia"}]}, "canid": {"taxa": [{"level": "family", "name": "canidae"}]}})
+    targets = spec_from_dict(
+        {
+            "mammal": {"taxa": [{"level": "class", "name": "mammalia"}]},
+            "canid": {"taxa": [{"level": "family", "name": "canidae"}]},
+        }
+    )
     with pytest.raises(FormatError, match="shares 7 taxa with label 'mammal'"):
         map_targets(targets, classifier, taxonomy)
 
 
 def test_other_is_reserved(taxonomy: Taxonomy, classifier: LabelSpec) -> None:
     with pytest.raises(CamtrapError, match="'other' is reserved"):
-        map_targets(spec_from_dict({OTHER: {"taxa": [{"level": "class", "name": "aves"}]}}), classifier, taxonomy)
+        map_targets(
+            spec_from_dict({OTHER: {"taxa": [{"level": "class", "name": "aves"}]}}),
+            classifier,
+            taxonomy,
+        )
 
 
-def test_label_index_limits_the_classifier_labels(taxonomy: Taxonomy, classifier: LabelSpec) -> None:
-    mapping = map_targets(spec_from_dict(TARGETS), classifier, taxonomy, ["coyote", "deer", "human"])
-    assert mapping == {"canid": ["coyote"], "cat": [], "ungulate": ["deer"], "bird": [], "nothing": [], OTHER: ["human"]}
-    with pytest.raises(CamtrapError, match="'coyot' of the label index are not in classifier.json — did you mean 'coyote'"):
+def test_label_index_limits_the_classifier_labels(
+    taxonomy: Taxonomy, classifier: LabelSpec
+) -> None:
+    mapping = map_targets(
+        spec_from_dict(TARGETS), classifier, taxonomy, ["coyote", "deer", "human"]
+    )
+    assert mapping == {
+        "canid": ["coyote"],
+        "cat": [],
+        "ungulate": ["deer"],
+        "bird": [],
+        "nothing": [],
+        OTHER: ["human"],
+    }
+    with pytest.raises(
+        CamtrapError,
+        match=re.escape(
+            "'coyot' of the label index are not in classifier.json — did you mean 'coyote'"
+        ),
+    ):
         map_targets(spec_from_dict(TARGETS), classifier, taxonomy, ["coyot"])
 
 
 def test_unknown_taxa_in_either_spec(taxonomy: Taxonomy, classifier: LabelSpec) -> None:
-    with pytest.raises(FormatError, match="taxon 'family canidea' is not in the taxonomy — did you mean 'canidae'"):
-        map_targets(spec_from_dict({"canid": {"taxa": [{"level": "family", "name": "canidea"}]}}), classifier, taxonomy)
+    with pytest.raises(
+        FormatError, match="taxon 'family canidea' is not in the taxonomy — did you mean 'canidae'"
+    ):
+        map_targets(
+            spec_from_dict({"canid": {"taxa": [{"level": "family", "name": "canidea"}]}}),
+            classifier,
+            taxonomy,
+        )
 
 
 def test_mapping_file_round_trip_and_errors(tmp_path: Path) -> None:

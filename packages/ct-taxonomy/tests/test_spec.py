@@ -8,7 +8,13 @@ import pytest
 
 from ct_io.errors import CamtrapError, FormatError
 from ct_io.jsonio import read_json
-from ct_taxonomy.spec import read_spec, spec_dict_from_csv, spec_from_dict, spec_to_dict, write_spec_json
+from ct_taxonomy.spec import (
+    read_spec,
+    spec_dict_from_csv,
+    spec_from_dict,
+    spec_to_dict,
+    write_spec_json,
+)
 
 SEED_CSV = """\
 # comment lines starting with '#' are allowed
@@ -37,12 +43,18 @@ def test_csv_every_row_type_converts_to_the_json_syntax() -> None:
     assert data["cervid"] == {
         "dataset_labels": {"idfg": ["deer", "elk"], "idfg_swwlf_2019": ["elk"]},
         "max_count": 50000,
-        "taxa": [{"level": "family", "name": "cervidae"}, {"level": "family", "name": "cervidae", "datasets": ["idfg"]}],
+        "taxa": [
+            {"level": "family", "name": "cervidae"},
+            {"level": "family", "name": "cervidae", "datasets": ["idfg"]},
+        ],
     }
     assert data["bird"]["prioritize"] == [["idfg_swwlf_2019"], ["idfg"]]
     assert data["bird"]["exclude"] == {
         "dataset_labels": {"idfg_swwlf_2019": ["turkey"]},
-        "taxa": [{"level": "genus", "name": "meleagris"}, {"level": "species", "name": "corvus corax", "datasets": ["idfg"]}],
+        "taxa": [
+            {"level": "genus", "name": "meleagris"},
+            {"level": "species", "name": "corvus corax", "datasets": ["idfg"]},
+        ],
     }
     # every element remembers its line
     assert lines["$['cervid'].dataset_labels['idfg'][1]"] == 5
@@ -64,7 +76,12 @@ def test_spec_to_json_writes_the_seed_key_order(tmp_path: Path) -> None:
 
 def test_csv_without_header_and_with_windows_line_endings() -> None:
     data, _ = spec_dict_from_csv("deer,species,odocoileus virginianus\r\ndeer,row,a|deer\r\n")
-    assert data == {"deer": {"taxa": [{"level": "species", "name": "odocoileus virginianus"}], "dataset_labels": {"a": ["deer"]}}}
+    assert data == {
+        "deer": {
+            "taxa": [{"level": "species", "name": "odocoileus virginianus"}],
+            "dataset_labels": {"a": ["deer"]},
+        }
+    }
 
 
 @pytest.mark.parametrize(
@@ -109,22 +126,49 @@ def test_csv_semantic_errors_point_at_lines(tmp_path: Path) -> None:
     src.write_text("deer,family,cervidae\nbird,class,aves\nbird,prioritize,\"[['a']]\"\n")
     with pytest.raises(FormatError) as err:
         read_spec(src)
-    assert str(err.value.problems[0]) == "line 3 ($['bird'].prioritize): has no effect without max_count — add max_count or remove prioritize"
+    assert (
+        str(err.value.problems[0])
+        == "line 3 ($['bird'].prioritize): has no effect without max_count — add max_count or remove prioritize"
+    )
 
 
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
         ({"x": {"taxa": [{"level": "family"}]}}, "$['x'].taxa[0].name: required key missing"),
-        ({"x": {"taxa": [{"level": "family", "name": "a"}], "maxcount": 3}}, "$['x']: unknown key(s) maxcount"),
-        ({"x": {"dataset_labels": {"a": "deer"}}}, "$['x'].dataset_labels['a']: expected a list, got 'deer'"),
-        ({"x": {"dataset_labels": {"a": ["deer"]}, "max_count": "5"}}, "$['x'].max_count: expected an integer, got '5'"),
-        ({"x": {"dataset_labels": {"a": ["deer"]}, "max_count": 0}}, "$['x'].max_count: must be at least 1"),
-        ({"x": {"taxa": [{"level": "famly", "name": "a"}]}}, "$['x'].taxa[0].level: unknown taxonomy level 'famly' — did you mean 'family'"),
+        (
+            {"x": {"taxa": [{"level": "family", "name": "a"}], "maxcount": 3}},
+            "$['x']: unknown key(s) maxcount",
+        ),
+        (
+            {"x": {"dataset_labels": {"a": "deer"}}},
+            "$['x'].dataset_labels['a']: expected a list, got 'deer'",
+        ),
+        (
+            {"x": {"dataset_labels": {"a": ["deer"]}, "max_count": "5"}},
+            "$['x'].max_count: expected an integer, got '5'",
+        ),
+        (
+            {"x": {"dataset_labels": {"a": ["deer"]}, "max_count": 0}},
+            "$['x'].max_count: must be at least 1",
+        ),
+        (
+            {"x": {"taxa": [{"level": "famly", "name": "a"}]}},
+            "$['x'].taxa[0].level: unknown taxonomy level 'famly' — did you mean 'family'",
+        ),
         ({"x": {}}, "$['x']: selects nothing"),
         ({"x": 3}, "$['x']: expected an object"),
         ([], "$: expected an object of label → rule"),
-        ({"x": {"dataset_labels": {"a": ["deer"]}, "max_count": 3, "prioritize": [["a"], ["b", "a"]]}}, "dataset 'a' is already in priority group 0"),
+        (
+            {
+                "x": {
+                    "dataset_labels": {"a": ["deer"]},
+                    "max_count": 3,
+                    "prioritize": [["a"], ["b", "a"]],
+                }
+            },
+            "dataset 'a' is already in priority group 0",
+        ),
     ],
 )
 def test_bad_json_specs_name_the_json_path(data: object, expected: str) -> None:

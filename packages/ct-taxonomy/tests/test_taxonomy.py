@@ -22,7 +22,11 @@ COYOTE = Taxon("species", "canis latrans")
 def test_mapping_csv_becomes_rank_columns(taxonomy: Taxonomy) -> None:
     assert len(taxonomy) == 16
     row = taxonomy.frame.set_index(["dataset_name", "query"]).loc[("alpha", "gray_fox")]
-    assert (row["family"], row["genus"], row["species"]) == ("canidae", "urocyon", "urocyon cinereoargenteus")
+    assert (row["family"], row["genus"], row["species"]) == (
+        "canidae",
+        "urocyon",
+        "urocyon cinereoargenteus",
+    )
     assert pd.isna(row["subfamily"])
     assert pd.isna(taxonomy.frame.loc[taxonomy.frame["query"] == "empty", "kingdom"].iloc[0])
     assert {"kingdom", "family", "species"} <= taxonomy.levels
@@ -33,7 +37,14 @@ def test_lookup_by_any_rank_and_common_name(taxonomy: Taxonomy) -> None:
     assert taxonomy.find("coyote") == [COYOTE]
     assert taxonomy.find("gray fox") == [Taxon("species", "urocyon cinereoargenteus")]
     assert taxonomy.find("canidae", level="genus") == []
-    assert [t.name for t in taxonomy.at_level("family")] == ["canidae", "cervidae", "corvidae", "felidae", "hominidae", "phasianidae"]
+    assert [t.name for t in taxonomy.at_level("family")] == [
+        "canidae",
+        "cervidae",
+        "corvidae",
+        "felidae",
+        "hominidae",
+        "phasianidae",
+    ]
     assert taxonomy.label_taxon("BETA", "coyote") == COYOTE
     assert taxonomy.label_taxon("alpha", "empty") is None
 
@@ -47,13 +58,21 @@ def test_ancestors_descendants_and_lca(taxonomy: Taxonomy) -> None:
     }  # fmt: skip
     assert taxonomy.descendants(COYOTE) == set()
     assert taxonomy.lowest_common_ancestor([COYOTE, Taxon("species", "vulpes vulpes")]) == CANIDAE
-    assert taxonomy.lowest_common_ancestor([COYOTE, Taxon("species", "meleagris gallopavo")]) == Taxon("phylum", "chordata")
+    assert taxonomy.lowest_common_ancestor(
+        [COYOTE, Taxon("species", "meleagris gallopavo")]
+    ) == Taxon("phylum", "chordata")
     assert taxonomy.lowest_common_ancestor([COYOTE, Taxon("genus", "nope")]) is None
     assert [str(t) for t in taxonomy.lineage(CANIDAE)][-2:] == ["order carnivora", "family canidae"]
 
 
 def test_dataset_labels_under_a_taxon(taxonomy: Taxonomy) -> None:
-    assert taxonomy.dataset_labels_under(CANIDAE) == {("alpha", "coyote"), ("alpha", "gray_fox"), ("alpha", "red_fox"), ("beta", "coyote"), ("beta", "fox")}
+    assert taxonomy.dataset_labels_under(CANIDAE) == {
+        ("alpha", "coyote"),
+        ("alpha", "gray_fox"),
+        ("alpha", "red_fox"),
+        ("beta", "coyote"),
+        ("beta", "fox"),
+    }
     assert taxonomy.dataset_labels_under(CANIDAE, ["Beta"]) == {("beta", "coyote"), ("beta", "fox")}
     assert set(taxonomy.rows_under(Taxon("class", "aves"))["query"]) == {"turkey", "crow", "bird"}
 
@@ -94,17 +113,36 @@ def test_two_parents_are_both_ancestors(tmp_path: Path) -> None:
         "a,gray squirrel,sciurus carolinensis,,species,\"[(3, 'species', 'sciurus carolinensis', []), (1, 'genus', 'sciurus', []), (4, 'tribe', 'sciurini', []), (2, 'family', 'sciuridae', [])]\"\n"
     )
     t = read_taxonomy(path)
-    assert t.parents(Taxon("genus", "sciurus")) == {Taxon("family", "sciuridae"), Taxon("tribe", "sciurini")}
-    assert [str(x) for x in t.ancestors(Taxon("species", "sciurus carolinensis"))] == ["genus sciurus", "tribe sciurini", "family sciuridae"]
-    assert t.dataset_labels_under(Taxon("family", "sciuridae")) == {("a", "squirrel"), ("a", "gray squirrel")}
+    assert t.parents(Taxon("genus", "sciurus")) == {
+        Taxon("family", "sciuridae"),
+        Taxon("tribe", "sciurini"),
+    }
+    assert [str(x) for x in t.ancestors(Taxon("species", "sciurus carolinensis"))] == [
+        "genus sciurus",
+        "tribe sciurini",
+        "family sciuridae",
+    ]
+    assert t.dataset_labels_under(Taxon("family", "sciuridae")) == {
+        ("a", "squirrel"),
+        ("a", "gray squirrel"),
+    }
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("dataset_name,query,taxonomy_string\na,b,\"[(1, 'genus', 'x', [])]\"\na,c,not a list\n", "line 3: taxonomy_string is not a list"),
-        ("dataset_name,query,taxonomy_string\na,b,\"[(1, 2)]\"\n", "line 2: taxonomy_string is not a list"),
-        ("dataset_name,query,taxonomy_string\n,b,\"[(1, 'genus', 'x', [])]\"\n", "line 2: empty dataset_name or query"),
+        (
+            "dataset_name,query,taxonomy_string\na,b,\"[(1, 'genus', 'x', [])]\"\na,c,not a list\n",
+            "line 3: taxonomy_string is not a list",
+        ),
+        (
+            'dataset_name,query,taxonomy_string\na,b,"[(1, 2)]"\n',
+            "line 2: taxonomy_string is not a list",
+        ),
+        (
+            "dataset_name,query,taxonomy_string\n,b,\"[(1, 'genus', 'x', [])]\"\n",
+            "line 2: empty dataset_name or query",
+        ),
         ("name,label\na,b\n", "not a taxonomy table"),
         ("dataset_name,query\na,b\n", "neither a taxonomy_string column nor rank columns"),
         ("dataset_name,original_label,image_id\na,b,c\n", "needs rank columns"),

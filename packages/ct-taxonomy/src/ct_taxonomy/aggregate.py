@@ -54,7 +54,9 @@ class Aggregation:
         labels = [lb for t in targets for lb in mapping[t]]
         if len(set(labels)) != len(labels):
             dup = sorted({lb for lb in labels if labels.count(lb) > 1})
-            raise CamtrapError(f"classifier label(s) {', '.join(dup)} are mapped to more than one target — each belongs to exactly one")
+            raise CamtrapError(
+                f"classifier label(s) {', '.join(dup)} are mapped to more than one target — each belongs to exactly one"
+            )
         matrix = np.zeros((len(labels), len(targets)))
         row = {lb: i for i, lb in enumerate(labels)}
         for j, t in enumerate(targets):
@@ -63,7 +65,14 @@ class Aggregation:
         return cls(targets=targets, labels=labels, matrix=matrix)
 
 
-def aggregate_frame(frame: pd.DataFrame, plan: Aggregation, rollup: RollupConfig | None = None, *, first_line: int = 2, source: str = "<csv>") -> pd.DataFrame:
+def aggregate_frame(
+    frame: pd.DataFrame,
+    plan: Aggregation,
+    rollup: RollupConfig | None = None,
+    *,
+    first_line: int = 2,
+    source: str = "<csv>",
+) -> pd.DataFrame:
     """One chunk: own columns unchanged, then target sums (and rollup columns)."""
     probs = _probabilities(frame, plan.labels, first_line, source)
     sums = probs @ plan.matrix
@@ -71,15 +80,23 @@ def aggregate_frame(frame: pd.DataFrame, plan: Aggregation, rollup: RollupConfig
     out = frame[own].copy()
     clash = [t for t in plan.targets if t in out.columns]
     if clash:
-        raise CamtrapError(f"{source}: target name(s) {', '.join(clash)} are also columns of the input — rename the targets")
+        raise CamtrapError(
+            f"{source}: target name(s) {', '.join(clash)} are also columns of the input — rename the targets"
+        )
     out = pd.concat([out, pd.DataFrame(sums, columns=plan.targets, index=frame.index)], axis=1)
     if rollup is not None:
         names, levels, confs = rollup_array(sums, plan.targets, rollup.lineages, rollup.threshold)
-        out[ROLLUP_COLUMNS[0]], out[ROLLUP_COLUMNS[1]], out[ROLLUP_COLUMNS[2]] = names, levels, confs
+        out[ROLLUP_COLUMNS[0]], out[ROLLUP_COLUMNS[1]], out[ROLLUP_COLUMNS[2]] = (
+            names,
+            levels,
+            confs,
+        )
     return out
 
 
-def _probabilities(frame: pd.DataFrame, labels: Sequence[str], first_line: int, source: str) -> np.ndarray:
+def _probabilities(
+    frame: pd.DataFrame, labels: Sequence[str], first_line: int, source: str
+) -> np.ndarray:
     values = frame[list(labels)]
     numeric = values.apply(pd.to_numeric, errors="coerce")
     bad = numeric.isna().to_numpy()
@@ -87,7 +104,9 @@ def _probabilities(frame: pd.DataFrame, labels: Sequence[str], first_line: int, 
         r, c = np.argwhere(bad)[0]
         value = values.iat[int(r), int(c)]
         shown = "empty" if pd.isna(value) else repr(value)
-        raise CamtrapError(f"{source} line {first_line + int(r)}: column {labels[int(c)]!r} is {shown}, not a probability")
+        raise CamtrapError(
+            f"{source} line {first_line + int(r)}: column {labels[int(c)]!r} is {shown}, not a probability"
+        )
     return numeric.to_numpy(dtype=float)
 
 
@@ -96,7 +115,9 @@ def check_columns(columns: Sequence[str], labels: Sequence[str], source: str) ->
     missing = [lb for lb in labels if lb not in columns]
     if missing:
         hint = did_you_mean(missing[0], columns)
-        raise CamtrapError(f"{source}: no column for classifier label(s) {', '.join(map(repr, missing[:5]))}{' — ' + hint if hint else ''} (is the mapping for this classifier?)")
+        raise CamtrapError(
+            f"{source}: no column for classifier label(s) {', '.join(map(repr, missing[:5]))}{' — ' + hint if hint else ''} (is the mapping for this classifier?)"
+        )
 
 
 def aggregate_csv(
@@ -120,15 +141,27 @@ def aggregate_csv(
     plan = Aggregation.from_mapping(mapping)
     try:
         header = [str(c) for c in pd.read_csv(src, nrows=0).columns]
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        OSError,
+        EOFError,
+    ) as exc:
         raise CamtrapError(f"{src}: cannot read CSV ({exc})") from None
     check_columns(header, plan.labels, str(src))
     own = {c: str for c in header if c not in set(plan.labels)}
     rows = 0
     wrote_header = False
-    with atomic_open(output_csv, "wb") as raw, _text_writer(raw, str(output_csv)) as fh:
+    with atomic_open(output_csv, "wb") as raw, _TextWriter(raw, str(output_csv)) as fh:
         try:
-            reader = pd.read_csv(src, chunksize=max(1, chunk_rows), dtype=own, keep_default_na=False, na_values={lb: [""] for lb in plan.labels})
+            reader = pd.read_csv(
+                src,
+                chunksize=max(1, chunk_rows),
+                dtype=own,
+                keep_default_na=False,
+                na_values={lb: [""] for lb in plan.labels},
+            )
             for chunk in reader:
                 out = aggregate_frame(chunk, plan, rollup, first_line=rows + 2, source=str(src))
                 out.to_csv(fh, header=not wrote_header, index=False, float_format=FLOAT_FORMAT)
@@ -137,21 +170,31 @@ def aggregate_csv(
                 if on_chunk is not None:
                     on_chunk(len(chunk))
         except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError, ValueError) as exc:
-            raise CamtrapError(f"{src}: cannot read CSV after row {rows} ({exc}) — is the file truncated?") from None
+            raise CamtrapError(
+                f"{src}: cannot read CSV after row {rows} ({exc}) — is the file truncated?"
+            ) from None
         if not wrote_header:
-            empty = aggregate_frame(pd.DataFrame({c: pd.Series(dtype=float if c in plan.labels else object) for c in header}), plan, rollup)
+            empty = aggregate_frame(
+                pd.DataFrame(
+                    {c: pd.Series(dtype=float if c in plan.labels else object) for c in header}
+                ),
+                plan,
+                rollup,
+            )
             empty.to_csv(fh, index=False)
     if output_label_index is not None:
         write_label_index(plan.targets, output_label_index)
     return rows
 
 
-class _text_writer:
+class _TextWriter:
     """A text stream over ``raw``, gzipped (without a timestamp) when ``name`` ends in .gz."""
 
     def __init__(self, raw: IO[bytes], name: str) -> None:
         self._gz = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if name.endswith(".gz") else None
-        self._text = io.TextIOWrapper(self._gz if self._gz is not None else raw, encoding="utf-8", newline="")
+        self._text = io.TextIOWrapper(
+            self._gz if self._gz is not None else raw, encoding="utf-8", newline=""
+        )
 
     def __enter__(self) -> IO[str]:
         return self._text

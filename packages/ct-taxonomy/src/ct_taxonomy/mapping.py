@@ -17,7 +17,7 @@ from ct_io.errors import CamtrapError, FormatError
 from ct_io.jsonio import read_json, write_json
 from ct_io.problems import Problem
 from ct_taxonomy.resolve import resolve_spec
-from ct_taxonomy.spec import LabelSpec, LabelRule, Selector, label_path
+from ct_taxonomy.spec import LabelRule, LabelSpec, Selector, label_path
 from ct_taxonomy.suggest import did_you_mean
 from ct_taxonomy.taxonomy import Taxon, Taxonomy
 
@@ -43,11 +43,21 @@ def label_nodes(spec: LabelSpec, taxonomy: Taxonomy) -> dict[str, set[Taxon]]:
         if rule.exclude is not None:
             nodes -= _selector_nodes(rule.exclude, taxonomy)
         if not nodes:
-            problems.append(Problem(spec.locate(label_path(label)), "covers no taxon once exclusions are removed"))
+            problems.append(
+                Problem(
+                    spec.locate(label_path(label)), "covers no taxon once exclusions are removed"
+                )
+            )
         clash = sorted({owner[n] for n in nodes if n in owner})
         for other in clash:
             shared = sorted(str(n) for n in nodes if owner.get(n) == other)
-            problems.append(Problem(spec.locate(label_path(label)), f"shares {len(shared)} taxa with label {other!r}: {', '.join(shared[:4])}", "exclude them from one of the two labels"))
+            problems.append(
+                Problem(
+                    spec.locate(label_path(label)),
+                    f"shares {len(shared)} taxa with label {other!r}: {', '.join(shared[:4])}",
+                    "exclude them from one of the two labels",
+                )
+            )
         for n in nodes:
             owner.setdefault(n, label)
         out[label] = nodes
@@ -84,12 +94,16 @@ def map_targets(
     classifier label map to an empty list (their probability is always 0).
     """
     if OTHER in target_spec.labels:
-        raise CamtrapError(f"{target_spec.source}: the target label {OTHER!r} is reserved for classifier labels no target claims — rename it")
+        raise CamtrapError(
+            f"{target_spec.source}: the target label {OTHER!r} is reserved for classifier labels no target claims — rename it"
+        )
     if classifier_labels is not None:
         missing = [lb for lb in classifier_labels if lb not in classifier_spec.labels]
         if missing:
             hint = did_you_mean(missing[0], classifier_spec.labels)
-            raise CamtrapError(f"classifier label(s) {', '.join(map(repr, missing))} of the label index are not in {classifier_spec.source}{' — ' + hint if hint else ''}")
+            raise CamtrapError(
+                f"classifier label(s) {', '.join(map(repr, missing))} of the label index are not in {classifier_spec.source}{' — ' + hint if hint else ''}"
+            )
         wanted = set(classifier_labels)
         classifier_spec = LabelSpec(
             labels={k: v for k, v in classifier_spec.labels.items() if k in wanted},
@@ -129,7 +143,10 @@ def read_target_mapping(path: str | os.PathLike[str]) -> dict[str, list[str]]:
     data = read_json(path)
     problems: list[Problem] = []
     if not isinstance(data, dict) or not data:
-        raise FormatError(str(path), [Problem("$", "expected a non-empty object of target → list of classifier labels")])
+        raise FormatError(
+            str(path),
+            [Problem("$", "expected a non-empty object of target → list of classifier labels")],
+        )
     seen: dict[str, str] = {}
     for target, labels in data.items():
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
@@ -137,7 +154,13 @@ def read_target_mapping(path: str | os.PathLike[str]) -> dict[str, list[str]]:
             continue
         for lb in labels:
             if lb in seen:
-                problems.append(Problem(f"$[{target!r}]", f"classifier label {lb!r} is also mapped to {seen[lb]!r}", "each classifier label belongs to exactly one target"))
+                problems.append(
+                    Problem(
+                        f"$[{target!r}]",
+                        f"classifier label {lb!r} is also mapped to {seen[lb]!r}",
+                        "each classifier label belongs to exactly one target",
+                    )
+                )
             seen[lb] = target
     if problems:
         raise FormatError(str(path), problems)

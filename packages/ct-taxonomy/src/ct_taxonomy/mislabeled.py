@@ -34,9 +34,13 @@ def read_mislabeled_csv(path: str | os.PathLike[str]) -> Corrections:
     frame.columns = [str(c).strip() for c in frame.columns]
     column = next((c for c in CLASS_COLUMNS if c in frame.columns), None)
     if "file" not in frame.columns or column is None:
-        raise CamtrapError(f"{p}: needs columns 'file' and 'correct_class' (found: {', '.join(frame.columns)})")
+        raise CamtrapError(
+            f"{p}: needs columns 'file' and 'correct_class' (found: {', '.join(frame.columns)})"
+        )
     out: Corrections = {}
-    for i, (file, cls) in enumerate(zip(frame["file"].tolist(), frame[column].tolist(), strict=True)):
+    for i, (file, cls) in enumerate(
+        zip(frame["file"].tolist(), frame[column].tolist(), strict=True)
+    ):
         file = file.strip()
         if not file:
             raise CamtrapError(f"{p} line {i + 2}: empty file name")
@@ -46,14 +50,18 @@ def read_mislabeled_csv(path: str | os.PathLike[str]) -> Corrections:
     return out
 
 
-def read_mislabeled_dir(folder: str | os.PathLike[str], datasets: Iterable[str]) -> dict[str, Corrections]:
+def read_mislabeled_dir(
+    folder: str | os.PathLike[str], datasets: Iterable[str]
+) -> dict[str, Corrections]:
     """Dataset name → corrections, for every dataset that has ``<folder>/<name>.csv``.
 
     The file name is matched case-insensitively; CSVs of other datasets are ignored.
     """
     root = Path(folder)
     if not root.is_dir():
-        raise CamtrapError(f"{root}: not a folder — --mislabeled takes a folder of <dataset>.csv files")
+        raise CamtrapError(
+            f"{root}: not a folder — --mislabeled takes a folder of <dataset>.csv files"
+        )
     files = {p.stem.lower(): p for p in root.glob("*.csv")}
     out: dict[str, Corrections] = {}
     for name in datasets:
@@ -61,5 +69,7 @@ def read_mislabeled_dir(folder: str | os.PathLike[str], datasets: Iterable[str])
         if p is not None:
             out[name] = read_mislabeled_csv(p)
     if files:
-        log.info("mislabeled lists for datasets not selected from, ignored: %s", ", ".join(sorted(files)))
+        log.info(
+            "mislabeled lists for datasets not selected from, ignored: %s", ", ".join(sorted(files))
+        )
     return out

@@ -67,10 +67,19 @@ def resolve_spec(
         if rule.exclude is not None:
             excluded = r.select(rule.exclude, f"{at}.exclude")
             if excluded and included and not excluded & included:
-                r.add(f"{at}.exclude", "excludes nothing this label selects", "check the excluded taxa and dataset labels", "warning")
+                r.add(
+                    f"{at}.exclude",
+                    "excludes nothing this label selects",
+                    "check the excluded taxa and dataset labels",
+                    "warning",
+                )
             included -= excluded
         if not included and not r.label_failed:
-            r.add(at, "matches no dataset label", "check its taxa and dataset labels against the taxonomy")
+            r.add(
+                at,
+                "matches no dataset label",
+                "check its taxa and dataset labels against the taxonomy",
+            )
         r.label_failed = False
         labels[label] = included
         for group_i, group in enumerate(rule.prioritize or ()):
@@ -82,7 +91,13 @@ def resolve_spec(
 
 
 class _Resolver:
-    def __init__(self, spec: LabelSpec, taxonomy: Taxonomy | None, categories: Mapping[str, set[str]] | None, ignore_missing: bool) -> None:
+    def __init__(
+        self,
+        spec: LabelSpec,
+        taxonomy: Taxonomy | None,
+        categories: Mapping[str, set[str]] | None,
+        ignore_missing: bool,
+    ) -> None:
         self.spec = spec
         self.taxonomy = taxonomy
         self.categories = categories
@@ -109,8 +124,16 @@ class _Resolver:
         if dataset not in self._reported_datasets:
             self._reported_datasets.add(dataset)
             where = "the datasets given" if self.categories is not None else "the taxonomy"
-            hint = did_you_mean(dataset, known.values()) or f"known: {', '.join(sorted(known.values())[:8])}"
-            self.add(path, f"dataset {dataset!r} is not in {where}", hint, "warning" if self.ignore_missing else "error")
+            hint = (
+                did_you_mean(dataset, known.values())
+                or f"known: {', '.join(sorted(known.values())[:8])}"
+            )
+            self.add(
+                path,
+                f"dataset {dataset!r} is not in {where}",
+                hint,
+                "warning" if self.ignore_missing else "error",
+            )
         return False
 
     def select(self, sel: Selector, at: str) -> set[LabelKey]:
@@ -118,18 +141,31 @@ class _Resolver:
         for i, ref in enumerate(sel.taxa):
             path = f"{at}.taxa[{i}]"
             if self.taxonomy is None:
-                self.add(path, f"selects taxon '{ref.level} {ref.name}' but no taxonomy was given", "pass --taxonomy with LILA's taxonomy mapping CSV")
+                self.add(
+                    path,
+                    f"selects taxon '{ref.level} {ref.name}' but no taxonomy was given",
+                    "pass --taxonomy with LILA's taxonomy mapping CSV",
+                )
                 continue
             taxon = Taxon(ref.level, ref.name)
             if not self.taxonomy.has(taxon):
-                self.add(path, f"taxon '{taxon}' is not in the taxonomy", self.taxonomy.suggest_taxon(taxon))
+                self.add(
+                    path,
+                    f"taxon '{taxon}' is not in the taxonomy",
+                    self.taxonomy.suggest_taxon(taxon),
+                )
                 continue
             if ref.datasets is not None:
                 for ds in ref.datasets:
                     self.check_dataset(ds, f"{path}.datasets")
             found = self.taxonomy.dataset_labels_under(taxon, ref.datasets)
             if not found and ref.datasets is not None:
-                self.add(path, f"taxon '{taxon}' has no labels in {', '.join(ref.datasets)}", "", "warning")
+                self.add(
+                    path,
+                    f"taxon '{taxon}' has no labels in {', '.join(ref.datasets)}",
+                    "",
+                    "warning",
+                )
             keys |= found
         for ds, names in sel.dataset_labels.items():
             if not self.check_dataset(ds, f"{at}.dataset_labels[{ds!r}]"):
@@ -139,7 +175,11 @@ class _Resolver:
                 if self._label_exists(key):
                     keys.add(key)
                 else:
-                    self.add(f"{at}.dataset_labels[{ds!r}][{j}]", f"dataset {ds!r} has no label {name!r}", self._suggest_label(ds, name))
+                    self.add(
+                        f"{at}.dataset_labels[{ds!r}][{j}]",
+                        f"dataset {ds!r} has no label {name!r}",
+                        self._suggest_label(ds, name),
+                    )
         return keys
 
     def _label_exists(self, key: LabelKey) -> bool:
@@ -162,9 +202,17 @@ def _check_overlaps(spec: LabelSpec, resolution: Resolution, allow_multilabel: b
     pairs: dict[tuple[str, ...], list[LabelKey]] = defaultdict(list)
     for key, labels in shared.items():
         pairs[tuple(labels)].append(key)
-    for labels, keys in pairs.items():
-        sample = ", ".join(f"{ds}|{lb}" for ds, lb in sorted(keys)[:5]) + (" …" if len(keys) > 5 else "")
+    for names, keys in pairs.items():
+        sample = ", ".join(f"{ds}|{lb}" for ds, lb in sorted(keys)[:5]) + (
+            " …" if len(keys) > 5 else ""
+        )
         severity = "warning" if allow_multilabel else "error"
-        hint = "images with these labels get every label (--allow-multilabel)" if allow_multilabel else "exclude them from all but one label, or pass --allow-multilabel"
-        message = f"labels {', '.join(repr(x) for x in labels)} claim the same {len(keys)} dataset label(s): {sample}"
-        resolution.problems.append(Problem(spec.locate(label_path(labels[-1])), message, hint, severity))
+        hint = (
+            "images with these labels get every label (--allow-multilabel)"
+            if allow_multilabel
+            else "exclude them from all but one label, or pass --allow-multilabel"
+        )
+        message = f"labels {', '.join(repr(x) for x in names)} claim the same {len(keys)} dataset label(s): {sample}"
+        resolution.problems.append(
+            Problem(spec.locate(label_path(names[-1])), message, hint, severity)
+        )

@@ -33,7 +33,11 @@ class Rollup:
     conf: float
 
     def __str__(self) -> str:
-        return f"{self.name} {self.conf:.2f}" if self.level == LABEL_LEVEL else f"{self.level} {self.name} {self.conf:.2f}"
+        return (
+            f"{self.name} {self.conf:.2f}"
+            if self.level == LABEL_LEVEL
+            else f"{self.level} {self.name} {self.conf:.2f}"
+        )
 
 
 def common_lineage(lineages: Sequence[Lineage]) -> Lineage:
@@ -74,7 +78,9 @@ def name_lineages(labels: Sequence[str], taxonomy: Taxonomy) -> dict[str, Lineag
     return out
 
 
-def rollup_array(probs: np.ndarray, labels: Sequence[str], lineages: Mapping[str, Lineage], threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rollup_array(
+    probs: np.ndarray, labels: Sequence[str], lineages: Mapping[str, Lineage], threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rollup for every row of ``probs`` (rows × labels), vectorized.
 
     Returns ``(names, levels, confs)``: object arrays with ``""`` and a float array with
@@ -102,7 +108,11 @@ def rollup_array(probs: np.ndarray, labels: Sequence[str], lineages: Mapping[str
         hit = np.isfinite(key[np.arange(n), j])
         taxon_names = np.array([t.name for t in taxa], dtype=object)
         taxon_levels = np.array([t.level for t in taxa], dtype=object)
-        names[hit], levels[hit], confs[hit] = taxon_names[j[hit]], taxon_levels[j[hit]], sums[np.arange(n), j][hit]
+        names[hit], levels[hit], confs[hit] = (
+            taxon_names[j[hit]],
+            taxon_levels[j[hit]],
+            sums[np.arange(n), j][hit],
+        )
     best = probs.argmax(axis=1)
     best_p = probs[np.arange(n), best]
     sure = best_p >= threshold
@@ -112,8 +122,12 @@ def rollup_array(probs: np.ndarray, labels: Sequence[str], lineages: Mapping[str
     return names, levels, confs
 
 
-def rollup(probs: Mapping[str, float], lineages: Mapping[str, Lineage], threshold: float) -> Rollup | None:
+def rollup(
+    probs: Mapping[str, float], lineages: Mapping[str, Lineage], threshold: float
+) -> Rollup | None:
     """Rollup for one prediction given as ``label → probability``."""
     labels = list(probs)
-    names, levels, confs = rollup_array(np.array([[probs[lb] for lb in labels]]), labels, lineages, threshold)
+    names, levels, confs = rollup_array(
+        np.array([[probs[lb] for lb in labels]]), labels, lineages, threshold
+    )
     return Rollup(str(names[0]), str(levels[0]), float(confs[0])) if names[0] else None

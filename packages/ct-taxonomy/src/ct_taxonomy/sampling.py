@@ -15,7 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from ct_taxonomy.spec import LabelSpec
 
 
-def sample_with_priority(images: Mapping[str, tuple[str, Sequence[str]]], spec: LabelSpec, seed: int) -> set[str]:
+def sample_with_priority(
+    images: Mapping[str, tuple[str, Sequence[str]]], spec: LabelSpec, seed: int
+) -> set[str]:
     """Keys of the images to keep.
 
     ``images`` maps an image key to ``(dataset name, labels)``. Labels without
@@ -34,7 +36,9 @@ def sample_with_priority(images: Mapping[str, tuple[str, Sequence[str]]], spec: 
             continue
         rng = random.Random(f"{seed}:{label}")
         quota = max(0, rule.max_count - sum(1 for k in keys if k in kept))
-        levels: list[set[str] | None] = [{d.lower() for d in group} for group in rule.prioritize or ()]
+        levels: list[set[str] | None] = [
+            {d.lower() for d in group} for group in rule.prioritize or ()
+        ]
         levels.append(None)
         for level in levels:
             if quota == 0:
@@ -46,7 +50,9 @@ def sample_with_priority(images: Mapping[str, tuple[str, Sequence[str]]], spec: 
     return kept
 
 
-def _in_datasets(keys: Iterable[str], images: Mapping[str, tuple[str, Sequence[str]]], datasets: set[str] | None) -> list[str]:
+def _in_datasets(
+    keys: Iterable[str], images: Mapping[str, tuple[str, Sequence[str]]], datasets: set[str] | None
+) -> list[str]:
     if datasets is None:
         return list(keys)
     return [k for k in keys if images[k][0].lower() in datasets]

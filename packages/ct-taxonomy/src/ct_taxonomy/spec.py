@@ -157,7 +157,9 @@ def _format_error(exc: BaseException, type_: Any) -> str:
     return f"invalid value, expected {name}"
 
 
-def spec_from_dict(data: Any, *, source: str = "<spec>", lines: dict[str, int] | None = None) -> LabelSpec:
+def spec_from_dict(
+    data: Any, *, source: str = "<spec>", lines: dict[str, int] | None = None
+) -> LabelSpec:
     """Build and check a spec from its JSON form; every problem is listed with its path."""
     if not isinstance(data, dict):
         raise FormatError(source, [Problem("$", "expected an object of label → rule")])
@@ -191,7 +193,13 @@ def check_spec(spec: LabelSpec) -> list[Problem]:
         if not label.strip() or label != label.strip():
             add(Problem(at, "label names must be non-empty without surrounding spaces"))
         if label.startswith("!"):
-            add(Problem(at, "label names cannot start with '!'", "'!' only marks exclusions in the CSV syntax"))
+            add(
+                Problem(
+                    at,
+                    "label names cannot start with '!'",
+                    "'!' only marks exclusions in the CSV syntax",
+                )
+            )
         if rule.is_empty():
             add(Problem(at, "selects nothing", "give it taxa or dataset_labels"))
         for key, sel in (("", rule), (".exclude", rule.exclude)):
@@ -200,27 +208,52 @@ def check_spec(spec: LabelSpec) -> list[Problem]:
             for i, t in enumerate(sel.taxa):
                 tpath = f"{at}{key}.taxa[{i}]"
                 if t.level.lower() not in KNOWN_LEVELS:
-                    add(Problem(f"{tpath}.level", f"unknown taxonomy level {t.level!r}", did_you_mean(t.level.lower(), KNOWN_LEVELS)))
+                    add(
+                        Problem(
+                            f"{tpath}.level",
+                            f"unknown taxonomy level {t.level!r}",
+                            did_you_mean(t.level.lower(), KNOWN_LEVELS),
+                        )
+                    )
                 if not t.name.strip():
                     add(Problem(f"{tpath}.name", "empty taxon name"))
                 if t.datasets is not None and not t.datasets:
-                    add(Problem(f"{tpath}.datasets", "empty list", "leave datasets out to mean every dataset"))
+                    add(
+                        Problem(
+                            f"{tpath}.datasets",
+                            "empty list",
+                            "leave datasets out to mean every dataset",
+                        )
+                    )
             for ds, names in sel.dataset_labels.items():
                 if not ds.strip():
                     add(Problem(f"{at}{key}.dataset_labels", "empty dataset name"))
                 for j, name in enumerate(names):
                     if not name.strip():
-                        add(Problem(f"{at}{key}.dataset_labels[{ds!r}][{j}]", "empty dataset label"))
+                        add(
+                            Problem(f"{at}{key}.dataset_labels[{ds!r}][{j}]", "empty dataset label")
+                        )
         if rule.max_count is not None and rule.max_count < 1:
             add(Problem(f"{at}.max_count", f"must be at least 1, got {rule.max_count}"))
         if rule.prioritize is not None:
             if rule.max_count is None:
-                add(Problem(f"{at}.prioritize", "has no effect without max_count", "add max_count or remove prioritize"))
+                add(
+                    Problem(
+                        f"{at}.prioritize",
+                        "has no effect without max_count",
+                        "add max_count or remove prioritize",
+                    )
+                )
             seen: dict[str, int] = {}
             for i, group in enumerate(rule.prioritize):
                 for ds in group:
                     if ds in seen:
-                        add(Problem(f"{at}.prioritize[{i}]", f"dataset {ds!r} is already in priority group {seen[ds]}"))
+                        add(
+                            Problem(
+                                f"{at}.prioritize[{i}]",
+                                f"dataset {ds!r} is already in priority group {seen[ds]}",
+                            )
+                        )
                     seen[ds] = i
     return problems
 
@@ -233,7 +266,14 @@ def spec_to_dict(spec: LabelSpec) -> dict[str, Any]:
         if sel.dataset_labels:
             out["dataset_labels"] = {ds: list(v) for ds, v in sel.dataset_labels.items()}
         if sel.taxa:
-            out["taxa"] = [{"level": t.level, "name": t.name, **({"datasets": list(t.datasets)} if t.datasets is not None else {})} for t in sel.taxa]
+            out["taxa"] = [
+                {
+                    "level": t.level,
+                    "name": t.name,
+                    **({"datasets": list(t.datasets)} if t.datasets is not None else {}),
+                }
+                for t in sel.taxa
+            ]
         return out
 
     result: dict[str, Any] = {}
@@ -270,9 +310,15 @@ def _parse_prioritize(content: str) -> list[list[str]]:
     try:
         value = ast.literal_eval(content)
     except (ValueError, SyntaxError):
-        raise ValueError(f"prioritize {content!r} is not a list of lists of dataset names") from None
-    if not isinstance(value, list | tuple) or not all(isinstance(g, list | tuple) and all(isinstance(d, str) for d in g) for g in value):
-        raise ValueError(f"prioritize {content!r} is not a list of lists of dataset names, e.g. \"[['ds1', 'ds2'], ['ds3']]\"")
+        raise ValueError(
+            f"prioritize {content!r} is not a list of lists of dataset names"
+        ) from None
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(g, list | tuple) and all(isinstance(d, str) for d in g) for g in value
+    ):
+        raise ValueError(
+            f"prioritize {content!r} is not a list of lists of dataset names, e.g. \"[['ds1', 'ds2'], ['ds3']]\""
+        )
     return [list(g) for g in value]
 
 
@@ -283,7 +329,9 @@ def _split(content: str, n: int, what: str) -> list[str]:
     return parts
 
 
-def spec_dict_from_csv(text: str, *, source: str = "<spec.csv>") -> tuple[dict[str, Any], dict[str, int]]:
+def spec_dict_from_csv(
+    text: str, *, source: str = "<spec.csv>"
+) -> tuple[dict[str, Any], dict[str, int]]:
     """Parse the CSV syntax into the JSON form plus JSON path → line number.
 
     Raises ``FormatError`` listing every bad row with its line number.
@@ -301,7 +349,13 @@ def spec_dict_from_csv(text: str, *, source: str = "<spec.csv>") -> tuple[dict[s
         first = False
         where = f"line {line}"
         if len(fields) != 3:
-            problems.append(Problem(where, f"expected 3 fields (output_label,type,content), got {len(fields)}", "quote content that contains commas"))
+            problems.append(
+                Problem(
+                    where,
+                    f"expected 3 fields (output_label,type,content), got {len(fields)}",
+                    "quote content that contains commas",
+                )
+            )
             continue
         raw_label, rowtype, content = fields
         exclude = raw_label.startswith("!")
@@ -318,9 +372,13 @@ def spec_dict_from_csv(text: str, *, source: str = "<spec.csv>") -> tuple[dict[s
         try:
             if rowtype in ("max_count", "prioritize"):
                 if exclude:
-                    raise ValueError(f"{rowtype} cannot be excluded ('!' only applies to taxa and rows)")
+                    raise ValueError(
+                        f"{rowtype} cannot be excluded ('!' only applies to taxa and rows)"
+                    )
                 if (label, rowtype) in count_lines:
-                    raise ValueError(f"{rowtype} for {label!r} already set on line {count_lines[label, rowtype]}")
+                    raise ValueError(
+                        f"{rowtype} for {label!r} already set on line {count_lines[label, rowtype]}"
+                    )
                 count_lines[label, rowtype] = line
                 if rowtype == "max_count":
                     try:
@@ -348,7 +406,9 @@ def spec_dict_from_csv(text: str, *, source: str = "<spec.csv>") -> tuple[dict[s
                 taxa.append({"level": rowtype, "name": content})
             else:
                 hint = did_you_mean(rowtype, (*SPECIAL_TYPES, *KNOWN_LEVELS))
-                raise ValueError(f"unknown type {rowtype!r} (expected row, datasettaxon, max_count, prioritize or a taxon level){' — ' + hint if hint else ''}")
+                raise ValueError(
+                    f"unknown type {rowtype!r} (expected row, datasettaxon, max_count, prioritize or a taxon level){' — ' + hint if hint else ''}"
+                )
         except ValueError as exc:
             problems.append(Problem(where, str(exc)))
     if problems:
@@ -374,6 +434,8 @@ def read_spec(path: str | os.PathLike[str]) -> LabelSpec:
     return spec_from_dict(read_json(p), source=str(p))
 
 
-def write_spec_json(spec: LabelSpec, path: str | os.PathLike[str], *, indent: int | None = 1) -> None:
+def write_spec_json(
+    spec: LabelSpec, path: str | os.PathLike[str], *, indent: int | None = 1
+) -> None:
     """Write the spec's JSON form atomically."""
     write_json(path, spec_to_dict(spec), indent=indent)

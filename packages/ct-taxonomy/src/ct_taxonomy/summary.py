@@ -21,7 +21,9 @@ def problems_table(problems: Sequence[Problem], limit: int = 50) -> Table:
     table.add_column("problem")
     for p in problems[:limit]:
         colour = "red" if p.is_error else "yellow"
-        table.add_row(f"[{colour}]{p.severity}[/]", p.path, p.message + (f" — {p.hint}" if p.hint else ""))
+        table.add_row(
+            f"[{colour}]{p.severity}[/]", p.path, p.message + (f" — {p.hint}" if p.hint else "")
+        )
     if len(problems) > limit:
         table.add_row("", "", f"… {len(problems) - limit} more")
     return table
@@ -30,11 +32,18 @@ def problems_table(problems: Sequence[Problem], limit: int = 50) -> Table:
 def resolution_table(resolution: Resolution) -> Table:
     """Per label: how many dataset labels it claims, from how many datasets, examples."""
     table = Table(title="labels → dataset labels")
-    for col, justify in (("label", "left"), ("dataset labels", "right"), ("datasets", "right"), ("examples", "left")):
+    for col, justify in (
+        ("label", "left"),
+        ("dataset labels", "right"),
+        ("datasets", "right"),
+        ("examples", "left"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for label, keys in resolution.labels.items():
         ordered = sorted(keys)
-        examples = ", ".join(f"{ds}|{lb}" for ds, lb in ordered[:3]) + (" …" if len(ordered) > 3 else "")
+        examples = ", ".join(f"{ds}|{lb}" for ds, lb in ordered[:3]) + (
+            " …" if len(ordered) > 3 else ""
+        )
         table.add_row(label, f"{len(keys):,}", f"{len({ds for ds, _ in keys}):,}", examples)
     return table
 
@@ -51,18 +60,39 @@ def selection_summary(selection: Selection) -> Group:
     for label, row in counts.iterrows():
         total = int(row.sum())
         style = "yellow" if total == 0 else ""
-        per_label.add_row(str(label), *(f"{int(v):,}" for v in row), f"[{style}]{total:,}[/]" if style else f"{total:,}", f"{selection.before_sampling.get(str(label), 0):,}")
+        per_label.add_row(
+            str(label),
+            *(f"{int(v):,}" for v in row),
+            f"[{style}]{total:,}[/]" if style else f"{total:,}",
+            f"{selection.before_sampling.get(str(label), 0):,}",
+        )
     per_dataset = Table(title="datasets")
-    for col in ("dataset", "images", "matched", "mislabeled fixed", "mislabeled dropped", "unsafe names", "boxes w/o size"):
+    for col in (
+        "dataset",
+        "images",
+        "matched",
+        "mislabeled fixed",
+        "mislabeled dropped",
+        "unsafe names",
+        "boxes w/o size",
+    ):
         per_dataset.add_column(col, justify="left" if col == "dataset" else "right")
     for name, st in selection.datasets.items():
         per_dataset.add_row(
-            name, f"{st.images:,}", f"{st.matched:,}", f"{st.mislabeled_corrected:,}", f"{st.mislabeled_removed:,}", f"{st.unsafe_file_names:,}", f"{st.boxes_without_image_size:,}"
+            name,
+            f"{st.images:,}",
+            f"{st.matched:,}",
+            f"{st.mislabeled_corrected:,}",
+            f"{st.mislabeled_removed:,}",
+            f"{st.unsafe_file_names:,}",
+            f"{st.boxes_without_image_size:,}",
         )
     parts: list[Table] = [per_label, per_dataset]
     if selection.conflicts:
         kinds = Counter(c.kind for c in selection.conflicts)
-        conflicts = Table(title=f"conflicts: {len(selection.conflicts):,} image(s) ({', '.join(f'{n:,} {k}' for k, n in sorted(kinds.items()))})")
+        conflicts = Table(
+            title=f"conflicts: {len(selection.conflicts):,} image(s) ({', '.join(f'{n:,} {k}' for k, n in sorted(kinds.items()))})"
+        )
         conflicts.add_column("image")
         conflicts.add_column("kind")
         conflicts.add_column("labels")
@@ -70,6 +100,8 @@ def selection_summary(selection: Selection) -> Group:
         for c in selection.conflicts[:10]:
             conflicts.add_row(c.image, c.kind, ", ".join(c.labels), ", ".join(c.classes))
         if len(selection.conflicts) > 10:
-            conflicts.add_row(f"… {len(selection.conflicts) - 10:,} more in selection_report.json", "", "", "")
+            conflicts.add_row(
+                f"… {len(selection.conflicts) - 10:,} more in selection_report.json", "", "", ""
+            )
         parts.append(conflicts)
     return Group(*parts)

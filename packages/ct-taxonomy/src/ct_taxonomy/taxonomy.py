@@ -24,7 +24,7 @@ import pandas as pd
 from attrs import define, field, frozen
 
 from ct_io.errors import CamtrapError
-from ct_taxonomy.suggest import close_matches, did_you_mean
+from ct_taxonomy.suggest import did_you_mean
 
 #: The rank columns of LILA's all-images table, root first.
 RANKS: tuple[str, ...] = (
@@ -40,7 +40,14 @@ KNOWN_LEVELS: tuple[str, ...] = (
     "section", "subsection", "epifamily", "zoosection", "zoosubsection", "subtribe",
     "infraspecies", "form", "subvariety", "hybrid", "complex",
 )  # fmt: skip
-MAPPING_COLUMNS = ("dataset_name", "query", "scientific_name", "common_name", "taxonomy_level", "taxonomy_string")
+MAPPING_COLUMNS = (
+    "dataset_name",
+    "query",
+    "scientific_name",
+    "common_name",
+    "taxonomy_level",
+    "taxonomy_string",
+)
 ALL_IMAGES_KEY_COLUMNS = ("dataset_name", "original_label")
 _CHUNK_ROWS = 500_000
 
@@ -106,8 +113,15 @@ class Taxonomy:
         for taxon, names in self.common_names.items():
             for n in names:
                 by_name[_norm(n)].add(taxon)
-        self._rows_by_taxon, self._parents, self._children, self._by_name = dict(rows_by_taxon), dict(parents), dict(children), dict(by_name)
-        for i, (ds, q) in enumerate(zip(self.frame["dataset_name"].tolist(), self.frame["query"].tolist(), strict=True)):
+        self._rows_by_taxon, self._parents, self._children, self._by_name = (
+            dict(rows_by_taxon),
+            dict(parents),
+            dict(children),
+            dict(by_name),
+        )
+        for i, (ds, q) in enumerate(
+            zip(self.frame["dataset_name"].tolist(), self.frame["query"].tolist(), strict=True)
+        ):
             key = label_key(ds, q)
             if key in self._row_of_label:
                 self.duplicates.append(key)
@@ -217,10 +231,14 @@ class Taxonomy:
             return None
         return self.lineages[i][-1]
 
-    def dataset_labels_under(self, taxon: Taxon, datasets: Iterable[str] | None = None) -> set[LabelKey]:
+    def dataset_labels_under(
+        self, taxon: Taxon, datasets: Iterable[str] | None = None
+    ) -> set[LabelKey]:
         """Keys of every dataset label whose taxon is ``taxon`` or below it."""
         rows = self._rows_by_taxon.get(taxon, [])
-        keys = [label_key(self.frame["dataset_name"].iat[i], self.frame["query"].iat[i]) for i in rows]
+        keys = [
+            label_key(self.frame["dataset_name"].iat[i], self.frame["query"].iat[i]) for i in rows
+        ]
         if datasets is not None:
             wanted = {_norm(d) for d in datasets}
             keys = [k for k in keys if k[0] in wanted]
@@ -241,13 +259,19 @@ class Taxonomy:
         """A hint for a taxon the table does not have."""
         other_levels = [t for t in self._by_name.get(taxon.name, set()) if t.level != taxon.level]
         if other_levels:
-            return "the taxonomy has " + " and ".join(f"'{t.level} {t.name}'" for t in sorted(other_levels))
+            return "the taxonomy has " + " and ".join(
+                f"'{t.level} {t.name}'" for t in sorted(other_levels)
+            )
         same_level = [t.name for t in self._rows_by_taxon if t.level == taxon.level]
         hint = did_you_mean(taxon.name, same_level)
         if hint:
             return hint
         if taxon.level not in self.levels:
-            return f"the taxonomy has no level {taxon.level!r}" + (f"; {did_you_mean(taxon.level, self.levels)}" if did_you_mean(taxon.level, self.levels) else "")
+            return f"the taxonomy has no level {taxon.level!r}" + (
+                f"; {did_you_mean(taxon.level, self.levels)}"
+                if did_you_mean(taxon.level, self.levels)
+                else ""
+            )
         return did_you_mean(taxon.name, list(self._by_name))
 
     def suggest_dataset(self, dataset: str) -> str:
@@ -270,7 +294,14 @@ def read_taxonomy(path: str | os.PathLike[str]) -> Taxonomy:
         raise CamtrapError(f"{p}: file not found")
     try:
         header = [str(c).strip() for c in pd.read_csv(p, nrows=0).columns]
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError, ValueError) as exc:
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        OSError,
+        EOFError,
+        ValueError,
+    ) as exc:
         raise CamtrapError(f"{p}: cannot read CSV ({exc})") from None
     cols = set(header)
     if "taxonomy_string" in cols or {"dataset_name", "query"} <= cols:
@@ -283,9 +314,13 @@ def read_taxonomy(path: str | os.PathLike[str]) -> Taxonomy:
     )
 
 
-def _read_csv_text(p: Path, usecols: Sequence[str] | None = None, chunksize: int | None = None) -> Any:
+def _read_csv_text(
+    p: Path, usecols: Sequence[str] | None = None, chunksize: int | None = None
+) -> Any:
     try:
-        return pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[], usecols=usecols, chunksize=chunksize)
+        return pd.read_csv(
+            p, dtype=str, keep_default_na=False, na_values=[], usecols=usecols, chunksize=chunksize
+        )
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, ValueError) as exc:
         raise CamtrapError(f"{p}: cannot read CSV ({exc})") from None
 
@@ -297,10 +332,14 @@ def _read_mapping(p: Path, header: list[str]) -> Taxonomy:
     raw = _read_csv_text(p)
     ranks = [r for r in RANKS if r in raw.columns]
     if "taxonomy_string" not in raw.columns and not ranks:
-        raise CamtrapError(f"{p}: has neither a taxonomy_string column nor rank columns ({', '.join(RANKS[:4])} …)")
+        raise CamtrapError(
+            f"{p}: has neither a taxonomy_string column nor rank columns ({', '.join(RANKS[:4])} …)"
+        )
     lineages: list[tuple[Taxon, ...]] = []
     common: dict[Taxon, set[str]] = defaultdict(set)
-    strings = raw["taxonomy_string"].tolist() if "taxonomy_string" in raw.columns else [""] * len(raw)
+    strings = (
+        raw["taxonomy_string"].tolist() if "taxonomy_string" in raw.columns else [""] * len(raw)
+    )
     rank_values = raw[ranks].to_numpy().tolist() if ranks else [[]] * len(raw)
     for i, (text, values) in enumerate(zip(strings, rank_values, strict=True)):
         if text.strip():
@@ -316,22 +355,40 @@ def _read_mapping(p: Path, header: list[str]) -> Taxonomy:
     blank = (raw["dataset_name"].str.strip() == "") | (raw["query"].str.strip() == "")
     if blank.any():
         line = int(blank.to_numpy().argmax()) + 2
-        raise CamtrapError(f"{p} line {line}: empty dataset_name or query — every row maps one dataset label")
-    for leaf, name in zip([lin[-1] if lin else None for lin in lineages], raw["common_name"].tolist(), strict=True):
+        raise CamtrapError(
+            f"{p} line {line}: empty dataset_name or query — every row maps one dataset label"
+        )
+    for leaf, name in zip(
+        [lin[-1] if lin else None for lin in lineages], raw["common_name"].tolist(), strict=True
+    ):
         if leaf is not None and name.strip():
             common[leaf].add(name.strip())
-    return Taxonomy(frame=_frame(raw, lineages), lineages=lineages, source=str(p), common_names=dict(common))
+    return Taxonomy(
+        frame=_frame(raw, lineages), lineages=lineages, source=str(p), common_names=dict(common)
+    )
 
 
 def _read_all_images(p: Path, header: list[str]) -> Taxonomy:
     ranks = [r for r in RANKS if r in header]
     if not ranks:
-        raise CamtrapError(f"{p}: the all-images table needs rank columns ({', '.join(RANKS[:4])} …)")
-    usecols = [*ALL_IMAGES_KEY_COLUMNS, *(c for c in ("scientific_name", "common_name") if c in header), *ranks]
+        raise CamtrapError(
+            f"{p}: the all-images table needs rank columns ({', '.join(RANKS[:4])} …)"
+        )
+    usecols = [
+        *ALL_IMAGES_KEY_COLUMNS,
+        *(c for c in ("scientific_name", "common_name") if c in header),
+        *ranks,
+    ]
     parts = []
     for chunk in _read_csv_text(p, usecols=usecols, chunksize=_CHUNK_ROWS):
         parts.append(chunk.drop_duplicates(list(ALL_IMAGES_KEY_COLUMNS)))
-    raw = pd.concat(parts, ignore_index=True).drop_duplicates(list(ALL_IMAGES_KEY_COLUMNS), ignore_index=True) if parts else pd.DataFrame(columns=usecols)
+    raw = (
+        pd.concat(parts, ignore_index=True).drop_duplicates(
+            list(ALL_IMAGES_KEY_COLUMNS), ignore_index=True
+        )
+        if parts
+        else pd.DataFrame(columns=usecols)
+    )
     raw = raw.rename(columns={"original_label": "query"})
     lineages = [_lineage_from_ranks(ranks, values) for values in raw[ranks].to_numpy().tolist()]
     for col in ("scientific_name", "common_name"):
@@ -342,14 +399,20 @@ def _read_all_images(p: Path, header: list[str]) -> Taxonomy:
     for lin, name in zip(lineages, raw["common_name"].tolist(), strict=True):
         if lin and name.strip():
             common[lin[-1]].add(name.strip())
-    return Taxonomy(frame=_frame(raw, lineages), lineages=lineages, source=str(p), common_names=dict(common))
+    return Taxonomy(
+        frame=_frame(raw, lineages), lineages=lineages, source=str(p), common_names=dict(common)
+    )
 
 
 def _lineage_from_ranks(ranks: Sequence[str], values: Sequence[Any]) -> tuple[Taxon, ...]:
-    return tuple(Taxon(r, v) for r, v in zip(ranks, values, strict=True) if isinstance(v, str) and v.strip())
+    return tuple(
+        Taxon(r, v) for r, v in zip(ranks, values, strict=True) if isinstance(v, str) and v.strip()
+    )
 
 
-def _parse_taxonomy_string(text: str, p: Path, line: int) -> tuple[tuple[Taxon, ...], dict[Taxon, list[str]]]:
+def _parse_taxonomy_string(
+    text: str, p: Path, line: int
+) -> tuple[tuple[Taxon, ...], dict[Taxon, list[str]]]:
     """LILA's ``[(id, level, name, [common names]), ...]``, leaf first → lineage root first."""
     bad = f"{p} line {line}: taxonomy_string is not a list of (id, level, name, [common names]) — got {text[:60]!r}"
     try:
@@ -361,7 +424,12 @@ def _parse_taxonomy_string(text: str, p: Path, line: int) -> tuple[tuple[Taxon, 
     lineage: list[Taxon] = []
     names: dict[Taxon, list[str]] = {}
     for item in items:
-        if not isinstance(item, list | tuple) or len(item) < 3 or not isinstance(item[1], str) or not isinstance(item[2], str):
+        if (
+            not isinstance(item, list | tuple)
+            or len(item) < 3
+            or not isinstance(item[1], str)
+            or not isinstance(item[2], str)
+        ):
             raise CamtrapError(bad)
         taxon = Taxon(item[1], item[2])
         lineage.append(taxon)
@@ -376,7 +444,11 @@ def _frame(raw: pd.DataFrame, lineages: list[tuple[Taxon, ...]]) -> pd.DataFrame
         {
             "dataset_name": raw["dataset_name"].astype(str).str.strip().to_numpy(),
             "query": raw["query"].astype(str).str.strip().to_numpy(),
-            "scientific_name": raw["scientific_name"].astype(str).str.strip().str.lower().to_numpy(),
+            "scientific_name": raw["scientific_name"]
+            .astype(str)
+            .str.strip()
+            .str.lower()
+            .to_numpy(),
             "common_name": raw["common_name"].astype(str).str.strip().to_numpy(),
             "taxonomy_level": raw["taxonomy_level"].astype(str).str.strip().str.lower().to_numpy(),
         }
