@@ -164,7 +164,9 @@ def aggregate_csv(
             )
             for chunk in reader:
                 out = aggregate_frame(chunk, plan, rollup, first_line=rows + 2, source=str(src))
-                out.to_csv(fh, header=not wrote_header, index=False, float_format=FLOAT_FORMAT)
+                fh.write(
+                    out.to_csv(header=not wrote_header, index=False, float_format=FLOAT_FORMAT)
+                )
                 wrote_header = True
                 rows += len(chunk)
                 if on_chunk is not None:
@@ -191,7 +193,11 @@ class _TextWriter:
     """A text stream over ``raw``, gzipped (without a timestamp) when ``name`` ends in .gz."""
 
     def __init__(self, raw: IO[bytes], name: str) -> None:
-        self._gz = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if name.endswith(".gz") else None
+        self._gz = (
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6)
+            if name.endswith(".gz")
+            else None
+        )
         self._text = io.TextIOWrapper(
             self._gz if self._gz is not None else raw, encoding="utf-8", newline=""
         )
