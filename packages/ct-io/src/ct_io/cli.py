@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import attrs
 import typer
 
 from ct_io.clitools import EXIT_PROBLEMS, console, run_cli, setup_logging
@@ -64,18 +65,40 @@ def info(file: Annotated[Path, typer.Argument(help="A CCT or MD JSON file.")]) -
 
 
 @app.command()
-def plugins() -> None:
-    """List every registered data source, detector, backbone, loss and logger."""
-    from rich.table import Table
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per registration).")] = False,
+) -> None:
+    """List every registered data source, detector, backbone, loss and logger.
 
+    Each row names the plugin and the distribution (installed package) that provided it.
+    """
     from ct_io.registry import PluginKind, collect
 
+    rows = [
+        {
+            "kind": kind.value,
+            "name": reg.name,
+            "plugin": reg.plugin,
+            "distribution": reg.distribution,
+            "description": reg.description,
+            "options": [a.name for a in attrs.fields(reg.options)] if reg.options else [],
+        }
+        for kind in PluginKind
+        for reg in collect(kind)
+    ]
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    from rich.table import Table
+
+    columns = ("kind", "name", "plugin", "distribution", "options", "description")
     table = Table(title="camtrap plugins")
-    for col in ("kind", "name", "plugin", "distribution", "description"):
-        table.add_column(col)
-    for kind in PluginKind:
-        for reg in collect(kind):
-            table.add_row(kind.value, reg.name, reg.plugin, reg.distribution, reg.description)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(", ".join(v) if isinstance(v, list) else str(v) for v in map(row.get, columns)))
     console.print(table)
 
 
