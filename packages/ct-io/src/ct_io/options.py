@@ -11,7 +11,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
-from cattrs.errors import BaseValidationError, ForbiddenExtraKeysError
+from cattrs.errors import BaseValidationError, CattrsError, ForbiddenExtraKeysError
 
 from ct_io.errors import CamtrapError
 from ct_io.registry import Registration
@@ -81,7 +81,7 @@ def _describe(exc: BaseException, typ: Any) -> str:
         ("attribute 'items'", "attribute 'keys'")
     ):
         return "expected a mapping"
-    if isinstance(exc, TypeError | ValueError) and typ is not None:
+    if isinstance(exc, TypeError | ValueError | CattrsError) and typ is not None:
         return f"expected {_type_name(typ)}"
     return str(exc) or type(exc).__name__
 
