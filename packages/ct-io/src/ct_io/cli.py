@@ -7,6 +7,7 @@ from typing import Annotated
 
 import attrs
 import typer
+from rich.markup import escape
 
 from ct_io.clitools import EXIT_PROBLEMS, console, run_cli, setup_logging
 
@@ -42,10 +43,10 @@ def validate(
         errors = [p for p in problems if p.is_error]
         warnings = [p for p in problems if not p.is_error]
         status = "[red]INVALID[/]" if errors else "[green]ok[/]"
-        console.print(f"{path}: {kind} {status} ({len(errors)} errors, {len(warnings)} warnings)")
+        console.print(f"{escape(str(path))}: {kind} {status} ({len(errors)} errors, {len(warnings)} warnings)", soft_wrap=True)
         for p in problems[:max_problems]:
             colour = "red" if p.is_error else "yellow"
-            console.print(f"  [{colour}]{p.severity}[/] {p}", highlight=False, soft_wrap=True)
+            console.print(f"  [{colour}]{p.severity}[/] {escape(str(p))}", highlight=False, soft_wrap=True)
         if len(problems) > max_problems:
             console.print(f"  … {len(problems) - max_problems} more")
         bad |= bool(errors)
@@ -98,7 +99,9 @@ def plugins(
     for col in columns:
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(*(", ".join(v) if isinstance(v, list) else str(v) for v in map(row.get, columns)))
+        table.add_row(
+            *(escape(", ".join(v) if isinstance(v, list) else str(v)) for v in map(row.get, columns))
+        )
     console.print(table)
 
 
@@ -116,9 +119,13 @@ def fetch(
 
     with Progress(console=console, transient=True) as progress:
         result = do_fetch(source, out_dir, parse_key_values(option or []), progress=progress)
-    console.print(f"[green]fetched[/] {result.name}: {result.cct_path} (images in {result.images_dir})")
+    console.print(
+        f"[green]fetched[/] {escape(result.name)}: {escape(str(result.cct_path))} "
+        f"(images in {escape(str(result.images_dir))})",
+        soft_wrap=True,
+    )
     if result.detections_path:
-        console.print(f"detections: {result.detections_path}")
+        console.print(f"detections: {escape(str(result.detections_path))}", soft_wrap=True)
 
 
 def main() -> None:
