@@ -53,12 +53,15 @@ def run_cli(app: Callable[..., Any]) -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors and aborts arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        # typer vendors its own copy of click, so match click's classes by name
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        if "ClickException" in kinds:
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if "Abort" in kinds:
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                err_console.print("[yellow]interrupted[/] — rerun the same command to resume")
+                sys.exit(130)
             err_console.print("aborted")
             sys.exit(1)
         raise

@@ -1,4 +1,5 @@
-"""Text from data and errors reaches the terminal verbatim: rich must not eat ``[...]``."""
+"""How console scripts fail: usage errors and one-line errors without tracebacks, exit
+statuses, and text from data printed verbatim (rich must not eat ``[...]``)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,15 @@ def test_validate_exit_status(tmp_path: Path) -> None:
     bad = md_file(tmp_path / "bad.json", [0.5, 0.4, 1.2, 0.3], {"format_version": "1.5"})
     assert ct_io("validate", str(good)).returncode == 0
     assert ct_io("validate", str(good), str(bad)).returncode == 1, "exit 1 when any file is invalid"
+
+
+def test_usage_errors_are_click_messages_not_tracebacks() -> None:
+    for args, message in [
+        (["nosuch"], "No such command 'nosuch'"),
+        (["plugins", "--jsn"], "No such option: --jsn"),
+        (["validate"], "Missing argument"),
+    ]:
+        result = ct_io(*args)
+        assert result.returncode == 2, args
+        assert "Traceback" not in result.stderr
+        assert message in result.stderr
