@@ -67,6 +67,12 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             "pip",
             "install",
             "--quiet",
+            # rebuild the two local packages: uv's cache keys a local build by its
+            # pyproject.toml, so an edited module could otherwise come from a stale wheel
+            "--refresh-package",
+            "ct-io",
+            "--refresh-package",
+            "camtrap-example-plugin",
             "--python",
             str(root / "bin" / "python"),
             str(REPO / "packages" / "ct-io"),
@@ -78,6 +84,10 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         timeout=600,
     )
     assert install.returncode == 0, install.stderr
+    site = next(root.glob("lib/python*/site-packages"))
+    for module in ("ct_io/plugins.py", "ct_io/registry.py"):
+        installed = (site / module).read_text()
+        assert installed == (REPO / "packages/ct-io/src" / module).read_text(), f"stale {module}"
     yield root / "bin"
 
 
