@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import attrs
 import typer
+from rich.markup import escape
 
 from ct_io.clitools import EXIT_PROBLEMS, console, run_cli, setup_logging
 
@@ -41,10 +43,10 @@ def validate(
         errors = [p for p in problems if p.is_error]
         warnings = [p for p in problems if not p.is_error]
         status = "[red]INVALID[/]" if errors else "[green]ok[/]"
-        console.print(f"{path}: {kind} {status} ({len(errors)} errors, {len(warnings)} warnings)")
+        console.print(f"{escape(str(path))}: {kind} {status} ({len(errors)} errors, {len(warnings)} warnings)", soft_wrap=True)
         for p in problems[:max_problems]:
             colour = "red" if p.is_error else "yellow"
-            console.print(f"  [{colour}]{p.severity}[/] {p}", highlight=False, soft_wrap=True)
+            console.print(f"  [{colour}]{p.severity}[/] {escape(str(p))}", highlight=False, soft_wrap=True)
         if len(problems) > max_problems:
             console.print(f"  … {len(problems) - max_problems} more")
         bad |= bool(errors)
@@ -64,18 +66,42 @@ def info(file: Annotated[Path, typer.Argument(help="A CCT or MD JSON file.")]) -
 
 
 @app.command()
-def plugins() -> None:
-    """List every registered data source, detector, backbone, loss and logger."""
-    from rich.table import Table
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per registration).")] = False,
+) -> None:
+    """List every registered data source, detector, backbone, loss and logger.
 
+    Each row names the plugin and the distribution (installed package) that provided it.
+    """
     from ct_io.registry import PluginKind, collect
 
+    rows = [
+        {
+            "kind": kind.value,
+            "name": reg.name,
+            "plugin": reg.plugin,
+            "distribution": reg.distribution,
+            "description": reg.description,
+            "options": [a.name for a in attrs.fields(reg.options)] if reg.options else [],
+        }
+        for kind in PluginKind
+        for reg in collect(kind)
+    ]
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    from rich.table import Table
+
+    columns = ("kind", "name", "plugin", "distribution", "options", "description")
     table = Table(title="camtrap plugins")
-    for col in ("kind", "name", "plugin", "distribution", "description"):
-        table.add_column(col)
-    for kind in PluginKind:
-        for reg in collect(kind):
-            table.add_row(kind.value, reg.name, reg.plugin, reg.distribution, reg.description)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(
+            *(escape(", ".join(v) if isinstance(v, list) else str(v)) for v in map(row.get, columns))
+        )
     console.print(table)
 
 
@@ -93,9 +119,13 @@ def fetch(
 
     with Progress(console=console, transient=True) as progress:
         result = do_fetch(source, out_dir, parse_key_values(option or []), progress=progress)
-    console.print(f"[green]fetched[/] {result.name}: {result.cct_path} (images in {result.images_dir})")
+    console.print(
+        f"[green]fetched[/] {escape(result.name)}: {escape(str(result.cct_path))} "
+        f"(images in {escape(str(result.images_dir))})",
+        soft_wrap=True,
+    )
     if result.detections_path:
-        console.print(f"detections: {result.detections_path}")
+        console.print(f"detections: {escape(str(result.detections_path))}", soft_wrap=True)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from ct_io.errors import CamtrapError
 
@@ -37,11 +38,14 @@ def run_cli(app: Callable[..., Any]) -> None:
     Set ``CAMTRAP_DEBUG=1`` to see tracebacks.
     """
     try:
-        app(standalone_mode=False)
+        # without standalone mode click returns the code of `raise typer.Exit(code)`
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CamtrapError as exc:
         if os.environ.get("CAMTRAP_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/] — rerun the same command to resume")
@@ -49,12 +53,15 @@ def run_cli(app: Callable[..., Any]) -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors and aborts arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        # typer vendors its own copy of click, so match click's classes by name
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        if "ClickException" in kinds:
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if "Abort" in kinds:
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                err_console.print("[yellow]interrupted[/] — rerun the same command to resume")
+                sys.exit(130)
             err_console.print("aborted")
             sys.exit(1)
         raise

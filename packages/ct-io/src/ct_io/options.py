@@ -3,12 +3,15 @@ line per problem, each with its path (``$.sources[0].bucket: expected str``)."""
 
 from __future__ import annotations
 
+import difflib
+import enum
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
+import attrs
 import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.errors import BaseValidationError, CattrsError, ForbiddenExtraKeysError
 
 from ct_io.errors import CamtrapError
 from ct_io.registry import Registration
@@ -36,15 +39,59 @@ def make_converter() -> cattrs.Converter:
 converter = make_converter()
 
 
-def structure(data: Any, cls: type[T], *, where: str = "options", conv: cattrs.Converter | None = None) -> T:
-    """Build ``cls`` from ``data`` or raise ``ConfigError`` listing every problem."""
+def structure(
+    data: Any, cls: type[T], *, where: str = "options", conv: cattrs.Converter | None = None
+) -> T:
+    """Build ``cls`` from ``data`` or raise ``ConfigError`` listing every problem.
+
+    Each line names the problem's path first: ``$.threads: expected int``,
+    ``$.sources[0]: unknown key 'bukcet' — did you mean 'bucket'?``.
+    """
     conv = conv or converter
+    if attrs.has(cls) and not isinstance(data, Mapping):
+        raise ConfigError(where, [f"$: expected a mapping of options, got {type(data).__name__}"])
     try:
         return conv.structure(data, cls)
-    except (ClassValidationError, ForbiddenExtraKeysError) as exc:
-        raise ConfigError(where, cattrs.transform_error(exc, path="$")) from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(where, [f"$: {exc}"]) from None
+    except (BaseValidationError, ForbiddenExtraKeysError) as exc:
+        lines = cattrs.transform_error(exc, path="$", format_exception=_describe)
+        raise ConfigError(where, [_path_first(line) for line in lines]) from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(where, [f"$: {_describe(exc, None)}"]) from None
+
+
+def _path_first(line: str) -> str:
+    """cattrs writes ``description @ path``; we write ``path: description``."""
+    description, sep, path = line.rpartition(" @ ")
+    return f"{path}: {description}" if sep else line
+
+
+def _describe(exc: BaseException, typ: Any) -> str:
+    """One problem in words (the path is added by the caller)."""
+    if isinstance(exc, ForbiddenExtraKeysError):
+        known = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
+        parts = []
+        for key in sorted(exc.extra_fields):
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        noun = "key" if len(parts) == 1 else "keys"
+        return f"unknown {noun} {', '.join(parts)} — known: {', '.join(known) or 'none'}"
+    if isinstance(exc, KeyError):
+        return "required option missing"
+    if isinstance(exc, AttributeError) and str(exc).endswith(
+        ("attribute 'items'", "attribute 'keys'")
+    ):
+        return "expected a mapping"
+    if isinstance(exc, TypeError | ValueError | CattrsError) and typ is not None:
+        return f"expected {_type_name(typ)}"
+    return str(exc) or type(exc).__name__
+
+
+def _type_name(typ: Any) -> str:
+    if get_origin(typ) is Literal:
+        return "one of " + ", ".join(repr(v) for v in get_args(typ))
+    if isinstance(typ, type) and issubclass(typ, enum.Enum):
+        return "one of " + ", ".join(repr(m.value) for m in typ)
+    return getattr(typ, "__name__", None) or repr(typ).replace("typing.", "")
 
 
 def build_options(reg: Registration, raw: Mapping[str, Any]) -> Any:

@@ -7,9 +7,10 @@ import enum
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import attrs
 from attrs import frozen
 
-from ct_io.errors import PluginError
+from ct_io.errors import CamtrapError, PluginError
 from ct_io.plugins import CamtrapPluginManager, get_plugin_manager
 
 
@@ -82,36 +83,71 @@ class Registry:
 
 
 def collect(kind: PluginKind, pm: CamtrapPluginManager | None = None) -> Registry:
-    """Call every plugin's hook for ``kind`` and gather what they register (cached per manager)."""
+    """Call every plugin's hook for ``kind`` and gather what they register (cached per manager).
+
+    A plugin whose hook raises, registers a taken name, or passes something that is not a
+    name / callable / attrs options class fails with a ``PluginError`` naming the plugin.
+    """
     pm = pm or get_plugin_manager()
     cached = pm.registry_cache.get(kind.value)
     if isinstance(cached, Registry):
         return cached
     entries: dict[str, Registration] = {}
     hook = getattr(pm.hook, kind.hook_name)
-    for impl in reversed(hook.get_hookimpls()):  # registration order
-        plugin = impl.plugin_name
-        distribution = pm.distributions.get(plugin, "?")
-
-        def register(
-            name: str,
-            factory: Callable[..., Any],
-            *,
-            options: type | None = None,
-            description: str = "",
-            _plugin: str = plugin,
-            _dist: str = distribution,
-        ) -> None:
-            if name in entries:
-                other = entries[name]
-                raise PluginError(
-                    f"{kind.value} {name!r} is registered twice: by plugin {other.plugin!r} "
-                    f"({other.distribution}) and by plugin {_plugin!r} ({_dist}) — uninstall one, "
-                    "or restrict third-party plugins with CAMTRAP_PLUGINS"
-                )
-            entries[name] = Registration(kind, name, factory, options, description, _plugin, _dist)
-
-        impl.function(register=register)
+    for impl in hook.get_hookimpls():  # registration order (pluggy calls them in reverse)
+        registrar = _Registrar(
+            kind, impl.plugin_name, pm.distribution_of(impl.plugin_name), entries
+        )
+        try:
+            impl.function(register=registrar)
+        except CamtrapError:
+            raise
+        except Exception as exc:  # a broken plugin must name itself
+            raise PluginError(
+                f"plugin {registrar.plugin!r} ({registrar.distribution}) failed in "
+                f"{kind.hook_name}: {exc!r} — fix or uninstall it, or set CAMTRAP_PLUGINS= "
+                "to load built-ins only"
+            ) from exc
     registry = Registry(kind, entries)
     pm.registry_cache[kind.value] = registry
     return registry
+
+
+class _Registrar:
+    """The ``register`` callback one plugin receives for one kind."""
+
+    def __init__(
+        self, kind: PluginKind, plugin: str, distribution: str, entries: dict[str, Registration]
+    ) -> None:
+        self.kind = kind
+        self.plugin = plugin
+        self.distribution = distribution
+        self.entries = entries
+
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        options: type | None = None,
+        description: str = "",
+    ) -> None:
+        where = f"plugin {self.plugin!r} ({self.distribution}) registers {self.kind.value} {name!r}"
+        if not isinstance(name, str) or not name.strip() or name != name.strip():
+            raise PluginError(
+                f"plugin {self.plugin!r} ({self.distribution}): {self.kind.value} name {name!r} must be a non-empty string without surrounding spaces"
+            )
+        if not callable(factory):
+            raise PluginError(f"{where}: factory {factory!r} is not callable")
+        if options is not None and not (isinstance(options, type) and attrs.has(options)):
+            raise PluginError(f"{where}: options must be an attrs class (or None), got {options!r}")
+        if name in self.entries:
+            other = self.entries[name]
+            raise PluginError(
+                f"{self.kind.value} {name!r} is registered twice: by plugin {other.plugin!r} "
+                f"({other.distribution}) and by plugin {self.plugin!r} ({self.distribution}) — "
+                "uninstall one, or restrict third-party plugins with CAMTRAP_PLUGINS"
+            )
+        self.entries[name] = Registration(
+            self.kind, name, factory, options, str(description), self.plugin, self.distribution
+        )

@@ -1,0 +1,256 @@
+"""Registrations collected from the ``ct_register_*`` hooks: one test per hook, lookups
+with suggestions, duplicates naming both plugins, and bad ``register`` calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import pytest
+
+from ct_io import hookimpl
+from ct_io.errors import PluginError
+from ct_io.hookspecs import ALL_HOOKS, Register
+from ct_io.plugins import CamtrapPluginManager, make_plugin_manager
+from ct_io.registry import PluginKind, Registration, Registry, collect
+
+
+@attrs.frozen
+class ThresholdOptions:
+    threshold: float = 0.2
+
+
+def factory(*args: Any) -> tuple[Any, ...]:
+    return args
+
+
+def empty_pm() -> CamtrapPluginManager:
+    return make_plugin_manager(load_entry_points=False)
+
+
+def plugin_from(**hooks: Callable[[Register], None]) -> object:
+    """A throwaway plugin object whose hooks are the given functions."""
+    namespace = {name: staticmethod(hookimpl(fn)) for name, fn in hooks.items()}
+    return type("ThrowawayPlugin", (), namespace)()
+
+
+# ---------------------------------------------------------------- one test per hook
+
+
+def test_every_hook_has_a_kind() -> None:
+    assert sorted(kind.hook_name for kind in PluginKind) == sorted(ALL_HOOKS)
+
+
+def test_ct_register_data_sources() -> None:
+    class Plugin:
+        @hookimpl
+        def ct_register_data_sources(self, register: Register) -> None:
+            register("folder", factory, options=ThresholdOptions, description="Images in folders")
+
+    pm = empty_pm()
+    pm.register_plugin(Plugin(), "sources", distribution="camtrap-sources")
+    reg = collect(PluginKind.DATA_SOURCE, pm).get("folder")
+    assert reg == Registration(
+        PluginKind.DATA_SOURCE,
+        "folder",
+        factory,
+        ThresholdOptions,
+        "Images in folders",
+        "sources",
+        "camtrap-sources",
+    )
+
+
+def test_ct_register_detectors() -> None:
+    class Plugin:
+        @hookimpl
+        def ct_register_detectors(self, register: Register) -> None:
+            register("mdv5a", factory, options=ThresholdOptions)
+            register("mdv5b", factory)
+
+    pm = empty_pm()
+    pm.register_plugin(Plugin(), "detectors")
+    detectors = collect(PluginKind.DETECTOR, pm)
+    assert detectors.names() == ["mdv5a", "mdv5b"]
+    assert detectors.get("mdv5b").options is None
+    assert detectors.get("mdv5a").factory("x") == ("x",)
+
+
+def test_ct_register_backbones() -> None:
+    class Plugin:
+        @hookimpl
+        def ct_register_backbones(self, register: Register) -> None:
+            register("resnet18", factory, description="ResNet-18")
+
+    pm = empty_pm()
+    pm.register_plugin(Plugin(), "backbones")
+    assert [r.description for r in collect(PluginKind.BACKBONE, pm)] == ["ResNet-18"]
+    assert len(collect(PluginKind.LOSS, pm)) == 0, "kinds do not leak into each other"
+
+
+def test_ct_register_losses() -> None:
+    class Plugin:
+        @hookimpl
+        def ct_register_losses(self, register: Register) -> None:
+            register("focal", factory)
+            register("ce", factory)
+
+    pm = empty_pm()
+    pm.register_plugin(Plugin(), "losses")
+    losses = collect(PluginKind.LOSS, pm)
+    assert losses.names() == ["ce", "focal"], "listed sorted by name"
+    assert "ce" in losses and "dice" not in losses
+
+
+def test_ct_register_loggers() -> None:
+    class Plugin:
+        @hookimpl
+        def ct_register_loggers(self, register: Register) -> None:
+            register("console", factory)
+
+    class Other:
+        @hookimpl
+        def ct_register_losses(self, register: Register) -> None:
+            register("console", factory)  # the same name in another kind is fine
+
+    pm = empty_pm()
+    pm.register_plugin(Plugin(), "loggers")
+    pm.register_plugin(Other(), "other")
+    assert collect(PluginKind.LOGGER, pm).get("console").plugin == "loggers"
+    assert collect(PluginKind.LOSS, pm).get("console").plugin == "other"
+
+
+# ---------------------------------------------------------------- lookups
+
+
+def test_unknown_name_suggests_close_matches() -> None:
+    pm = empty_pm()
+
+    def backbones(register: Register) -> None:
+        for name in ("efficientnet_b0", "efficientnet_b3", "resnet50"):
+            register(name, factory)
+
+    pm.register_plugin(plugin_from(ct_register_backbones=backbones), "b")
+    with pytest.raises(PluginError) as info:
+        collect(PluginKind.BACKBONE, pm).get("efficientnet-b0")
+    message = str(info.value)
+    assert message.startswith(
+        "unknown backbone 'efficientnet-b0' — did you mean 'efficientnet_b0', 'efficientnet_b3'?"
+    )
+    assert "known: efficientnet_b0, efficientnet_b3, resnet50" in message
+    assert "ct-io plugins" in message
+
+
+def test_unknown_name_without_close_match_lists_what_is_known() -> None:
+    registry = Registry(PluginKind.LOSS, {})
+    with pytest.raises(PluginError) as info:
+        registry.get("focal")
+    assert "did you mean" not in str(info.value)
+    assert "known: none" in str(info.value)
+
+
+# ---------------------------------------------------------------- duplicates and bad calls
+
+
+def test_duplicate_name_names_both_plugins_and_distributions() -> None:
+    pm = empty_pm()
+
+    def first(register: Register) -> None:
+        register("focal", factory)
+
+    def second(register: Register) -> None:
+        register("focal", factory)
+
+    pm.register_plugin(plugin_from(ct_register_losses=first), "first", distribution="camtrap-first")
+    pm.register_plugin(
+        plugin_from(ct_register_losses=second), "second", distribution="camtrap-second"
+    )
+    with pytest.raises(PluginError) as info:
+        collect(PluginKind.LOSS, pm)
+    assert str(info.value).startswith(
+        "loss 'focal' is registered twice: by plugin 'first' (camtrap-first) "
+        "and by plugin 'second' (camtrap-second)"
+    )
+    pm.unregister_plugin("second")
+    assert collect(PluginKind.LOSS, pm).get("focal").plugin == "first"
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda register: register("", factory), "name '' must be a non-empty string"),
+        (
+            lambda register: register(" padded ", factory),
+            "name ' padded ' must be a non-empty string",
+        ),
+        (lambda register: register(3, factory), "name 3 must be a non-empty string"),
+        (
+            lambda register: register("x", "not callable"),
+            "registers loss 'x': factory 'not callable' is not callable",
+        ),
+        (
+            lambda register: register("x", factory, options=dict),
+            "options must be an attrs class (or None)",
+        ),
+        (
+            lambda register: register("x", factory, options=ThresholdOptions()),
+            "options must be an attrs class",
+        ),
+        (
+            lambda register: register("x", factory, ThresholdOptions),
+            "failed in ct_register_losses: TypeError",
+        ),
+    ],
+)
+def test_bad_register_calls_name_the_plugin(
+    call: Callable[[Register], None], expected: str
+) -> None:
+    pm = empty_pm()
+    pm.register_plugin(
+        plugin_from(ct_register_losses=call), "sloppy", distribution="camtrap-sloppy"
+    )
+    with pytest.raises(PluginError) as info:
+        collect(PluginKind.LOSS, pm)
+    assert "plugin 'sloppy' (camtrap-sloppy)" in str(info.value)
+    assert expected in str(info.value)
+
+
+# ---------------------------------------------------------------- caching
+
+
+def test_collect_is_cached_until_plugins_change() -> None:
+    pm = empty_pm()
+    calls: list[str] = []
+
+    def losses(register: Register) -> None:
+        calls.append("called")
+        register("ce", factory)
+
+    pm.register_plugin(plugin_from(ct_register_losses=losses), "a")
+    first = collect(PluginKind.LOSS, pm)
+    assert collect(PluginKind.LOSS, pm) is first
+    assert calls == ["called"]
+
+    def more(register: Register) -> None:
+        register("focal", factory)
+
+    pm.register_plugin(plugin_from(ct_register_losses=more), "b")
+    assert collect(PluginKind.LOSS, pm).names() == ["ce", "focal"]
+    assert calls == ["called", "called"]
+
+
+def test_a_failed_collect_is_not_cached() -> None:
+    pm = empty_pm()
+    state = {"fail": True}
+
+    def flaky(register: Register) -> None:
+        if state["fail"]:
+            raise OSError("disk on fire")
+        register("ce", factory)
+
+    pm.register_plugin(plugin_from(ct_register_losses=flaky), "flaky")
+    with pytest.raises(PluginError, match="disk on fire"):
+        collect(PluginKind.LOSS, pm)
+    state["fail"] = False
+    assert collect(PluginKind.LOSS, pm).names() == ["ce"]
