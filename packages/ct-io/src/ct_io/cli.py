@@ -98,6 +98,15 @@ def fetch(
         console.print(f"detections: {result.detections_path}")
 
 
+def _attach_source_commands() -> None:
+    from ct_io.cli_sources import attach
+
+    attach(app)
+
+
+_attach_source_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     run_cli(app)
