@@ -52,9 +52,18 @@ def structure(data: Any, cls: type[T], *, where: str = "options", conv: cattrs.C
     try:
         return conv.structure(data, cls)
     except (ClassValidationError, ForbiddenExtraKeysError) as exc:
-        raise ConfigError(where, cattrs.transform_error(exc, path="$")) from None
+        raise ConfigError(where, cattrs.transform_error(exc, path="$", format_exception=_format_exception)) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(where, [f"$: {exc}"]) from None
+
+
+def _format_exception(exc: BaseException, typ: type | None) -> str:
+    """cattrs' wording, plus the message of a ``ValueError`` raised by an attrs validator."""
+    from cattrs.v import format_exception
+
+    if isinstance(exc, ValueError) and typ is None and str(exc):
+        return f"invalid value ({exc})"
+    return format_exception(exc, typ)
 
 
 def build_options(reg: Registration, raw: Mapping[str, Any]) -> Any:
