@@ -27,8 +27,7 @@ from ct_io.cct import CocoCameraTraps, read_cct
 from ct_io.errors import CamtrapError
 from ct_io.jsonio import read_json
 from ct_io.paths import unsafe_reason
-from ct_io.sources.common import check_dataset_name, dataset_name_from_file
-from ct_io.tables import read_csv
+from ct_io.sources.common import check_dataset_name, dataset_name_from_file, read_text_csv
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -81,7 +80,7 @@ def read_label_mapping(path: str | os.PathLike[str]) -> dict[tuple[str | None, s
             else:
                 raise CamtrapError(f"{p}: $.{key}: expected a label or an object of labels")
         return out
-    frame = read_csv(p, required=("original_label", "label"), dtype=str)
+    frame = read_text_csv(p, required=("original_label", "label"))
     datasets = frame["dataset"] if "dataset" in frame.columns else pd.Series([None] * len(frame))
     for ds, old, new in zip(datasets, frame["original_label"], frame["label"], strict=True):
         key_ds = str(ds) if isinstance(ds, str) and ds.strip() else None
@@ -93,7 +92,7 @@ def taxonomy_label_mapping(
     path: str | os.PathLike[str], *, field_name: str = "common_name"
 ) -> dict[tuple[str | None, str], str]:
     """LILA's taxonomy mapping as a label mapping: (dataset_name, query) → ``field_name``."""
-    frame = read_csv(path, required=("dataset_name", "query", field_name), dtype=str)
+    frame = read_text_csv(path, required=("dataset_name", "query", field_name))
     frame = frame[frame[field_name].notna()]
     return {
         (str(d), normalize_label(q)): normalize_label(v)

@@ -162,6 +162,12 @@ class FileServer:
         self.httpd.server_close()
 
 
+@pytest.fixture(scope="session")
+def file_server_class() -> type[FileServer]:
+    """For fixtures that need their own server (module scope)."""
+    return FileServer
+
+
 @pytest.fixture()
 def http_server() -> Iterator[FileServer]:
     server = FileServer().start()
@@ -236,12 +242,17 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     workdir = tmp_path_factory.mktemp("azurite")
     log = (workdir / "azurite.log").open("wb")
     proc = subprocess.Popen(
-        [exe, "--inMemoryPersistence", "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(workdir), "--skipApiVersionCheck", "--loose"],
+        [exe, "--inMemoryPersistence", "--blobHost", "127.0.0.1", "--blobPort", str(port), "--skipApiVersionCheck", "--loose"],
         stdout=log,
         stderr=subprocess.STDOUT,
+        cwd=workdir,
     )
     try:
-        wait_for_port(port, timeout=60, proc=proc)
+        try:
+            wait_for_port(port, timeout=60, proc=proc)
+        except (RuntimeError, TimeoutError) as exc:
+            log.flush()
+            pytest.fail(f"Azurite did not start: {exc}: {(workdir / 'azurite.log').read_text()[-500:]}")
         yield Azurite(port)
     finally:
         proc.terminate()

@@ -21,7 +21,7 @@ import pandas as pd
 from ct_io.atomic import atomic_open, write_bytes_atomic
 from ct_io.cct import CocoCameraTraps, read_cct
 from ct_io.errors import CamtrapError
-from ct_io.tables import read_csv
+from ct_io.sources.common import read_text_csv
 
 #: LILA's published files (lila.science); every one can be replaced by a local copy.
 INDEX_URL = "https://lila.science/wp-content/uploads/2023/06/lila_camera_trap_datasets.csv"
@@ -88,9 +88,7 @@ def read_index(
     location: str | os.PathLike[str], cache_dir: Path, *, refresh: bool = False
 ) -> pd.DataFrame:
     """The LILA datasets index: one row per dataset (rows without a name are dropped)."""
-    frame = read_csv(
-        local_copy(location, cache_dir, refresh=refresh), required=("name",), dtype=str
-    )
+    frame = read_text_csv(local_copy(location, cache_dir, refresh=refresh), required=("name",))
     frame = frame[frame["name"].notna() & (frame["name"].str.strip() != "")].reset_index(drop=True)
     if "short_name" not in frame.columns:
         frame["short_name"] = frame["name"]
@@ -182,11 +180,7 @@ def read_taxonomy(
     location: str | os.PathLike[str], cache_dir: Path, *, refresh: bool = False
 ) -> pd.DataFrame:
     """LILA's taxonomy mapping: ``dataset_name, query, scientific_name, common_name, taxonomy_level, taxonomy_string``."""
-    frame = read_csv(
-        local_copy(location, cache_dir, refresh=refresh),
-        required=("dataset_name", "query"),
-        dtype=str,
-    )
+    frame = read_text_csv(local_copy(location, cache_dir, refresh=refresh), required=("dataset_name", "query"))
     for col in ("scientific_name", "common_name", "taxonomy_level", "taxonomy_string"):
         if col not in frame.columns:
             frame[col] = None
