@@ -109,41 +109,22 @@ class CombineReport:
     renamed: dict[str, dict[str, str]] = field(factory=dict)
 
     def table(self) -> Table:
+        """Per-dataset counts, one column per dataset plus the total."""
         from rich.table import Table
 
-        table = Table(title="combine")
-        cols = (
-            "dataset",
-            "images in",
-            "corrupt",
-            "missing",
-            "unsafe path",
-            "duplicate",
-            "labels dropped",
-            "images out",
-            "annotations out",
-            "labels renamed",
+        measures = (
+            ("images in", "images_in"), ("corrupt", "corrupt"), ("missing on disk", "missing"),
+            ("unsafe path", "unsafe"), ("duplicate", "duplicate"), ("all labels dropped", "label_dropped"),
+            ("images out", "images_out"), ("annotations out", "annotations_out"), ("labels renamed", "renamed"),
         )
-        for c in cols:
-            table.add_column(c, justify="left" if c == "dataset" else "right")
+        table = Table(title="combine")
+        table.add_column("")
         for r in self.rows:
-            table.add_row(
-                *(
-                    str(r[k])
-                    for k in (
-                        "dataset",
-                        "images_in",
-                        "corrupt",
-                        "missing",
-                        "unsafe",
-                        "duplicate",
-                        "label_dropped",
-                        "images_out",
-                        "annotations_out",
-                        "renamed",
-                    )
-                )
-            )
+            table.add_column(str(r["dataset"]), justify="right")
+        table.add_column("total", justify="right", style="bold")
+        for title, key in measures:
+            values = [int(r[key]) for r in self.rows]
+            table.add_row(title, *(f"{v:,}" for v in values), f"{sum(values):,}")
         return table
 
 
