@@ -238,10 +238,10 @@ def lila_download(
     cache = metadata_dir or out_dir / "_lila_metadata"
     per_dataset: dict[str, set[str] | None] = {d: None for d in dataset or []}
     if from_locations is not None:
-        for name, locs in read_locations(from_locations).items():
+        for name, found in read_locations(from_locations).items():
             if dataset and name not in per_dataset:
                 continue
-            per_dataset[name] = locs
+            per_dataset[name] = found
     if not per_dataset and taxon:
         frame = find_locations(local_copy(all_images or ALL_IMAGES_URL, cache), taxon)
         for name, group in frame.groupby("dataset"):
@@ -254,7 +254,7 @@ def lila_download(
     ok = True
     fetched_all = []
     for name, locs in per_dataset.items():
-        raw = {
+        raw: dict[str, object] = {
             "dataset": name,
             "cloud": cloud,
             "azure_transport": azure_transport,

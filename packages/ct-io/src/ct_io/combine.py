@@ -113,9 +113,15 @@ class CombineReport:
         from rich.table import Table
 
         measures = (
-            ("images in", "images_in"), ("corrupt", "corrupt"), ("missing on disk", "missing"),
-            ("unsafe path", "unsafe"), ("duplicate", "duplicate"), ("all labels dropped", "label_dropped"),
-            ("images out", "images_out"), ("annotations out", "annotations_out"), ("labels renamed", "renamed"),
+            ("images in", "images_in"),
+            ("corrupt", "corrupt"),
+            ("missing on disk", "missing"),
+            ("unsafe path", "unsafe"),
+            ("duplicate", "duplicate"),
+            ("all labels dropped", "label_dropped"),
+            ("images out", "images_out"),
+            ("annotations out", "annotations_out"),
+            ("labels renamed", "renamed"),
         )
         table = Table(title="combine")
         table.add_column("")
@@ -245,13 +251,13 @@ def _one(
             else:
                 seen[key] = new_ids.iat[i]
         counts["duplicate"] = drop(dup, "duplicate")
-        for i in np.flatnonzero(dup):
-            if reason.iat[i] == "duplicate":
-                reason.iat[i] = f"duplicate of {dup_of[i]}"
+        for j in np.flatnonzero(dup).tolist():
+            if reason.iat[j] == "duplicate":
+                reason.iat[j] = f"duplicate of {dup_of[j]}"
     else:
         counts["duplicate"] = 0
     gone = reason.notna().to_numpy()
-    for i in np.flatnonzero(gone):
+    for i in np.flatnonzero(gone).tolist():
         report.dropped.append(
             {
                 "dataset": name,

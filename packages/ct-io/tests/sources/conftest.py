@@ -26,7 +26,9 @@ MD_TEST_IMAGES = REPO_ROOT.parent / "shared" / "data" / "md-test-images" / "imag
 
 # Azurite's documented development account (public, emulator-only).
 AZURITE_ACCOUNT = "devstoreaccount1"
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 
 
 def _ensure_demo_source() -> None:
@@ -58,12 +60,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=0.5),
+        ):
             return
         time.sleep(0.1)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
@@ -73,8 +80,12 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes
 def md_images() -> list[Path]:
     """The 31 real camera-trap JPEGs of the shared test data (smallest first)."""
     if not MD_TEST_IMAGES.is_dir():
-        pytest.fail(f"shared test images not found at {MD_TEST_IMAGES} (the repo expects ../shared beside it)")
-    return sorted((p for p in MD_TEST_IMAGES.iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
+        pytest.fail(
+            f"shared test images not found at {MD_TEST_IMAGES} (the repo expects ../shared beside it)"
+        )
+    return sorted(
+        (p for p in MD_TEST_IMAGES.iterdir() if p.is_file()), key=lambda p: p.stat().st_size
+    )
 
 
 # ---------------------------------------------------------------------- HTTP
@@ -237,12 +248,23 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """
     exe = shutil.which("azurite-blob")
     if exe is None:
-        pytest.fail("azurite-blob not found on PATH — install Azurite with `npm install -g azurite` (CI's .ci/run does)")
+        pytest.fail(
+            "azurite-blob not found on PATH — install Azurite with `npm install -g azurite` (CI's .ci/run does)"
+        )
     port = free_port()
     workdir = tmp_path_factory.mktemp("azurite")
     log = (workdir / "azurite.log").open("wb")
     proc = subprocess.Popen(
-        [exe, "--inMemoryPersistence", "--blobHost", "127.0.0.1", "--blobPort", str(port), "--skipApiVersionCheck", "--loose"],
+        [
+            exe,
+            "--inMemoryPersistence",
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--skipApiVersionCheck",
+            "--loose",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=workdir,
@@ -252,7 +274,9 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
             wait_for_port(port, timeout=60, proc=proc)
         except (RuntimeError, TimeoutError) as exc:
             log.flush()
-            pytest.fail(f"Azurite did not start: {exc}: {(workdir / 'azurite.log').read_text()[-500:]}")
+            pytest.fail(
+                f"Azurite did not start: {exc}: {(workdir / 'azurite.log').read_text()[-500:]}"
+            )
         yield Azurite(port)
     finally:
         proc.terminate()

@@ -17,38 +17,75 @@ from ct_io.errors import CamtrapError
 from ct_io.problems import errors_only
 
 
-def write_dataset(folder: Path, name: str, images: list[tuple[str, str, Path | None, dict]], *, info: dict | None = None) -> Path:
+def write_dataset(
+    folder: Path,
+    name: str,
+    images: list[tuple[str, str, Path | None, dict]],
+    *,
+    info: dict | None = None,
+) -> Path:
     """``images``: (file_name, label, source picture or None for 'not on disk', extra image fields)."""
     folder.mkdir(parents=True, exist_ok=True)
     labels = sorted({lab for _, lab, _, _ in images})
     cats = {lab: i + 1 for i, lab in enumerate(labels)}
     recs, anns = [], []
     for i, (fname, lab, pic, extra) in enumerate(images):
-        recs.append({"id": i, "file_name": fname, "location": extra.pop("location", "1"), "seq_id": f"s{i}", **extra})
+        recs.append(
+            {
+                "id": i,
+                "file_name": fname,
+                "location": extra.pop("location", "1"),
+                "seq_id": f"s{i}",
+                **extra,
+            }
+        )
         anns.append({"id": i, "image_id": i, "category_id": cats[lab]})
         if pic is not None:
             (folder / fname).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(pic, folder / fname)
     path = folder / f"{name}_cct.json"
-    path.write_text(json.dumps({"info": info or {}, "images": recs, "annotations": anns, "categories": [{"id": i, "name": n} for n, i in cats.items()]}))
+    path.write_text(
+        json.dumps(
+            {
+                "info": info or {},
+                "images": recs,
+                "annotations": anns,
+                "categories": [{"id": i, "name": n} for n, i in cats.items()],
+            }
+        )
+    )
     return path
 
 
 @pytest.fixture()
 def two_datasets(tmp_path: Path, md_images: list[Path]) -> tuple[Path, Path]:
     p = md_images
-    animl = write_dataset(tmp_path / "animl", "animl", [
-        ("cam1/a.jpg", "Rodent", p[0], {}),
-        ("cam1/b.jpg", "skunk", p[1], {}),
-        ("cam2/c.jpg", "rodent ", p[2], {"corrupt": True}),
-        ("cam2/d.jpg", "skunk", None, {}),  # listed, never downloaded
-        ("cam2/e.jpg", "person", p[3], {}),
-    ])
-    lila = write_dataset(tmp_path / "rats", "rats", [
-        ("L1/x.jpg", "rat", p[4], {"location": "L1"}),
-        ("L1/y.jpg", "Rat", p[0], {"location": "L1"}),  # same bytes as animl's cam1/a.jpg
-        ("L2/z.jpg", "empty", p[5], {"location": "1"}),  # same location name as animl's, other place
-    ], info={"lila_dataset": "Rat Island Camera Traps"})
+    animl = write_dataset(
+        tmp_path / "animl",
+        "animl",
+        [
+            ("cam1/a.jpg", "Rodent", p[0], {}),
+            ("cam1/b.jpg", "skunk", p[1], {}),
+            ("cam2/c.jpg", "rodent ", p[2], {"corrupt": True}),
+            ("cam2/d.jpg", "skunk", None, {}),  # listed, never downloaded
+            ("cam2/e.jpg", "person", p[3], {}),
+        ],
+    )
+    lila = write_dataset(
+        tmp_path / "rats",
+        "rats",
+        [
+            ("L1/x.jpg", "rat", p[4], {"location": "L1"}),
+            ("L1/y.jpg", "Rat", p[0], {"location": "L1"}),  # same bytes as animl's cam1/a.jpg
+            (
+                "L2/z.jpg",
+                "empty",
+                p[5],
+                {"location": "1"},
+            ),  # same location name as animl's, other place
+        ],
+        info={"lila_dataset": "Rat Island Camera Traps"},
+    )
     return animl, lila
 
 
@@ -59,11 +96,20 @@ def test_combine_namespaces_harmonises_and_drops_what_is_broken(two_datasets, tm
     ds, report = combine(inputs, mapping=mapping, dedupe="hash")
     assert errors_only(validate_cct(ds)) == []
     assert ds.images["id"].tolist() == ["animl/0", "animl/1", "rats/0", "rats/2"]
-    assert ds.images["file_name"].tolist() == ["animl/cam1/a.jpg", "animl/cam1/b.jpg", "rats/L1/x.jpg", "rats/L2/z.jpg"]
+    assert ds.images["file_name"].tolist() == [
+        "animl/cam1/a.jpg",
+        "animl/cam1/b.jpg",
+        "rats/L1/x.jpg",
+        "rats/L2/z.jpg",
+    ]
     assert ds.images["location"].tolist() == ["animl/1", "animl/1", "rats/L1", "rats/1"]
     assert ds.images["dataset"].tolist() == ["animl", "animl", "rats", "rats"]
     assert ds.category_names == {0: "empty", 1: "rat", 2: "skunk"}
-    assert Counter(ds.annotations["category_id"].map(ds.category_names)) == {"rat": 2, "skunk": 1, "empty": 1}
+    assert Counter(ds.annotations["category_id"].map(ds.category_names)) == {
+        "rat": 2,
+        "skunk": 1,
+        "empty": 1,
+    }
     assert set(ds.annotations["image_id"]) == set(ds.images["id"])
     reasons = {(d["dataset"], d["file_name"]): d["reason"] for d in report.dropped}
     assert reasons == {
@@ -73,13 +119,20 @@ def test_combine_namespaces_harmonises_and_drops_what_is_broken(two_datasets, tm
         ("rats", "L1/y.jpg"): "duplicate of animl/0",
     }
     rows = {r["dataset"]: r for r in report.rows}
-    assert (rows["animl"]["images_in"], rows["animl"]["images_out"], rows["animl"]["renamed"]) == (5, 2, 2)
+    assert (rows["animl"]["images_in"], rows["animl"]["images_out"], rows["animl"]["renamed"]) == (
+        5,
+        2,
+        2,
+    )
     assert (rows["rats"]["duplicate"], rows["rats"]["images_out"]) == (1, 2)
 
 
 def test_path_dedupe_catches_the_same_folder_given_twice(two_datasets):
     animl, _ = two_datasets
-    ds, report = combine([CombineInput(animl, "a1", animl.parent), CombineInput(animl, "a2", animl.parent)], dedupe="path")
+    ds, report = combine(
+        [CombineInput(animl, "a1", animl.parent), CombineInput(animl, "a2", animl.parent)],
+        dedupe="path",
+    )
     assert set(ds.images["dataset"]) == {"a1"}
     assert {r["dataset"]: r["duplicate"] for r in report.rows} == {"a1": 0, "a2": 3}
 
@@ -87,10 +140,24 @@ def test_path_dedupe_catches_the_same_folder_given_twice(two_datasets):
 def test_taxonomy_mapping_renames_lila_labels(two_datasets, tmp_path):
     _, lila = two_datasets
     tax = tmp_path / "taxonomy.csv"
-    tax.write_text("dataset_name,query,scientific_name,common_name,taxonomy_level,taxonomy_string\nRat Island Camera Traps,rat,rattus,rats,genus,\n")
+    tax.write_text(
+        "dataset_name,query,scientific_name,common_name,taxonomy_level,taxonomy_string\nRat Island Camera Traps,rat,rattus,rats,genus,\n"
+    )
     runner = CliRunner()
     out = tmp_path / "combined.json"
-    res = runner.invoke(app, ["combine", f"lila={lila}", "-o", str(out), "--taxonomy", str(tax), "--taxonomy-field", "scientific_name"])
+    res = runner.invoke(
+        app,
+        [
+            "combine",
+            f"lila={lila}",
+            "-o",
+            str(out),
+            "--taxonomy",
+            str(tax),
+            "--taxonomy-field",
+            "scientific_name",
+        ],
+    )
     assert res.exit_code == 0, res.output
     ds = read_cct(out)
     assert sorted(ds.category_names.values()) == ["empty", "rattus"]
@@ -102,11 +169,26 @@ def test_cli_combine_writes_the_file_and_the_dropped_log(two_datasets, tmp_path)
     mapping = tmp_path / "map.csv"
     mapping.write_text("dataset,original_label,label\n,rodent,rat\naniml,person,\n")
     out = tmp_path / "combined.json"
-    res = CliRunner().invoke(app, ["combine", str(animl), str(lila), "-o", str(out), "--mapping", str(mapping), "--dedupe", "hash"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "combine",
+            str(animl),
+            str(lila),
+            "-o",
+            str(out),
+            "--mapping",
+            str(mapping),
+            "--dedupe",
+            "hash",
+        ],
+    )
     assert res.exit_code == 0, res.output
     ds = read_cct(out)
     assert len(ds.images) == 4 and set(ds.images["dataset"]) == {"animl", "rats"}
-    dropped = [json.loads(x) for x in (tmp_path / "combined.dropped.jsonl").read_text().splitlines()]
+    dropped = [
+        json.loads(x) for x in (tmp_path / "combined.dropped.jsonl").read_text().splitlines()
+    ]
     assert len(dropped) == 4
     assert "missing on disk" in res.output and "duplicate" in res.output and "animl" in res.output
 

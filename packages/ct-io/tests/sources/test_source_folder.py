@@ -42,7 +42,9 @@ def sorted_photos(tmp_path: Path, md_images: list[Path]) -> Path:
 
 
 def test_label_folders_with_location_from_a_path_component(sorted_photos, tmp_path, md_images):
-    result = fetch("folder", tmp_path / "out", {"root": str(sorted_photos), "location_component": 0})
+    result = fetch(
+        "folder", tmp_path / "out", {"root": str(sorted_photos), "location_component": 0}
+    )
     assert result.name == "photos" and result.images_dir == sorted_photos
     assert result.cct_path == tmp_path / "out" / "photos" / "photos_cct.json"
     ds = read_cct(result.cct_path)
@@ -55,12 +57,20 @@ def test_label_folders_with_location_from_a_path_component(sorted_photos, tmp_pa
     im = ds.images.set_index("file_name")
     assert bool(im.loc["site_b/coyote/broken.jpg", "corrupt"]) is True
     with Image.open(sorted_photos / "site_a/bobcat/IMG_000.JPG") as pic:
-        assert (im.loc["site_a/bobcat/IMG_000.JPG", "width"], im.loc["site_a/bobcat/IMG_000.JPG", "height"]) == pic.size
+        assert (
+            im.loc["site_a/bobcat/IMG_000.JPG", "width"],
+            im.loc["site_a/bobcat/IMG_000.JPG", "height"],
+        ) == pic.size
     assert not any(".hidden" in f or ".thumbs" in f for f in ds.images["file_name"])
 
 
 def test_location_and_label_from_regexes(sorted_photos, tmp_path):
-    opts = {"root": str(sorted_photos), "location_regex": r"site_(?P<location>[a-z])/", "label_regex": r"/(?P<label>[a-z]+)/IMG", "read_headers": False}
+    opts = {
+        "root": str(sorted_photos),
+        "location_regex": r"site_(?P<location>[a-z])/",
+        "label_regex": r"/(?P<label>[a-z]+)/IMG",
+        "read_headers": False,
+    }
     ds = read_cct(fetch("folder", tmp_path / "out", opts).cct_path)
     assert set(ds.images["location"]) == {"a", "b"}
     assert "broken.jpg" not in " ".join(ds.images["file_name"])  # no label match → left out
@@ -85,7 +95,20 @@ def test_cct_plus_images_leaves_out_missing_and_unsafe_files(tmp_path, md_images
     }
     (tmp_path / "mine.json").write_text(json.dumps(cct))
     runner = CliRunner()
-    res = runner.invoke(app, ["folder", str(root), str(tmp_path / "out"), "--cct", str(tmp_path / "mine.json"), "--dataset", "mine", "--location-regex", r"^(cam\d+)/"])
+    res = runner.invoke(
+        app,
+        [
+            "folder",
+            str(root),
+            str(tmp_path / "out"),
+            "--cct",
+            str(tmp_path / "mine.json"),
+            "--dataset",
+            "mine",
+            "--location-regex",
+            r"^(cam\d+)/",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "1 images: missing on disk" in res.output and "1 images: unsafe path" in res.output
     ds = read_cct(tmp_path / "out" / "mine" / "mine_cct.json")

@@ -131,9 +131,17 @@ def read_text_csv(path: str | os.PathLike[str], *, required: Sequence[str] = ())
         raise CamtrapError(f"{p}: file not found")
     try:
         frame = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, OSError) as exc:
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        EOFError,
+        OSError,
+    ) as exc:
         raise CamtrapError(f"{p}: cannot read CSV ({exc})") from None
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise CamtrapError(f"{p}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, frame.columns))})")
+        raise CamtrapError(
+            f"{p}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, frame.columns))})"
+        )
     return frame

@@ -182,7 +182,7 @@ class _Counters:
     report: DownloadReport = field(factory=DownloadReport)
 
 
-class _Stopped(Exception):
+class _StoppedError(Exception):
     """The run is stopping (Ctrl-C or a fatal error elsewhere)."""
 
 
@@ -301,7 +301,7 @@ class Downloader:
             self._fatal = exc
             self._stop.set()
             return
-        except _Stopped:
+        except _StoppedError:
             return
         with counters.lock:
             rep = counters.report
@@ -356,7 +356,7 @@ class Downloader:
                     counters.report.retries += 1
                 log.debug("retrying %s after: %s", item.dest, exc)
                 if self._stop.wait(self.retry.delay(attempt, exc.retry_after)):
-                    raise _Stopped() from None
+                    raise _StoppedError() from None
             except OSError as exc:  # local disk trouble: not the server's fault, do not hammer it
                 return Failure(
                     item.dest, url, "local_error", f"{type(exc).__name__}: {exc}", None, attempt
@@ -372,7 +372,7 @@ class Downloader:
         def on_bytes(n: int) -> None:
             nonlocal seen
             if self._stop.is_set():
-                raise _Stopped()
+                raise _StoppedError()
             seen += n
             self._add_bytes(n, progress, task)
 

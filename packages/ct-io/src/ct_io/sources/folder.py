@@ -180,7 +180,7 @@ class FolderSource:
             pattern = re.compile(opts.location_regex)
             return files.map(lambda f: _group(pattern.search(f), "location")).astype(object)
         if opts.location_component is not None:
-            return files.map(lambda f: _component(f, opts.location_component)).astype(object)  # type: ignore[arg-type]
+            return files.map(lambda f: _component(f, opts.location_component)).astype(object)
         return None
 
     def _headers(
@@ -227,7 +227,7 @@ def _walk(root: Path, extensions: set[str]) -> Iterator[str]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         rel_dir = Path(dirpath).relative_to(root)
         for fn in filenames:
-            if fn.startswith(".") or os.path.splitext(fn)[1].lower() not in extensions:
+            if fn.startswith(".") or PurePosixPath(fn).suffix.lower() not in extensions:
                 continue
             yield (rel_dir / fn).as_posix()
 

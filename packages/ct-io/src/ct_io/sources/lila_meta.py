@@ -180,7 +180,9 @@ def read_taxonomy(
     location: str | os.PathLike[str], cache_dir: Path, *, refresh: bool = False
 ) -> pd.DataFrame:
     """LILA's taxonomy mapping: ``dataset_name, query, scientific_name, common_name, taxonomy_level, taxonomy_string``."""
-    frame = read_text_csv(local_copy(location, cache_dir, refresh=refresh), required=("dataset_name", "query"))
+    frame = read_text_csv(
+        local_copy(location, cache_dir, refresh=refresh), required=("dataset_name", "query")
+    )
     for col in ("scientific_name", "common_name", "taxonomy_level", "taxonomy_string"):
         if col not in frame.columns:
             frame[col] = None

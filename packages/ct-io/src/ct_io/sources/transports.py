@@ -91,7 +91,7 @@ def fetch_bytes(url: str, *, attempts: int = 5) -> bytes:
     for attempt in range(1, attempts + 1):
         buf = io.BytesIO()
         try:
-            transport.download(url, buf, lambda n: None)  # type: ignore[arg-type]
+            transport.download(url, buf, lambda n: None)
             return buf.getvalue()
         except PermanentError as exc:
             raise CamtrapError(f"{exc} — check the URL, or pass a local copy of the file") from None
