@@ -8,7 +8,7 @@ files in memory (the LILA GCS/AWS path), moto's S3 server (the Animl path; needs
 The files are the shared real camera-trap JPEGs (``../shared/data/md-test-images``),
 repeated under distinct names. Every run writes into a fresh folder, fsync included.
 
-    uv run --group test python bench/bench_download.py [--copies 4] [--threads 1 8 32]
+    uv run --package ct-io --group test python bench/bench_download.py [--copies 4] [--threads 1 8 32]
 
 Prints a markdown table (files/s, MB/s) and writes ``bench/out/bench_download.json``.
 """
