@@ -91,10 +91,19 @@ def md_images() -> list[Path]:
 # ---------------------------------------------------------------------- HTTP
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients closing connections early (as downloaders must) is not an error here."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FileServer:
     """Serves ``files`` (URL path → bytes) over HTTP/1.1 on loopback.
 
-    ``faults[path]`` is a list of statuses answered (in order) before the file is served;
+    ``faults[path]`` is a list of statuses answered (in order) before the file is served
+    (-1: close the connection without an answer);
     ``always[path]`` a status always answered; ``truncate`` paths get half a body once;
     ``chunk_delay`` slows every body (seconds per 16 KiB). ``gets`` counts GETs per path.
     """
@@ -125,6 +134,10 @@ class FileServer:
                     fault = faults.pop(0) if faults else server.always.get(path)
                     cut = path in server.truncate
                     server.truncate.discard(path)
+                if fault == -1:  # drop the connection without answering (a reset)
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if fault:
                     body = f"status {fault}".encode()
                     self.send_response(fault)
@@ -158,7 +171,7 @@ class FileServer:
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

@@ -63,6 +63,7 @@ def test_transient_errors_are_retried_until_the_file_arrives(http_server, md_ima
     http_server.faults[paths[0]] = [503, 500]
     http_server.faults[paths[1]] = [429]
     http_server.truncate.add(paths[2])  # half a body, then the connection closes
+    http_server.faults[paths[3]] = [-1]  # the connection drops before any answer
     report = download_all(
         items_for(files),
         tmp_path,
@@ -71,8 +72,8 @@ def test_transient_errors_are_retried_until_the_file_arrives(http_server, md_ima
         retry=FAST_RETRY,
     )
     assert report.failed == 0 and report.downloaded == 4
-    assert [http_server.gets[p] for p in paths] == [3, 2, 2, 1]
-    assert report.retries == 4
+    assert [http_server.gets[p] for p in paths] == [3, 2, 2, 2]
+    assert report.retries == 5
     for rel, data in files.items():
         assert (tmp_path / rel).read_bytes() == data
 

@@ -18,7 +18,9 @@ def command_lines() -> list[str]:
     text = DOC.read_text()
     blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
     joined = [b.replace("\\\n", " ") for b in blocks]
-    return [line.strip() for b in joined for line in b.splitlines() if line.strip().startswith("ct-io ")]
+    return [
+        line.strip() for b in joined for line in b.splitlines() if line.strip().startswith("ct-io ")
+    ]
 
 
 def test_the_doc_has_command_lines():

@@ -378,7 +378,15 @@ class Downloader:
 
         try:
             with tmp.open("wb") as fh:
-                size = self.transport.download(item.key, fh, on_bytes)
+                try:
+                    size = self.transport.download(item.key, fh, on_bytes)
+                except (
+                    ConnectionError,
+                    TimeoutError,
+                ) as exc:  # a network error a transport let through
+                    raise TransientError(
+                        f"{self.transport.url(item.key)}: {type(exc).__name__}: {exc}"
+                    ) from None
                 if item.size is not None and size != item.size:
                     raise TransientError(f"got {size} bytes, expected {item.size}")
                 if self.fsync:

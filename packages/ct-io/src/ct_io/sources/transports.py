@@ -65,17 +65,24 @@ class HttpTransport:
             resp = self._pool.request("GET", url, preload_content=False, redirect=True)
         except errors.HTTPError as exc:
             raise TransientError(f"GET {url}: {type(exc).__name__}: {exc}") from None
+        complete = False
         try:
             if resp.status >= 400:
+                resp.drain_conn()  # read the small error body so the connection can be reused
+                complete = True
                 raise classify_status(
                     resp.status,
                     f"GET {url}: HTTP {resp.status} {resp.reason or ''}".rstrip(),
                     _retry_after(resp.headers.get("Retry-After")),
                 )
-            return stream_to(fh, resp.stream(_CHUNK), on_bytes)
+            size = stream_to(fh, resp.stream(_CHUNK), on_bytes)
+            complete = True
+            return size
         except errors.HTTPError as exc:  # reset mid-body, short body (content-length enforced)
             raise TransientError(f"GET {url}: {type(exc).__name__}: {exc}") from None
         finally:
+            if not complete:
+                resp.close()  # never hand a half-read connection back to the pool
             resp.release_conn()
 
 
