@@ -186,3 +186,29 @@ def test_missing_bucket_stops_the_run_with_one_line(s3, moto_server, md_images, 
                 "endpoint_url": moto_server,
             },
         )
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("NoSuchKey", 404, "PermanentError"),
+        ("AccessDenied", 403, "PermanentError"),
+        ("SlowDown", 503, "TransientError"),
+        ("InternalError", 500, "TransientError"),
+        ("RequestTimeout", 400, "TransientError"),
+        ("NoSuchBucket", 404, "FatalDownloadError"),
+        ("InvalidAccessKeyId", 403, "FatalDownloadError"),
+        ("SomethingNew", 502, "TransientError"),
+        ("SomethingElse", 400, "PermanentError"),
+    ],
+)
+def test_s3_error_codes_map_to_retry_log_or_stop(code, status, expected):
+    from botocore.exceptions import ClientError
+
+    from ct_io.sources.transports import _s3_error
+
+    exc = ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "GetObject",
+    )
+    assert type(_s3_error(exc, "s3://b/k")).__name__ == expected

@@ -7,6 +7,7 @@ missing credentials, missing bucket). Heavy libraries are imported inside constr
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
@@ -187,7 +188,8 @@ class S3Transport:
         where = self.url(key)
         try:
             obj = self._client.get_object(Bucket=self.bucket, Key=key)
-            size = stream_to(fh, obj["Body"].iter_chunks(_CHUNK), on_bytes)
+            with contextlib.closing(obj["Body"]):  # an aborted body must not go back to the pool
+                size = stream_to(fh, obj["Body"].iter_chunks(_CHUNK), on_bytes)
         except (NoCredentialsError, PartialCredentialsError) as exc:
             raise FatalDownloadError(
                 f"{exc} — configure credentials (`aws configure --profile animl`) or set profile"
