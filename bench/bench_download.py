@@ -6,7 +6,8 @@ files in memory (the LILA GCS/AWS path), moto's S3 server (the Animl path; needs
 ``npm install -g azurite``). A server whose tool is missing is reported as skipped.
 
 The files are the shared real camera-trap JPEGs (``../shared/data/md-test-images``),
-repeated under distinct names. Every run writes into a fresh folder, fsync included.
+repeated under distinct names. Every run writes into a fresh folder, fsync included; each setting runs
+``--repeat`` times and the median run is reported (the machine may be shared).
 
     uv run --package ct-io --group test python bench/bench_download.py [--copies 4] [--threads 1 8 32]
 
@@ -183,6 +184,9 @@ def main() -> None:
         "--copies", type=int, default=4, help="copies of the 31 test images (default 4 → 124 files)"
     )
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per setting; the median is reported"
+    )
     parser.add_argument("--no-fsync", action="store_true", help="skip the per-file fsync")
     args = parser.parse_args()
     files = load_files(args.copies)
@@ -197,11 +201,15 @@ def main() -> None:
         try:
             with factory(files) as transport:
                 for threads in args.threads:
-                    with tempfile.TemporaryDirectory() as out:
-                        report = download_all(
-                            items, out, transport, threads=threads, fsync=not args.no_fsync
-                        )
-                    assert report.ok and report.downloaded == len(files), report
+                    runs = []
+                    for _ in range(args.repeat):
+                        with tempfile.TemporaryDirectory() as out:
+                            report = download_all(
+                                items, out, transport, threads=threads, fsync=not args.no_fsync
+                            )
+                        assert report.ok and report.downloaded == len(files), report
+                        runs.append(report)
+                    report = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]  # the median run
                     row = {
                         "server": label,
                         "threads": threads,

@@ -454,10 +454,13 @@ def test_missing_blob_is_logged_and_the_cli_exits_1(fake_lila, tmp_path):
 def test_local_copies_of_the_metadata_work_offline(fake_lila, tmp_path):
     index = tmp_path / "index.csv"
     index.write_bytes(fake_lila.http.files["/lila_camera_trap_datasets.csv"])
-    result = fetch(
-        "lila", tmp_path / "raw", {"dataset": "other-cams", "cloud": "gcp", "index": str(index)}
-    )
+    zipped = tmp_path / "other-cams.json.zip"
+    zipped.write_bytes(fake_lila.http.files["/public-datasets-lila/other-cams/other-cams.json.zip"])
+    gets = fake_lila.http.gets["/public-datasets-lila/other-cams/other-cams.json.zip"]
+    opts = {"dataset": "other-cams", "cloud": "gcp", "index": str(index), "metadata": str(zipped)}
+    result = fetch("lila", tmp_path / "raw", opts)
     assert len(read_cct(result.cct_path).images) == 4
+    assert fake_lila.http.gets["/public-datasets-lila/other-cams/other-cams.json.zip"] == gets
 
 
 def test_unknown_dataset_suggests_close_names(fake_lila, tmp_path):

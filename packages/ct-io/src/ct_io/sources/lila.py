@@ -60,6 +60,8 @@ class LilaOptions:
     #: Where downloaded metadata is cached; default ``<out>/_lila_metadata``.
     metadata_dir: Path | None = None
     refresh_metadata: bool = False
+    #: The dataset's CCT (URL, or local .json / .zip) instead of the index's metadata URL.
+    metadata: str | None = None
     #: Keep images of these taxa (scientific or common names at any rank).
     taxa: list[str] = field(factory=list)
     #: Keep images with these original labels.
@@ -91,7 +93,9 @@ class LilaSource:
         index = read_index(opts.index, cache, refresh=opts.refresh_metadata)
         row = find_dataset(index, opts.dataset)
         name = folder_name(row)
-        ds = read_dataset_cct(row, opts.cloud, cache, refresh=opts.refresh_metadata)
+        ds = read_dataset_cct(
+            row, opts.cloud, cache, refresh=opts.refresh_metadata, location=opts.metadata
+        )
         ds = self.select(ds, str(row["name"]), cache)
         ds.info["lila_dataset"] = str(
             row["name"]

@@ -136,10 +136,18 @@ def image_base_url(row: pd.Series, cloud: str) -> str:
 
 
 def read_dataset_cct(
-    row: pd.Series, cloud: str, cache_dir: Path, *, refresh: bool = False
+    row: pd.Series,
+    cloud: str,
+    cache_dir: Path,
+    *,
+    refresh: bool = False,
+    location: str | None = None,
 ) -> CocoCameraTraps:
-    """The dataset's CCT metadata (downloaded and unzipped into ``cache_dir`` once)."""
-    path = local_copy(cloud_url(row, "metadata_url", cloud), cache_dir, refresh=refresh)
+    """The dataset's CCT metadata (downloaded and unzipped into ``cache_dir`` once).
+
+    ``location`` (a URL or a local ``.json``/``.zip``) replaces the index's metadata URL.
+    """
+    path = local_copy(location or cloud_url(row, "metadata_url", cloud), cache_dir, refresh=refresh)
     if zipfile.is_zipfile(path):
         path = _unzip_json(path, cache_dir, refresh=refresh)
     return read_cct(path)
