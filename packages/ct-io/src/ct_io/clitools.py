@@ -37,7 +37,9 @@ def run_cli(app: Callable[..., Any]) -> None:
     Set ``CAMTRAP_DEBUG=1`` to see tracebacks.
     """
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # `raise typer.Exit(n)` comes back as a return value here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CamtrapError as exc:
         if os.environ.get("CAMTRAP_DEBUG"):
             raise
@@ -49,12 +51,11 @@ def run_cli(app: Callable[..., Any]) -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors and aborts arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        # duck-typed: typer may vendor its own click, whose classes are not click's
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if type(exc).__name__ == "Abort":
             err_console.print("aborted")
             sys.exit(1)
         raise
