@@ -481,3 +481,33 @@ def test_bad_options_give_one_line_each(tmp_path):
     assert "colour" in lines[1]
     with pytest.raises(ConfigError, match="max_per_label must be at least 1"):
         fetch("lila", tmp_path, {"dataset": "x", "max_per_label": 0})
+
+
+def test_console_script_exit_codes(fake_lila, tmp_path):
+    """Through the real entry point: 1 when an image failed, 2 with one line for bad input."""
+    import subprocess
+    import sys
+
+    missing = "/public-datasets-lila/rat-island/L2/IMG_0003.JPG"
+    fake_lila.http.always[missing] = 404
+    cmd = [sys.executable, "-c", "from ct_io.cli import main; main()", "lila", "download"]
+    try:
+        args = [
+            str(tmp_path / "d"),
+            "-d",
+            "rat-island",
+            "--cloud",
+            "gcp",
+            "--index",
+            fake_lila.index_url,
+            "--retries",
+            "0",
+        ]
+        done = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120)
+    finally:
+        del fake_lila.http.always[missing]
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "not_found" in done.stdout
+    bad = subprocess.run([*cmd, str(tmp_path / "e")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert "say what to download" in bad.stderr and "Traceback" not in bad.stderr
