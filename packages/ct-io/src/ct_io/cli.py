@@ -128,6 +128,15 @@ def fetch(
         console.print(f"detections: {escape(str(result.detections_path))}", soft_wrap=True)
 
 
+def _attach_source_commands() -> None:
+    from ct_io.cli_sources import attach
+
+    attach(app)
+
+
+_attach_source_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     run_cli(app)

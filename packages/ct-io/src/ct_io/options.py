@@ -33,7 +33,17 @@ def make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_structure_hook(Path, lambda v, _: Path(v))
     conv.register_unstructure_hook(Path, str)
+    conv.register_structure_hook_func(lambda t: t == list[str], _str_list)
     return conv
+
+
+def _str_list(value: Any, _: Any) -> list[str]:
+    """``list[str]`` options accept one bare string too (``-o taxa=rattus`` → ``["rattus"]``)."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"expected a string or a list of strings, got {value!r}")
+    return [str(v) for v in value]
 
 
 converter = make_converter()

@@ -1,0 +1,248 @@
+"""Download-engine throughput against local servers, at 1, 8 and 32 threads.
+
+Servers (all on 127.0.0.1, started and stopped here): a threaded HTTP server holding the
+files in memory (the LILA GCS/AWS path), moto's S3 server (the Animl path; needs the
+``moto[server]`` test dependency) and Azurite (the LILA Azure path; needs
+``npm install -g azurite``). A server whose tool is missing is reported as skipped.
+
+The files are the shared real camera-trap JPEGs (``../shared/data/md-test-images``),
+repeated under distinct names. Every run writes into a fresh folder, fsync included; each setting runs
+``--repeat`` times and the median run is reported (the machine may be shared).
+
+    uv run --package ct-io --group test python bench/bench_download.py [--copies 4] [--threads 1 8 32]
+
+Prints a markdown table (files/s, MB/s) and writes ``bench/out/bench_download.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from ct_io.sources.download import DownloadItem, Transport, download_all
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGES = ROOT.parent / "shared" / "data" / "md-test-images" / "images"
+
+
+def load_files(copies: int) -> dict[str, bytes]:
+    pics = sorted(p for p in IMAGES.iterdir() if p.is_file())
+    return {f"cam{c}/{p.name}": p.read_bytes() for c in range(copies) for p in pics}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"port {port} never opened")
+
+
+@contextmanager
+def http_server(files: dict[str, bytes], latency: float = 0.0) -> Iterator[Transport]:
+    from ct_io.sources.transports import HttpTransport
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if latency:
+                time.sleep(latency)  # time to first byte of a distant server
+            data = files.get(self.path.removeprefix("/lila/"))
+            if data is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield HttpTransport(f"http://127.0.0.1:{httpd.server_address[1]}/lila/", max_connections=64)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextmanager
+def s3_server(files: dict[str, bytes]) -> Iterator[Transport]:
+    import os
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from ct_io.sources.transports import S3Transport
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-west-2"
+    )
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-west-2")
+        s3.create_bucket(
+            Bucket="bench", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
+        )
+        for key, data in files.items():
+            s3.put_object(Bucket="bench", Key=key, Body=data)
+        yield S3Transport("bench", endpoint_url=url, region="us-west-2", max_connections=64)
+    finally:
+        server.stop()
+
+
+@contextmanager
+def azurite_server(files: dict[str, bytes]) -> Iterator[Transport]:
+    from azure.storage.blob import BlobServiceClient
+
+    from ct_io.sources.transports import AzureBlobTransport
+
+    exe = shutil.which("azurite-blob")
+    if exe is None:
+        raise RuntimeError("azurite-blob not installed (npm install -g azurite)")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as work:
+        proc = subprocess.Popen(
+            [
+                exe,
+                "--inMemoryPersistence",
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+                "--skipApiVersionCheck",
+                "--loose",
+            ],
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_port(port)
+            account = f"http://127.0.0.1:{port}/devstoreaccount1"
+            key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # Azurite's public dev key
+            service = BlobServiceClient.from_connection_string(
+                f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={account};"
+            )
+            container = service.create_container("lila-wildlife", public_access="container")
+            for name, data in files.items():
+                container.upload_blob(f"bench/{name}", data)
+            yield AzureBlobTransport(f"{account}/lila-wildlife/bench/", max_connections=64)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def http_server_with_latency(files: dict[str, bytes]) -> Any:
+    return http_server(files, latency=0.05)
+
+
+SERVERS: dict[str, Callable[[dict[str, bytes]], Any]] = {
+    "HTTP (LILA GCS/AWS path)": http_server,
+    "HTTP + 50 ms to first byte (a distant cloud)": http_server_with_latency,
+    "S3, moto server (Animl path)": s3_server,
+    "Azure Blob SDK, Azurite (LILA Azure path)": azurite_server,
+}
+
+
+def main() -> None:
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request log lines
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--copies", type=int, default=4, help="copies of the 31 test images (default 4 → 124 files)"
+    )
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per setting; the median is reported"
+    )
+    parser.add_argument("--no-fsync", action="store_true", help="skip the per-file fsync")
+    args = parser.parse_args()
+    files = load_files(args.copies)
+    total_mb = sum(map(len, files.values())) / 1e6
+    print(
+        f"{len(files)} files, {total_mb:.1f} MB per run; fsync={'off' if args.no_fsync else 'on'}",
+        file=sys.stderr,
+    )
+    items = [DownloadItem(key=k, dest=k) for k in files]
+    results: list[dict[str, Any]] = []
+    for label, factory in SERVERS.items():
+        try:
+            with factory(files) as transport:
+                for threads in args.threads:
+                    runs = []
+                    for _ in range(args.repeat):
+                        with tempfile.TemporaryDirectory() as out:
+                            report = download_all(
+                                items, out, transport, threads=threads, fsync=not args.no_fsync
+                            )
+                        assert report.ok and report.downloaded == len(files), report
+                        runs.append(report)
+                    report = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]  # the median run
+                    row = {
+                        "server": label,
+                        "threads": threads,
+                        "files": report.downloaded,
+                        "seconds": round(report.seconds, 3),
+                        "files_per_s": round(report.downloaded / report.seconds, 1),
+                        "mb_per_s": round(report.bytes / 1e6 / report.seconds, 1),
+                    }
+                    results.append(row)
+                    print(
+                        f"{label:45s} {threads:3d} threads: {row['files_per_s']:7.1f} files/s {row['mb_per_s']:7.1f} MB/s",
+                        file=sys.stderr,
+                    )
+        except (ImportError, RuntimeError) as exc:
+            results.append({"server": label, "skipped": str(exc)})
+            print(f"{label}: skipped ({exc})", file=sys.stderr)
+    out_dir = ROOT / "bench" / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench_download.json").write_text(
+        json.dumps(
+            {"files": len(files), "mb_per_run": round(total_mb, 1), "results": results}, indent=1
+        )
+    )
+    print(
+        f"\n### Download throughput ({len(files)} real camera-trap JPEGs, {total_mb:.0f} MB, loopback)\n"
+    )
+    print("| server | threads | files/s | MB/s |\n| --- | ---: | ---: | ---: |")
+    for r in results:
+        if "skipped" in r:
+            print(f"| {r['server']} | – | skipped: {r['skipped']} | |")
+        else:
+            print(f"| {r['server']} | {r['threads']} | {r['files_per_s']} | {r['mb_per_s']} |")
+
+
+if __name__ == "__main__":
+    main()
