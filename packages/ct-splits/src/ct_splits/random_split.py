@@ -34,7 +34,7 @@ class SearchResult:
 
 def block_size(n_units: int) -> int:
     """Trials per block: about 4 M assignment cells, at most 512 (depends on data only)."""
-    return int(max(1, min(512, (1 << 22) // max(1, n_units))))
+    return int(max(1, min(2048, (1 << 22) // max(1, n_units))))
 
 
 def draw_trials(
@@ -52,13 +52,10 @@ def draw_trials(
         n_val = np.clip(n_val, 0, n_units - n_train)
     else:
         n_val = n_units - n_train
-    order = rng.permuted(np.broadcast_to(np.arange(n_units), (n_trials, n_units)), axis=1)
-    pos = np.arange(n_units)[None, :]
-    by_position = np.where(
-        pos < n_train[:, None], TRAIN, np.where(pos < (n_train + n_val)[:, None], VAL, TEST)
-    ).astype(np.int8)
-    assign = np.empty((n_trials, n_units), dtype=np.int8)
-    np.put_along_axis(assign, order, by_position, axis=1)
+    # the position of each unit in a uniformly random permutation (itself uniformly random)
+    rank = rng.permuted(np.broadcast_to(np.arange(n_units, dtype=np.int32), (n_trials, n_units)), axis=1)
+    assign = (rank >= n_train[:, None]).view(np.int8)
+    assign += rank >= (n_train + n_val)[:, None]
     return assign
 
 

@@ -94,6 +94,9 @@ class Scorer:
         self.tau = targets.as_array()[:, None] * totals[None, :]
         crop_totals = totals[:nl]
         self.overall_dist = crop_totals / crop_totals.sum()
+        # integer sums below 2**24 are exact in float32, the fast BLAS path
+        self._x_blas = self.X.astype(np.float32) if self.X.sum() < 2**24 else self.X
+        self._x_total = self.X.sum(axis=0)
         #: splits with a distribution term (val and test when they have a target)
         self.dist_splits = [
             s for s in (VAL, TEST) if self.weights.distribution and targets.as_array()[s] > 0
@@ -109,7 +112,9 @@ class Scorer:
 
     def score_totals(self, totals: np.ndarray) -> np.ndarray:
         """Score of split sums shaped ``(..., 3, 2L)`` → ``(...)``."""
-        score = (self.wv * (totals - self.tau) ** 2).sum(axis=(-1, -2))
+        r = totals - self.tau
+        np.square(r, out=r)
+        score = (r @ self.wv).sum(axis=-1)
         for s in self.dist_splits:
             score = score + self.distribution_term(totals[..., s, : self.n_labels])
         return score
@@ -126,11 +131,12 @@ class Scorer:
 
     def score_batch(self, assign: np.ndarray) -> np.ndarray:
         """Scores of a batch of assignments ``(T, U)`` with one matrix product per split."""
-        xs = self.X.astype(np.float32) if self.X.sum() < 2**24 else self.X
-        t0 = (assign == TRAIN).astype(xs.dtype) @ xs
-        t1 = (assign == VAL).astype(xs.dtype) @ xs
-        t2 = self.X.sum(axis=0) - t0 - t1
-        return self.score_totals(np.stack([t0, t1, t2], axis=1).astype(np.float64))
+        xs = self._x_blas
+        totals = np.empty((assign.shape[0], 3, xs.shape[1]))
+        totals[:, TRAIN] = (assign == TRAIN).astype(xs.dtype) @ xs
+        totals[:, VAL] = (assign == VAL).astype(xs.dtype) @ xs
+        totals[:, TEST] = self._x_total - totals[:, TRAIN] - totals[:, VAL]
+        return self.score_totals(totals)
 
     def per_label(self, assign: np.ndarray) -> dict[str, np.ndarray]:
         """Crop and location fractions per split and label, for reports: ``(3, L)`` each."""
