@@ -17,8 +17,12 @@ def md_test_images() -> Path:
     return images
 
 
-
-def _reference_score(df: pd.DataFrame, split_of_loc: dict[str, str], targets: dict[str, float], distribution: float = 0.0) -> float:
+def _reference_score(
+    df: pd.DataFrame,
+    split_of_loc: dict[str, str],
+    targets: dict[str, float],
+    distribution: float = 0.0,
+) -> float:
     """MegaDetector's formula (plus animl-ml's val/test distribution term), one split at a time."""
     key = df["dataset"].astype(str) + "/" + df["location"].astype(str)
     counts = df.groupby(["label", key]).size().unstack("label", fill_value=0)

@@ -14,7 +14,12 @@ from ct_io.tables import read_classification_ds, read_label_index, read_splits
 
 def ct_splits(*args: object) -> subprocess.CompletedProcess[str]:
     code = "import sys; from ct_splits.cli import main; sys.argv[0] = 'ct-splits'; main()"
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "200", "PATH": ""},
+    )
 
 
 @pytest.fixture
@@ -24,8 +29,23 @@ def selection(tmp_path: Path, md_test_images: Path) -> tuple[Path, Path, Path]:
     labels = ["deer", "fox", "owl"]
     queried, rows = {}, []
     for i, name in enumerate(files):
-        queried[f"park/{name}"] = {"dataset": "park", "location": i % 9, "class": labels[i % 3], "label": [labels[i % 3]]}
-        rows.append({"crop": name, "image": f"park/{name}", "box_index": 0, "source": "detector", "detector": "mdv5a", "category": "animal", "confidence": 0.9 if i % 10 else 0.3})
+        queried[f"park/{name}"] = {
+            "dataset": "park",
+            "location": i % 9,
+            "class": labels[i % 3],
+            "label": [labels[i % 3]],
+        }
+        rows.append(
+            {
+                "crop": name,
+                "image": f"park/{name}",
+                "box_index": 0,
+                "source": "detector",
+                "detector": "mdv5a",
+                "category": "animal",
+                "confidence": 0.9 if i % 10 else 0.3,
+            }
+        )
     q = tmp_path / "queried_images.json"
     q.write_text(json.dumps(queried))
     m = tmp_path / "crops.csv"
@@ -33,29 +53,52 @@ def selection(tmp_path: Path, md_test_images: Path) -> tuple[Path, Path, Path]:
     return q, m, md_test_images
 
 
-def test_dataset_split_report_end_to_end(tmp_path: Path, selection: tuple[Path, Path, Path]) -> None:
+def test_dataset_split_report_end_to_end(
+    tmp_path: Path, selection: tuple[Path, Path, Path]
+) -> None:
     q, m, crops = selection
     out = tmp_path / "run"
-    r = ct_splits("dataset", out, "-q", q, "-c", crops, "--manifest", m, "--threshold", "0.5", "--min-locs", "3")
+    r = ct_splits(
+        "dataset",
+        out,
+        "-q",
+        q,
+        "-c",
+        crops,
+        "--manifest",
+        m,
+        "--threshold",
+        "0.5",
+        "--min-locs",
+        "3",
+    )
     assert r.returncode == 0, r.stderr
     table = read_classification_ds(out / "classification_ds.csv")
     assert len(table) == 31 - 4  # images 0, 10, 20, 30 are below the threshold (31 images)
     assert read_label_index(out / "label_index.json") == ["deer", "fox", "owl"]
     assert table["location"].map(type).eq(str).all()
 
-    r = ct_splits("split", out, "--seed", "3", "--trials", "500", "--val-frac", "0.2", "--test-frac", "0.2")
+    r = ct_splits(
+        "split", out, "--seed", "3", "--trials", "500", "--val-frac", "0.2", "--test-frac", "0.2"
+    )
     assert r.returncode == 0, r.stderr
     first = (out / "splits.json").read_bytes()
-    r = ct_splits("split", out, "--seed", "3", "--trials", "500", "--val-frac", "0.2", "--test-frac", "0.2")
+    r = ct_splits(
+        "split", out, "--seed", "3", "--trials", "500", "--val-frac", "0.2", "--test-frac", "0.2"
+    )
     assert (out / "splits.json").read_bytes() == first
     splits = read_splits(out / "splits.json")
-    assert {loc for locs in splits.as_dict().values() for loc in locs} == set(zip(table["dataset"], table["location"], strict=True))
+    assert {loc for locs in splits.as_dict().values() for loc in locs} == set(
+        zip(table["dataset"], table["location"], strict=True)
+    )
 
     r = ct_splits("report", out, "-c", crops, "--samples", "3")
     assert r.returncode == 0, r.stderr
     report = pd.read_csv(out / "report.csv")
     assert set(report["split"]) == {"train", "val", "test"}
-    assert report.groupby("label")["crops"].sum().to_dict() == table["label"].value_counts().to_dict()
+    assert (
+        report.groupby("label")["crops"].sum().to_dict() == table["label"].value_counts().to_dict()
+    )
     page = (out / "report.html").read_text()
     assert page.count("data:image/jpeg;base64,") == 9  # 3 samples × 3 labels, embedded
     assert "Labels" in r.stdout and "deer" in r.stdout
@@ -64,22 +107,39 @@ def test_dataset_split_report_end_to_end(tmp_path: Path, selection: tuple[Path, 
 def test_match_test_and_per_split_cct(tmp_path: Path, selection: tuple[Path, Path, Path]) -> None:
     q, m, crops = selection
     out = tmp_path / "run"
-    assert ct_splits("dataset", out, "-q", q, "-c", crops, "--manifest", m, "--threshold", "0.1").returncode == 0
+    assert (
+        ct_splits(
+            "dataset", out, "-q", q, "-c", crops, "--manifest", m, "--threshold", "0.1"
+        ).returncode
+        == 0
+    )
     assert ct_splits("split", out, "--trials", "300").returncode == 0
     earlier = read_splits(out / "splits.json")
     (tmp_path / "earlier.json").write_bytes((out / "splits.json").read_bytes())
-    r = ct_splits("split", out, "--match-test", tmp_path / "earlier.json", "--seed", "5", "--trials", "300")
+    r = ct_splits(
+        "split", out, "--match-test", tmp_path / "earlier.json", "--seed", "5", "--trials", "300"
+    )
     assert r.returncode == 0, r.stderr
     assert read_splits(out / "splits.json").test == earlier.test
 
     files = sorted(p.name for p in crops.iterdir() if p.suffix.lower() == ".jpg")
     cct = tmp_path / "park.json"
-    cct.write_text(json.dumps({
-        "info": {},
-        "images": [{"id": i, "file_name": f"park/{n}", "location": i % 9} for i, n in enumerate(files)] + [{"id": 99, "file_name": "park/none.jpg", "location": 42}],
-        "annotations": [{"id": i, "image_id": i, "category_id": 1} for i in range(len(files))],
-        "categories": [{"id": 1, "name": "animal"}],
-    }))
+    cct.write_text(
+        json.dumps(
+            {
+                "info": {},
+                "images": [
+                    {"id": i, "file_name": f"park/{n}", "location": i % 9}
+                    for i, n in enumerate(files)
+                ]
+                + [{"id": 99, "file_name": "park/none.jpg", "location": 42}],
+                "annotations": [
+                    {"id": i, "image_id": i, "category_id": 1} for i in range(len(files))
+                ],
+                "categories": [{"id": 1, "name": "animal"}],
+            }
+        )
+    )
     r = ct_splits("split", out, "--trials", "300", "--cct", cct)
     assert r.returncode == 0, r.stderr
     splits = read_splits(out / "splits.json")
@@ -103,8 +163,19 @@ def test_match_test_and_per_split_cct(tmp_path: Path, selection: tuple[Path, Pat
 def test_bad_input_is_one_line_error(tmp_path: Path, args: list[str], message: str) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
-    pd.DataFrame({"path": ["x.jpg"], "dataset": ["d"], "location": ["1"], "dataset_class": ["a"], "confidence": [1.0], "label": ["a"]}).to_csv(bad / "classification_ds.csv", index=False)
-    args = [str(bad) if a == "BAD" else str(tmp_path / a) if a == "missing_dir" else a for a in args]
+    pd.DataFrame(
+        {
+            "path": ["x.jpg"],
+            "dataset": ["d"],
+            "location": ["1"],
+            "dataset_class": ["a"],
+            "confidence": [1.0],
+            "label": ["a"],
+        }
+    ).to_csv(bad / "classification_ds.csv", index=False)
+    args = [
+        str(bad) if a == "BAD" else str(tmp_path / a) if a == "missing_dir" else a for a in args
+    ]
     r = ct_splits(*args)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr

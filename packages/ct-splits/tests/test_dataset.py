@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -9,17 +8,32 @@ import pytest
 from ct_io.cct import from_records
 from ct_io.errors import CamtrapError
 from ct_io.tables import QueriedImage
-from ct_splits.dataset import build_dataset, cct_image_table, drop_rare_labels, images_from_queried, label_names, match_test
+from ct_splits.dataset import (
+    build_dataset,
+    cct_image_table,
+    drop_rare_labels,
+    images_from_queried,
+    label_names,
+    match_test,
+)
 from ct_splits.manifest import read_crops_manifest
 
-MANIFEST_HEADER = "crop,image,box_index,source,detector,category,confidence,box_x,box_y,box_w,box_h\n"
+MANIFEST_HEADER = (
+    "crop,image,box_index,source,detector,category,confidence,box_x,box_y,box_w,box_h\n"
+)
 
 
 def _queried() -> dict[str, QueriedImage]:
     return {
-        "cct/a.jpg": QueriedImage(dataset="cct", location="13", dataset_class="mountain_lion", label=["puma"]),
-        "cct/b.jpg": QueriedImage(dataset="cct", location="unknown_location", dataset_class="deer", label=["deer"]),
-        "idfg/c.jpg": QueriedImage(dataset="idfg", location="7", dataset_class="elk", label=["elk", "deer"]),
+        "cct/a.jpg": QueriedImage(
+            dataset="cct", location="13", dataset_class="mountain_lion", label=["puma"]
+        ),
+        "cct/b.jpg": QueriedImage(
+            dataset="cct", location="unknown_location", dataset_class="deer", label=["deer"]
+        ),
+        "idfg/c.jpg": QueriedImage(
+            dataset="idfg", location="7", dataset_class="elk", label=["elk", "deer"]
+        ),
     }
 
 
@@ -29,7 +43,9 @@ def _write_crops(root: Path, names: list[str]) -> None:
         (root / name).write_bytes(b"jpeg")
 
 
-def test_queried_images_and_manifest_make_the_table(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_queried_images_and_manifest_make_the_table(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     crops = tmp_path / "crops"
     manifest = tmp_path / "crops.csv"
     manifest.write_text(
@@ -44,10 +60,26 @@ def test_queried_images_and_manifest_make_the_table(tmp_path: Path, caplog: pyte
         + "../../evil.jpg,cct/a.jpg,3,gt,,animal,1.0,0,0,5,5\n"
         + "idfg/missing.jpg___crop00.jpg,idfg/c.jpg,1,gt,,animal,1.0,0,0,5,5\n"
     )
-    _write_crops(crops, ["cct/a.jpg___crop00.jpg", "cct/a.jpg___crop01_mdv5a.jpg", "cct/a.jpg___crop02_mdv5a.jpg", "cct/b.jpg___crop01_mdv5a.jpg", "idfg/c.jpg___crop00_mdv5a.jpg"])
+    _write_crops(
+        crops,
+        [
+            "cct/a.jpg___crop00.jpg",
+            "cct/a.jpg___crop01_mdv5a.jpg",
+            "cct/a.jpg___crop02_mdv5a.jpg",
+            "cct/b.jpg___crop01_mdv5a.jpg",
+            "idfg/c.jpg___crop00_mdv5a.jpg",
+        ],
+    )
     images = images_from_queried(_queried(), pseudo="dataset")
-    frame, log = build_dataset(images, read_crops_manifest(manifest), threshold=0.8, crops_dir=crops)
-    assert frame["path"].tolist() == ["cct/a.jpg___crop00.jpg", "cct/a.jpg___crop01_mdv5a.jpg", "cct/b.jpg___crop01_mdv5a.jpg", "idfg/c.jpg___crop00_mdv5a.jpg"]
+    frame, log = build_dataset(
+        images, read_crops_manifest(manifest), threshold=0.8, crops_dir=crops
+    )
+    assert frame["path"].tolist() == [
+        "cct/a.jpg___crop00.jpg",
+        "cct/a.jpg___crop01_mdv5a.jpg",
+        "cct/b.jpg___crop01_mdv5a.jpg",
+        "idfg/c.jpg___crop00_mdv5a.jpg",
+    ]
     assert frame["location"].tolist() == ["13", "13", "unknown_location", "7"]
     assert frame["label"].tolist() == ["puma", "puma", "deer", "elk,deer"]
     assert frame["confidence"].tolist() == [1.0, 0.95, 0.99, 0.9]
@@ -65,7 +97,9 @@ def test_queried_images_and_manifest_make_the_table(tmp_path: Path, caplog: pyte
 
 def test_manifest_columns_are_read_by_name_and_missing_ones_are_named(tmp_path: Path) -> None:
     loose = tmp_path / "loose.csv"
-    loose.write_text("conf,file_name,path,extra\n0.4,a.jpg,a.jpg___crop00_md.jpg,x\n,b.jpg,b.jpg___crop00.jpg,y\n")
+    loose.write_text(
+        "conf,file_name,path,extra\n0.4,a.jpg,a.jpg___crop00_md.jpg,x\n,b.jpg,b.jpg___crop00.jpg,y\n"
+    )
     m = read_crops_manifest(loose)
     assert m["source"].tolist() == ["detector", "gt"]
     assert m["confidence"].tolist() == [0.4, 1.0]
@@ -79,7 +113,9 @@ def test_manifest_columns_are_read_by_name_and_missing_ones_are_named(tmp_path: 
         read_crops_manifest(text)
 
 
-def test_cct_input_pseudo_locations_per_sequence_and_location_from_sequence(caplog: pytest.LogCaptureFixture) -> None:
+def test_cct_input_pseudo_locations_per_sequence_and_location_from_sequence(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     ds = from_records(
         images=[
             {"id": 1, "file_name": "s1/1.jpg", "location": 5, "seq_id": "s1"},
@@ -87,11 +123,18 @@ def test_cct_input_pseudo_locations_per_sequence_and_location_from_sequence(capl
             {"id": 3, "file_name": "s2/1.jpg", "seq_id": "s2"},  # no location anywhere in s2
             {"id": 4, "file_name": "s2/2.jpg", "seq_id": "s2"},
         ],
-        annotations=[{"id": i, "image_id": i, "category_id": 1 if i < 3 else 2} for i in range(1, 5)],
+        annotations=[
+            {"id": i, "image_id": i, "category_id": 1 if i < 3 else 2} for i in range(1, 5)
+        ],
         categories=[{"id": 1, "name": "fox"}, {"id": 2, "name": "owl"}],
     )
     table = cct_image_table(ds, "park", pseudo="sequence")
-    assert table["location"].tolist() == ["5", "5", "unknown_location/seq:s2", "unknown_location/seq:s2"]
+    assert table["location"].tolist() == [
+        "5",
+        "5",
+        "unknown_location/seq:s2",
+        "unknown_location/seq:s2",
+    ]
     assert table["label"].tolist() == ["fox", "fox", "owl", "owl"]
     assert "no location" in caplog.text
 
@@ -118,6 +161,8 @@ def test_min_locs_and_match_test() -> None:
 
 def test_threshold_out_of_range() -> None:
     with pytest.raises(CamtrapError, match="threshold"):
-        build_dataset(pd.DataFrame({"image": []}), pd.DataFrame(columns=["crop", "image", "source", "category", "confidence"]), threshold=2)
-
-
+        build_dataset(
+            pd.DataFrame({"image": []}),
+            pd.DataFrame(columns=["crop", "image", "source", "category", "confidence"]),
+            threshold=2,
+        )

@@ -27,11 +27,15 @@ def _data(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
         for i in range(PER_LOC):
             sp = main if rng.random() < 0.8 else int(rng.integers(N_SPECIES))
             feats.append(background + 0.3 * species_sig[sp] + rng.normal(0, 0.5, DIM))
-            rows.append({"path": f"{loc}/{i}.jpg", "dataset": "d", "location": str(loc), "label": f"s{sp}"})
+            rows.append(
+                {"path": f"{loc}/{i}.jpg", "dataset": "d", "location": str(loc), "label": f"s{sp}"}
+            )
     return pd.DataFrame(rows).assign(dataset_class="", confidence=1.0), np.array(feats)
 
 
-def _nn_accuracy(feats: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
+def _nn_accuracy(
+    feats: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray
+) -> float:
     d = ((feats[test][:, None, :] - feats[train][None, :, :]) ** 2).sum(-1)
     pred = labels[train][d.argmin(axis=1)]
     return float((pred == labels[test]).mean())
@@ -49,7 +53,9 @@ def test_per_photo_split_leaks_locations_and_inflates_accuracy() -> None:
     loc_train, loc_test = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
 
     locs = frame["location"].to_numpy()
-    assert len(set(locs[photo_train]) & set(locs[photo_test])) > 0.9 * len(set(locs[photo_test]))  # leak
+    assert len(set(locs[photo_train]) & set(locs[photo_test])) > 0.9 * len(
+        set(locs[photo_test])
+    )  # leak
     assert not set(locs[loc_train]) & set(locs[loc_test])  # no leak
 
     leaky = _nn_accuracy(feats, labels, photo_train, photo_test)

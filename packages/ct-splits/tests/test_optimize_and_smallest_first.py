@@ -10,7 +10,7 @@ import pytest
 from ct_io.errors import CamtrapError
 from ct_splits.counts import count_units
 from ct_splits.optimize import local_search
-from ct_splits.scoring import TEST, TRAIN, VAL, ScoreWeights, Scorer, Targets
+from ct_splits.scoring import TEST, TRAIN, VAL, Scorer, ScoreWeights, Targets
 from ct_splits.smallest_first import load_prioritize, smallest_first
 
 
@@ -19,7 +19,12 @@ def test_local_search_reaches_a_true_local_optimum(distribution: float) -> None:
     rng = np.random.default_rng(3)
     crops = rng.integers(0, 5, (25, 5))
     crops[0] += 1
-    scorer = Scorer(crops, (crops > 0).astype(int), Targets.from_fractions(0.2, 0.2), ScoreWeights(distribution=distribution))
+    scorer = Scorer(
+        crops,
+        (crops > 0).astype(int),
+        Targets.from_fractions(0.2, 0.2),
+        ScoreWeights(distribution=distribution),
+    )
     start = rng.integers(0, 3, 25).astype(np.int8)
     res = local_search(scorer, start, seed=1)
     assert res.score < scorer.score(start)
@@ -49,13 +54,25 @@ def test_local_search_leaves_other_splits_alone() -> None:
 def _frame(rows: list[tuple[str, str, str, int]]) -> pd.DataFrame:
     out = []
     for ds, loc, label, n in rows:
-        out += [{"path": f"{ds}{loc}{label}{i}", "dataset": ds, "location": loc, "label": label} for i in range(n)]
+        out += [
+            {"path": f"{ds}{loc}{label}{i}", "dataset": ds, "location": loc, "label": label}
+            for i in range(n)
+        ]
     return pd.DataFrame(out)
 
 
 def test_smallest_first_follows_the_spec() -> None:
     # rare: 4 locations of sizes 1, 2, 3, 4 (10 crops); common: 6 locations, 100 crops
-    frame = _frame([("d", "r1", "rare", 1), ("d", "r2", "rare", 2), ("d", "r3", "rare", 3), ("d", "r4", "rare", 4)] + [("d", f"c{i}", "common", 10 + 2 * i) for i in range(5)] + [("d", "c5", "common", 100 - sum(10 + 2 * i for i in range(5)))])
+    frame = _frame(
+        [
+            ("d", "r1", "rare", 1),
+            ("d", "r2", "rare", 2),
+            ("d", "r3", "rare", 3),
+            ("d", "r4", "rare", 4),
+        ]
+        + [("d", f"c{i}", "common", 10 + 2 * i) for i in range(5)]
+        + [("d", "c5", "common", 100 - sum(10 + 2 * i for i in range(5)))]
+    )
     counts = count_units(frame, ("location",))
     assign = smallest_first(counts, Targets.from_fractions(0.2, 0.2))
     where = {counts.units.keys[u]: int(s) for u, s in enumerate(assign)}
@@ -66,9 +83,13 @@ def test_smallest_first_follows_the_spec() -> None:
 
 
 def test_smallest_first_prioritizes_datasets_level_by_level() -> None:
-    frame = _frame([("a", "1", "x", 1), ("b", "1", "x", 5), ("c", "1", "x", 3), ("a", "2", "x", 10)])
+    frame = _frame(
+        [("a", "1", "x", 1), ("b", "1", "x", 5), ("c", "1", "x", 3), ("a", "2", "x", 10)]
+    )
     counts = count_units(frame, ("location",))
-    assign = smallest_first(counts, Targets.from_fractions(0.2, 0.2), prioritize={"x": [["b"], ["c"]]})
+    assign = smallest_first(
+        counts, Targets.from_fractions(0.2, 0.2), prioritize={"x": [["b"], ["c"]]}
+    )
     where = {counts.units.keys[u]: int(s) for u, s in enumerate(assign)}
     # b first (→ test, reaching 5 ≥ 3.8), then c (→ val, reaching 3 < 3.8), then a/1 → val, a/2 → train
     assert (where["b/1"], where["c/1"], where["a/1"], where["a/2"]) == (TEST, VAL, VAL, TRAIN)
@@ -78,7 +99,11 @@ def test_smallest_first_prioritizes_datasets_level_by_level() -> None:
 
 def test_load_prioritize_accepts_label_spec_mapping_and_list(tmp_path: Path) -> None:
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"deer": {"taxa": [], "prioritize": [["idfg_2019"], ["idfg"]]}, "fox": {"max_count": 5}}))
+    spec.write_text(
+        json.dumps(
+            {"deer": {"taxa": [], "prioritize": [["idfg_2019"], ["idfg"]]}, "fox": {"max_count": 5}}
+        )
+    )
     assert load_prioritize(spec) == {"deer": [["idfg_2019"], ["idfg"]]}
     plain = tmp_path / "plain.json"
     plain.write_text('[["a", "b"], ["c"]]')

@@ -5,7 +5,7 @@ import pytest
 
 from ct_io.errors import CamtrapError
 from ct_splits.counts import count_units
-from ct_splits.scoring import ScoreWeights, Scorer, Targets
+from ct_splits.scoring import Scorer, ScoreWeights, Targets
 from ct_splits.synthetic import synthetic_table
 
 NAMES = ("train", "val", "test")
@@ -13,7 +13,9 @@ NAMES = ("train", "val", "test")
 
 @pytest.mark.parametrize("distribution", [0.0, 2.0])
 @pytest.mark.parametrize(("val", "test"), [(0.2, 0.2), (0.2, 0.1), (0.3, 0.0)])
-def test_score_equals_reference_formula(reference_score, distribution: float, val: float, test: float) -> None:
+def test_score_equals_reference_formula(
+    reference_score, distribution: float, val: float, test: float
+) -> None:
     df = synthetic_table(30, 6, 800, seed=4)
     counts = count_units(df, ("location",))
     targets = Targets.from_fractions(val, test)
@@ -22,16 +24,22 @@ def test_score_equals_reference_formula(reference_score, distribution: float, va
     for _ in range(5):
         assign = rng.integers(0, 3 if test else 2, counts.n_units).astype(np.int8)
         split_of = {key: NAMES[s] for key, s in zip(counts.units.keys, assign, strict=True)}
-        expected = reference_score(df, split_of, {"train": targets.train, "val": val, "test": test}, distribution)
+        expected = reference_score(
+            df, split_of, {"train": targets.train, "val": val, "test": test}, distribution
+        )
         assert scorer.score(assign) == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
 def test_batch_scores_equal_single_scores() -> None:
     df = synthetic_table(50, 8, 3000, seed=2)
     counts = count_units(df, ("location",))
-    scorer = Scorer(counts.crops, counts.locs, Targets.from_fractions(0.2, 0.2), ScoreWeights(distribution=2.0))
+    scorer = Scorer(
+        counts.crops, counts.locs, Targets.from_fractions(0.2, 0.2), ScoreWeights(distribution=2.0)
+    )
     batch = np.random.default_rng(1).integers(0, 3, (40, counts.n_units)).astype(np.int8)
-    np.testing.assert_allclose(scorer.score_batch(batch), [scorer.score(a) for a in batch], rtol=1e-12)
+    np.testing.assert_allclose(
+        scorer.score_batch(batch), [scorer.score(a) for a in batch], rtol=1e-12
+    )
 
 
 def test_perfect_split_scores_zero() -> None:

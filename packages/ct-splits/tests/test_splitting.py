@@ -12,7 +12,9 @@ from ct_io.errors import CamtrapError
 from ct_io.tables import write_splits
 from ct_splits.splitting import SplitOptions, make_splits, split_of_rows
 
-FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @st.composite
@@ -46,13 +48,22 @@ OPTIONS = st.builds(
     trials=st.just(200),
     seed=st.integers(0, 3),
     optimize=st.sampled_from([None, True, False]),
-    group_by=st.sampled_from([("location",), ("location", "sequence"), ("location", "camera"), ("location", "sequence", "camera")]),
+    group_by=st.sampled_from(
+        [
+            ("location",),
+            ("location", "sequence"),
+            ("location", "camera"),
+            ("location", "sequence", "camera"),
+        ]
+    ),
 )
 
 
 @FAST
 @given(frame=tables(), options=OPTIONS)
-def test_splits_are_disjoint_cover_every_location_and_respect_group_keys(frame: pd.DataFrame, options: SplitOptions) -> None:
+def test_splits_are_disjoint_cover_every_location_and_respect_group_keys(
+    frame: pd.DataFrame, options: SplitOptions
+) -> None:
     result = make_splits(frame, options)
     splits = result.splits.as_dict()
     listed = [loc for locs in splits.values() for loc in locs]
@@ -74,7 +85,9 @@ def test_splits_are_disjoint_cover_every_location_and_respect_group_keys(frame: 
 
 @FAST
 @given(frame=tables(), seed=st.integers(0, 5))
-def test_same_seed_gives_byte_identical_splits_json(tmp_path_factory: pytest.TempPathFactory, frame: pd.DataFrame, seed: int) -> None:
+def test_same_seed_gives_byte_identical_splits_json(
+    tmp_path_factory: pytest.TempPathFactory, frame: pd.DataFrame, seed: int
+) -> None:
     out = tmp_path_factory.mktemp("det")
     opts = SplitOptions(trials=300, seed=seed)
     write_splits(make_splits(frame, opts).splits, out / "a.json")
@@ -86,7 +99,10 @@ def test_different_seeds_explore_different_splits() -> None:
     from ct_splits.synthetic import synthetic_table
 
     frame = synthetic_table(60, 6, 3000, seed=3)
-    seen = {tuple(make_splits(frame, SplitOptions(trials=50, seed=s, optimize=False)).splits.test) for s in range(4)}
+    seen = {
+        tuple(make_splits(frame, SplitOptions(trials=50, seed=s, optimize=False)).splits.test)
+        for s in range(4)
+    }
     assert len(seen) > 1
 
 
@@ -106,10 +122,14 @@ def test_match_test_keeps_earlier_test_locations_and_splits_the_rest(tmp_path: P
     frame = synthetic_table(40, 5, 2000, seed=1)
     first = make_splits(frame, SplitOptions(seed=1))
     earlier_test = set(first.splits.test) | {("gone", "somewhere")}
-    second = make_splits(frame, SplitOptions(seed=9, test_frac=0.0, val_frac=0.25), test_locations=earlier_test)
+    second = make_splits(
+        frame, SplitOptions(seed=9, test_frac=0.0, val_frac=0.25), test_locations=earlier_test
+    )
     assert set(second.splits.test) == earlier_test  # kept, including locations no longer present
     assert not set(second.splits.train) & earlier_test
-    assert set(second.splits.train) | set(second.splits.val) == set(first.splits.train) | set(first.splits.val)
+    assert set(second.splits.train) | set(second.splits.val) == set(first.splits.train) | set(
+        first.splits.val
+    )
     with pytest.raises(CamtrapError, match="match-test"):
         make_splits(frame, SplitOptions(test_frac=0.2), test_locations=earlier_test)
 
@@ -130,7 +150,15 @@ def test_sequence_without_location_never_straddles() -> None:
     for seq in range(30):
         for frame_num in range(3):
             loc = str(seq % 10) if frame_num == 0 else f"unknown_location/img:{seq}_{frame_num}"
-            rows.append({"path": f"{seq}_{frame_num}.jpg", "dataset": "d", "location": loc, "label": ["a", "b"][seq % 2], "seq_id": seq})
+            rows.append(
+                {
+                    "path": f"{seq}_{frame_num}.jpg",
+                    "dataset": "d",
+                    "location": loc,
+                    "label": ["a", "b"][seq % 2],
+                    "seq_id": seq,
+                }
+            )
     frame = pd.DataFrame(rows).assign(dataset_class="", confidence=1.0)
     result = make_splits(frame, SplitOptions(trials=500, val_frac=0.3, test_frac=0.3))
     split = split_of_rows(frame, result.splits)

@@ -37,7 +37,9 @@ GT_SOURCES = frozenset({"gt", "ground_truth", "groundtruth", "ground-truth", "an
 def read_crops_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
     """The manifest with canonical columns ``crop, image, source, category, confidence``."""
     if not Path(path).is_file():
-        raise CamtrapError(f"{path}: file not found — write it with ct-crop, or point --manifest at it")
+        raise CamtrapError(
+            f"{path}: file not found — write it with ct-crop, or point --manifest at it"
+        )
     try:
         header = pd.read_csv(path, nrows=0).columns
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:

@@ -10,11 +10,20 @@ import numpy as np
 import pandas as pd
 
 
-def synthetic_table(n_locations: int = 40, n_labels: int = 5, n_crops: int = 2_000, *, seed: int = 0, datasets: int = 2) -> pd.DataFrame:
+def synthetic_table(
+    n_locations: int = 40,
+    n_labels: int = 5,
+    n_crops: int = 2_000,
+    *,
+    seed: int = 0,
+    datasets: int = 2,
+) -> pd.DataFrame:
     """A ``classification_ds.csv``-shaped table with every label at ≥ 1 location."""
     rng = np.random.default_rng(seed)
     popularity = 1.0 / np.arange(1, n_labels + 1) ** 0.8  # Zipf-like label frequencies
-    reach = np.clip(0.6 * popularity / popularity.max(), 3.0 / n_locations, 1.0)  # share of locations holding the label
+    reach = np.clip(
+        0.6 * popularity / popularity.max(), 3.0 / n_locations, 1.0
+    )  # share of locations holding the label
     present = rng.random((n_locations, n_labels)) < reach[None, :]
     for label in np.flatnonzero(~present.any(axis=0)):
         present[rng.integers(n_locations), label] = True
@@ -34,7 +43,10 @@ def synthetic_table(n_locations: int = 40, n_labels: int = 5, n_crops: int = 2_0
     labels = np.array([f"label_{i:03d}" for i in range(n_labels)])
     frame = pd.DataFrame(
         {
-            "path": [f"ds{d}/loc{l_:04d}/img{i:07d}.jpg___crop00.jpg" for i, (d, l_) in enumerate(zip(ds, loc, strict=True))],
+            "path": [
+                f"ds{d}/loc{l_:04d}/img{i:07d}.jpg___crop00.jpg"
+                for i, (d, l_) in enumerate(zip(ds, loc, strict=True))
+            ],
             "dataset": np.char.add("ds", ds.astype(str)),
             "location": np.char.add("loc", np.char.zfill(loc.astype(str), 4)),
             "dataset_class": labels[lab],
