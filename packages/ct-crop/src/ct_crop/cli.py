@@ -125,6 +125,80 @@ def crop(
         console.print(f"[yellow]{len(summary.failures)} problems[/] listed in {out_dir / 'crop_failures.csv'} (see `ct-crop analyze-failures`)")
 
 
+@app.command()
+def detect(
+    images_dir: Annotated[Path, typer.Argument(help="Folder the image paths are relative to.")],
+    out: Annotated[Path, typer.Argument(help="MD JSON to write (detections for the chosen images).")],
+    detector: Annotated[str, typer.Option("--detector", help="Detector plugin name (`ct-io plugins` lists them).")] = "megadetector",
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Detector option KEY=VALUE, e.g. model_file=md_v5a.0.0.pt (repeatable).")] = None,
+    cct: Annotated[Path | None, typer.Option(help="Detect only this CCT's images that have no ground-truth box.")] = None,
+    files: Annotated[Path | None, typer.Option(help="Text file of image paths (one per line) to detect.")] = None,
+    cache_dir: Annotated[Path, typer.Option(help="Detection cache folder (one MD JSON per detector version and dataset).")] = Path("mdcache"),
+    dataset: Annotated[str | None, typer.Option(help="Dataset name in the cache (default: the images folder's name).")] = None,
+    retry_failures: Annotated[bool, typer.Option(help="Detect again images that failed in the cache.")] = False,
+) -> None:
+    """Run a detector on images lacking ground-truth boxes, caching results per detector version.
+
+    Without --cct or --files, every image under IMAGES_DIR is detected. A rerun reads the
+    cache and only detects images it has never seen; OUT is then fed to `ct-crop crop --detections`.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ct_crop.detect import detect_cached, images_without_boxes
+    from ct_crop.detectors import get_detector
+    from ct_crop.images import is_image_name
+    from ct_io.errors import CamtrapError
+    from ct_io.md import write_md
+    from ct_io.options import parse_key_values
+
+    if not images_dir.is_dir():
+        raise CamtrapError(f"images folder {images_dir} does not exist")
+    if cct is not None:
+        from ct_io.cct import read_cct
+
+        wanted = images_without_boxes(read_cct(cct))
+    elif files is not None:
+        if not files.is_file():
+            raise CamtrapError(f"{files}: file not found")
+        wanted = [line.strip() for line in files.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        wanted = sorted(p.relative_to(images_dir).as_posix() for p in images_dir.rglob("*") if p.is_file() and is_image_name(p.name))
+    det = get_detector(detector, parse_key_values(option or []))
+    with Progress(TextColumn(f"detecting ({det.version})"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("detect", total=None)
+        results, new = detect_cached(det, images_dir, wanted, cache_dir, dataset=dataset or images_dir.resolve().name, retry_failures=retry_failures, on_image=lambda _: progress.advance(task))
+    write_md(results, out)
+    failed = sum(1 for im in results.images if im.detections is None)
+    console.print(f"[green]done[/] {len(results.images)} images ({new} detected now, {len(results.images) - new} from the cache, {failed} failed) → {out}")
+
+
+@app.command("analyze-failures")
+def analyze_failures_cmd(
+    log: Annotated[Path, typer.Argument(help="Failure log: crop_failures.csv, a JSON list/log, MD JSON, or one path per line.")],
+    images_dir: Annotated[Path, typer.Option("--images-dir", "-i", help="Folder the image paths are relative to.")],
+    out: Annotated[Path | None, typer.Option(help="CSV to write (image,status,reason). Default: LOG's folder/failure_analysis.csv.")] = None,
+    key: Annotated[list[str] | None, typer.Option("--key", "-k", help="For a JSON object log: the key(s) holding image lists.")] = None,
+    show: Annotated[int, typer.Option(help="List at most this many images per status.")] = 10,
+) -> None:
+    """Check failed images again: good / nonexistent / non_image / truncated / bad."""
+    from rich.table import Table
+
+    from ct_crop.analyze import STATUSES, analyze_failures, counts, read_failed_list, write_verdicts
+
+    images = read_failed_list(log, key or ())
+    verdicts = analyze_failures(images, images_dir)
+    target = out or log.parent / "failure_analysis.csv"
+    write_verdicts(verdicts, target)
+    table = Table(title=f"{len(verdicts)} images from {log.name}")
+    for col in ("status", "images", "examples"):
+        table.add_column(col)
+    for status, n in counts(verdicts).items():
+        examples = [f"{v.image}{' — ' + v.reason if v.reason else ''}" for v in verdicts if v.status == status][:show]
+        table.add_row(status, str(n), "\n".join(examples))
+    console.print(table)
+    console.print(f"statuses: {', '.join(STATUSES)} → {target}")
+
+
 def main() -> None:
     """Console-script entry point."""
     run_cli(app)
