@@ -133,13 +133,18 @@ def box_pixels(
         raise UnusableBox(f"image has no pixels ({width}x{height})")
     x0, x1 = x - margin * w, x + w + margin * w
     y0, y1 = y - margin * h, y + h + margin * h
-    left = max(0, math.floor(x0 + EDGE_EPS))
-    top = max(0, math.floor(y0 + EDGE_EPS))
-    right = min(width, math.ceil(x1 - EDGE_EPS))
-    bottom = min(height, math.ceil(y1 - EDGE_EPS))
+    left, right = _whole_pixels(x0, x1)
+    top, bottom = _whole_pixels(y0, y1)
+    left, top, right, bottom = max(0, left), max(0, top), min(width, right), min(height, bottom)
     if right <= left or bottom <= top:
         raise UnusableBox(f"box {[round(v, 2) for v in (x, y, w, h)]} px lies outside the {width}x{height} image")
     return PixelRect(left, top, right, bottom)
+
+
+def _whole_pixels(start: float, end: float) -> tuple[int, int]:
+    """The pixels ``[lo, hi)`` covering ``[start, end)``; a box of positive size covers at least one."""
+    lo = math.floor(start + EDGE_EPS)
+    return lo, max(lo + 1, math.ceil(end - EDGE_EPS))
 
 
 def crop_region(
