@@ -30,7 +30,9 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
 
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     if value not in allowed:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=option)
+        from ct_io.errors import CamtrapError
+
+        raise CamtrapError(f"{option}: {value!r} is not one of {', '.join(allowed)}")
     return value
 
 
@@ -42,7 +44,9 @@ def _fill(text: str) -> tuple[int, int, int]:
     if len(parts) == 1:
         parts *= 3
     if len(parts) != 3:
-        raise typer.BadParameter(f"{text!r} is not R,G,B or one grey value", param_hint="--fill")
+        from ct_io.errors import CamtrapError
+
+        raise CamtrapError(f"--fill: {text!r} is not R,G,B or one grey value 0..255")
     return (parts[0], parts[1], parts[2])
 
 
