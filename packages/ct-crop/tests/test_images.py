@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ct_crop.images import ExifMode, FailureKind, ImageFailure, check_image, load_image, open_image, to_rgb
+from ct_crop.images import ExifMode, FailureKind, ImageFailure, check_image, decode_image, load_image, open_image, to_rgb
 
 
 @pytest.mark.parametrize("name", ["ok.jpg", "cmyk.jpg", "gray.jpg", "deep16.png", "alpha.png", "png_named.jpg"])
@@ -79,3 +79,24 @@ def test_to_rgb_handles_palette_with_transparency() -> None:
     im = Image.new("P", (4, 4))
     im.info["transparency"] = 0
     assert to_rgb(im).mode == "RGB"
+
+
+def test_decoding_only_the_top_rows_gives_the_same_pixels(md_test: Path) -> None:
+    path = next((md_test / "images").glob("snapshot_kgalagadi_*"))
+    full = np.asarray(load_image(path))
+    for reduce in (1, 2):
+        im, header = open_image(path)
+        with im:
+            part = np.asarray(decode_image(im, header, rows=700, reduce=reduce, path=path))
+        ref = full if reduce == 1 else np.asarray(load_image(path, reduce=2))
+        rows = 700 // reduce
+        assert part.shape == ref.shape
+        assert np.array_equal(part[:rows], ref[:rows])
+        assert not np.array_equal(part[-50:], ref[-50:])  # the rows below were never decoded
+
+
+def test_partial_decoding_still_reports_truncation(edge_images: Path) -> None:
+    im, header = open_image(edge_images / "truncated.jpg")
+    with im, pytest.raises(ImageFailure) as info:
+        decode_image(im, header, rows=470, path=edge_images / "truncated.jpg")
+    assert info.value.kind is FailureKind.TRUNCATED

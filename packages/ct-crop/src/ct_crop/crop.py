@@ -18,6 +18,7 @@ quality...); a rerun with other settings into the same folder is refused (use
 from __future__ import annotations
 
 import io
+import math
 import multiprocessing
 import os
 import shutil
@@ -46,7 +47,7 @@ class CropSettings:
     margin: float = 0.0
     min_size: int = 0
     size: int | None = None
-    upscale: bool = True
+    upscale: bool = False
     fill: tuple[int, int, int] = (0, 0, 0)
     quality: int = 95
     exif: ExifMode = ExifMode.MEGADETECTOR
@@ -150,8 +151,9 @@ def crop_image(job: ImageJob, ctx: _Context) -> ImageResult:
             rows = [_row(job.file, s, r, header.size, ctx.settings) for s, r, _ in planned]
             return ImageResult(rows, failures, 0, len(rows))
         reduce = 1 if full_target is not None else decode_scale([max(r.canvas) for _, r, _ in todo], ctx.settings.size)
+        rows = None if full_target is not None else max(_rows_needed(r, ctx.settings, reduce) for _, r, _ in todo)
         try:
-            image = decode_image(im, header, reduce=reduce, allow_truncated=ctx.options.allow_truncated, path=path)
+            image = decode_image(im, header, reduce=reduce, allow_truncated=ctx.options.allow_truncated, path=path, rows=rows)
         except ImageFailure as exc:
             return ImageResult([], [*failures, _failure(job.file, None, exc.kind.value, exc.reason)], 0, 0)
     from ct_crop.render import render_crop
@@ -164,6 +166,15 @@ def crop_image(job: ImageJob, ctx: _Context) -> ImageResult:
         _save_jpeg(image, full_target, ctx)
     rows = [_row(job.file, s, r, header.size, ctx.settings) for s, r, _ in planned]
     return ImageResult(rows, failures, len(todo), len(planned) - len(todo))
+
+
+def _rows_needed(region: CropRegion, settings: CropSettings, reduce: int) -> int:
+    """Image rows (full resolution) a crop reads, plus the reach of the resampling filter."""
+    out = output_size(region.canvas, settings.size, upscale=settings.upscale)
+    if out == region.canvas and reduce == 1:
+        return region.source.bottom
+    ratio = region.canvas[1] / out[1]
+    return region.source.bottom + 3 * math.ceil(max(ratio, 1.0)) + 2 * reduce + 8
 
 
 def input_path(images_dir: Path, relative: str) -> Path:

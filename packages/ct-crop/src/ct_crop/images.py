@@ -129,18 +129,31 @@ def _transpose(im: Image.Image, exif: ExifMode) -> Image.Transpose | None:
 
 
 def decode_image(
-    im: Image.Image, header: ImageHeader, *, reduce: int = 1, allow_truncated: bool = False, path: Path | None = None
+    im: Image.Image,
+    header: ImageHeader,
+    *,
+    reduce: int = 1,
+    allow_truncated: bool = False,
+    path: Path | None = None,
+    rows: int | None = None,
 ) -> Image.Image:
     """Decode a lazily opened image to oriented 8-bit RGB, ``reduce`` times smaller (JPEG only).
 
-    A truncated file raises ``ImageFailure(TRUNCATED)`` unless ``allow_truncated``;
-    ``path`` lets a truncated file be reopened to tell truncated from bad.
+    ``rows``: only the top ``rows`` rows (full-resolution, oriented) are needed; a
+    baseline JPEG without orientation change then stops decoding there (the rows below
+    are left blank). A truncated file raises ``ImageFailure(TRUNCATED)`` unless
+    ``allow_truncated``; ``path`` lets a truncated file be reopened to tell truncated
+    from bad.
     """
+    full_height = im.size[1]
     if reduce > 1 and im.format == "JPEG":
         w, h = im.size
         im.draft("RGB", (math.ceil(w / reduce), math.ceil(h / reduce)))
     try:
-        im.load()
+        if rows is not None and rows < full_height and header.transpose is None and _partial_ok(im):
+            _load_top_rows(im, min(im.size[1], math.ceil(rows * im.size[1] / full_height) + 1))
+        else:
+            im.load()
     except Image.DecompressionBombError as exc:
         raise ImageFailure(FailureKind.BAD, f"too many pixels: {exc}") from None
     except Exception as exc:
@@ -148,6 +161,52 @@ def decode_image(
     if header.transpose is not None:
         im = im.transpose(header.transpose)
     return to_rgb(im)
+
+
+def _partial_ok(im: Image.Image) -> bool:
+    return im.format == "JPEG" and not im.info.get("progressive") and not im.info.get("progression") and im.mode in _SENTINELS
+
+
+_SENTINELS = {"RGB": (1, 254, 3), "L": 253, "CMYK": (1, 254, 3, 252)}
+
+
+def _load_top_rows(im: Image.Image, rows: int) -> None:
+    """Decode a baseline JPEG only until row ``rows - 1`` is written, then stop reading.
+
+    Pillow decodes whole rows from top to bottom between reads of the file; a few
+    sentinel pixels planted in the last needed row tell when it has been written (a
+    decoded pixel that happens to equal its sentinel only means decoding goes on).
+    Rows above are exactly what a full decode gives.
+    """
+    sentinel = _SENTINELS[im.mode]
+    y = rows - 1
+    xs = sorted({0, im.size[0] // 2, im.size[0] - 1})
+    fp = im.fp
+    assert fp is not None
+    armed = False
+
+    def load_read(read_bytes: int) -> bytes:
+        nonlocal armed
+        core = im.im
+        if not armed:
+            for x in xs:
+                core.putpixel((x, y), sentinel)
+            armed = True
+        elif any(core.getpixel((x, y)) != sentinel for x in xs):
+            return b""  # every needed row is decoded: stop (LOAD_TRUNCATED_IMAGES ends the loop)
+        data = fp.read(read_bytes)
+        if not data:
+            raise OSError("image file is truncated")
+        return data
+
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    im.load_read = load_read  # type: ignore[attr-defined]
+    try:
+        im.load()
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous
+        del im.load_read  # type: ignore[attr-defined]
 
 
 def _load_truncated(path: Path | None, first: Exception, allow: bool, reduce: int) -> Image.Image:
