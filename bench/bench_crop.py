@@ -40,7 +40,11 @@ WORK = ROOT / "bench" / "out" / "crop"
 MD_VENV = ROOT / "bench" / ".venvs" / "megadetector"
 STUBS = ROOT / "bench" / ".venvs" / "megadetector-stubs"
 THRESHOLD = 0.2
-FULL, SMALL, MD = "(a) ct-crop full res", "(b) ct-crop --size 448", "(c) MegaDetector crop_detections"
+FULL, SMALL, MD = (
+    "(a) ct-crop full res",
+    "(b) ct-crop --size 448",
+    "(c) MegaDetector crop_detections",
+)
 
 
 def md_python() -> Path:
@@ -48,10 +52,17 @@ def md_python() -> Path:
     python = MD_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(MD_VENV)], check=True)
-        subprocess.run(["uv", "pip", "install", "-q", "--python", str(python), "--no-deps", "megadetector"], check=True)
-        subprocess.run(["uv", "pip", "install", "-q", "--python", str(python), "pillow", "tqdm"], check=True)
+        subprocess.run(
+            ["uv", "pip", "install", "-q", "--python", str(python), "--no-deps", "megadetector"],
+            check=True,
+        )
+        subprocess.run(
+            ["uv", "pip", "install", "-q", "--python", str(python), "pillow", "tqdm"], check=True
+        )
     blob = STUBS / "azure" / "storage" / "blob.py"
-    if not blob.exists():  # crop_detections imports azure.storage.blob.ContainerClient at module level
+    if (
+        not blob.exists()
+    ):  # crop_detections imports azure.storage.blob.ContainerClient at module level
         blob.parent.mkdir(parents=True, exist_ok=True)
         (STUBS / "azure" / "__init__.py").write_text("")
         (STUBS / "azure" / "storage" / "__init__.py").write_text("")
@@ -74,14 +85,32 @@ def make_sets(repeat: int) -> dict[str, tuple[Path, Path]]:
                 entries.append({**im, "file": f"rep{r:02d}/{im['file']}"})
         (big / "md.json").write_text(json.dumps({**md, "images": entries}))
     return {
-        f"md-test-images ({len(md['images'])} images)": (DATA / "images", DATA / "md_output_v5a.json"),
-        f"repeated x{repeat} ({len(md['images']) * repeat} images)": (big / "images", big / "md.json"),
+        f"md-test-images ({len(md['images'])} images)": (
+            DATA / "images",
+            DATA / "md_output_v5a.json",
+        ),
+        f"repeated x{repeat} ({len(md['images']) * repeat} images)": (
+            big / "images",
+            big / "md.json",
+        ),
     }
 
 
 def commands(images: Path, md_json: Path, outs: dict[str, Path]) -> dict[str, list[str]]:
     def ct(out: Path) -> list[str]:
-        return [str(Path(sys.executable).parent / "ct-crop"), "crop", str(out), "-i", str(images), "-d", str(md_json), "-t", str(THRESHOLD), "--strategy", "tight"]
+        return [
+            str(Path(sys.executable).parent / "ct-crop"),
+            "crop",
+            str(out),
+            "-i",
+            str(images),
+            "-d",
+            str(md_json),
+            "-t",
+            str(THRESHOLD),
+            "--strategy",
+            "tight",
+        ]
 
     out = outs[MD]
     md = [
@@ -101,14 +130,20 @@ def timed(cmd: list[str], out: Path) -> float:
 
 
 def crops_in(folder: Path) -> dict[str, Path]:
-    return {p.relative_to(folder).as_posix(): p for p in folder.rglob("*.jpg") if "full_images" not in p.parts}
+    return {
+        p.relative_to(folder).as_posix(): p
+        for p in folder.rglob("*.jpg")
+        if "full_images" not in p.parts
+    }
 
 
 def check_equivalent(ours: Path, theirs: Path) -> str:
     """Same crop files, sizes within MegaDetector's truncation, similar pixels."""
     a, b = crops_in(ours), crops_in(theirs)
     if set(a) != set(b):
-        raise SystemExit(f"crop sets differ: {len(set(a) - set(b))} only ct-crop, {len(set(b) - set(a))} only MegaDetector")
+        raise SystemExit(
+            f"crop sets differ: {len(set(a) - set(b))} only ct-crop, {len(set(b) - set(a))} only MegaDetector"
+        )
     worst_size, errors = 0, []
     for name in sorted(a):
         x = np.asarray(Image.open(a[name]).convert("RGB"), dtype=np.int16)
@@ -122,15 +157,24 @@ def check_equivalent(ours: Path, theirs: Path) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3, help="timed runs per tool and set (median reported)")
-    parser.add_argument("--repeat", type=int, default=20, help="copies of the 31 images in the larger set")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="timed runs per tool and set (median reported)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=20, help="copies of the 31 images in the larger set"
+    )
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"{DATA} not found")
     WORK.mkdir(parents=True, exist_ok=True)
     md_python()
-    lines = [f"# ct-crop vs MegaDetector crop_detections ({os.cpu_count()} CPUs, median of {args.rounds} runs, whole process)", ""]
+    lines = [
+        f"# ct-crop vs MegaDetector crop_detections ({os.cpu_count()} CPUs, median of {args.rounds} runs, whole process)",
+        "",
+    ]
     for set_name, (images, md_json) in make_sets(args.repeat).items():
         md = json.loads(md_json.read_text())
         n_images = len(md["images"])
@@ -145,10 +189,17 @@ def main() -> None:
         if set(crops_in(outs[SMALL])) != set(crops_in(outs[FULL])):
             raise SystemExit("448 px run made other crops than the full-resolution run")
         base = statistics.median(times[MD])
-        lines += [f"## {set_name}, {n_crops} crops at threshold {THRESHOLD}", "", "| tool | seconds | crops/s | images/s | vs MegaDetector |", "|---|---:|---:|---:|---:|"]
+        lines += [
+            f"## {set_name}, {n_crops} crops at threshold {THRESHOLD}",
+            "",
+            "| tool | seconds | crops/s | images/s | vs MegaDetector |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for name, ts in times.items():
             t = statistics.median(ts)
-            lines.append(f"| {name} | {t:.2f} | {n_crops / t:.1f} | {n_images / t:.1f} | {base / t:.2f}x |")
+            lines.append(
+                f"| {name} | {t:.2f} | {n_crops / t:.1f} | {n_images / t:.1f} | {base / t:.2f}x |"
+            )
         lines += ["", f"Equivalence: {equivalence}.", ""]
         print("\n".join(lines[-(len(times) + 5) :]), flush=True)
     (WORK.parent / "crop.md").write_text("\n".join(lines))

@@ -47,7 +47,7 @@ def edge_images(tmp_path: Path) -> Path:
     Image.fromarray(rgb).save(d / "ok.jpg", quality=95)
     Image.fromarray(rgb).convert("CMYK").save(d / "cmyk.jpg", quality=95)
     Image.fromarray(rgb).convert("L").save(d / "gray.jpg", quality=95)
-    Image.fromarray((np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 21)).save(d / "deep16.png")
+    Image.fromarray(np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 21).save(d / "deep16.png")
     rgba = np.dstack([rgb, np.full((48, 64), 255, np.uint8)])
     Image.fromarray(rgba, "RGBA").save(d / "alpha.png")
     Image.fromarray(rgb).save(d / "png_named.jpg", format="PNG")

@@ -21,10 +21,40 @@ def test_every_command_has_help() -> None:
 
 
 def test_crop_cli_on_real_images(md_test: Path, tmp_path: Path) -> None:
-    r = _run("crop", str(tmp_path / "c"), "-i", str(md_test / "images"), "-d", str(md_test / "md_output_v5a.json"), "--size", "64", "--strategy", "pad", "--margin", "0.1", "--fill", "128")
+    r = _run(
+        "crop",
+        str(tmp_path / "c"),
+        "-i",
+        str(md_test / "images"),
+        "-d",
+        str(md_test / "md_output_v5a.json"),
+        "--size",
+        "64",
+        "--strategy",
+        "pad",
+        "--margin",
+        "0.1",
+        "--fill",
+        "128",
+    )
     assert r.returncode == 0, r.stderr
     assert "30 crops made" in r.stdout
-    r = _run("crop", str(tmp_path / "c"), "-i", str(md_test / "images"), "-d", str(md_test / "md_output_v5a.json"), "--size", "64", "--strategy", "pad", "--margin", "0.1", "--fill", "128")
+    r = _run(
+        "crop",
+        str(tmp_path / "c"),
+        "-i",
+        str(md_test / "images"),
+        "-d",
+        str(md_test / "md_output_v5a.json"),
+        "--size",
+        "64",
+        "--strategy",
+        "pad",
+        "--margin",
+        "0.1",
+        "--fill",
+        "128",
+    )
     assert "0 crops made, 30 already there" in r.stdout
 
 
@@ -34,5 +64,14 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     r = _run("crop", str(tmp_path / "c"), "-i", str(tmp_path), "-d", str(tmp_path / "bad.json"))
     assert r.returncode == 2 and "malformed" in r.stderr.lower() and "Traceback" not in r.stderr
-    r = _run("crop", str(tmp_path / "c"), "-i", str(tmp_path), "-d", str(tmp_path / "bad.json"), "--strategy", "round")
+    r = _run(
+        "crop",
+        str(tmp_path / "c"),
+        "-i",
+        str(tmp_path),
+        "-d",
+        str(tmp_path / "bad.json"),
+        "--strategy",
+        "round",
+    )
     assert r.returncode == 2 and "round" in r.stderr

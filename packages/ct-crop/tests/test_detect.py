@@ -3,6 +3,7 @@ from __future__ import annotations
 import types
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from attrs import define
@@ -26,7 +27,7 @@ class FakeOptions:
 class FakeDetector:
     """A detector defined by the test: one box per image, counts what it is asked."""
 
-    calls: list[list[str]] = []
+    calls: ClassVar[list[list[str]]] = []
 
     def __init__(self, options: FakeOptions) -> None:
         self.version = options.version
@@ -49,7 +50,11 @@ def ct_register_detectors(register):  # type: ignore[no-untyped-def]
 @pytest.fixture()
 def pm():  # type: ignore[no-untyped-def]
     manager = make_plugin_manager(load_entry_points=False)
-    manager.register_plugin(types.SimpleNamespace(ct_register_detectors=ct_register_detectors), "fake-plugin", distribution="tests")
+    manager.register_plugin(
+        types.SimpleNamespace(ct_register_detectors=ct_register_detectors),
+        "fake-plugin",
+        distribution="tests",
+    )
     FakeDetector.calls = []
     return manager
 
@@ -90,7 +95,11 @@ def test_detections_are_cached_per_version_and_never_redone(pm, tmp_path: Path) 
     _, new = detect_cached(other, tmp_path, ["a.jpg"], cache, dataset="ds")
     assert new == 1
     assert sorted(p.name for p in cache.iterdir()) == ["fake-1.0", "fake-2.0"]
-    assert {im.file for im in read_md(cache_path(cache, "fake-1.0", "ds")).images} == {"a.jpg", "b.jpg", "c.jpg"}
+    assert {im.file for im in read_md(cache_path(cache, "fake-1.0", "ds")).images} == {
+        "a.jpg",
+        "b.jpg",
+        "c.jpg",
+    }
 
 
 def test_images_without_boxes_skips_boxed_and_empty_images() -> None:
@@ -106,7 +115,9 @@ def test_images_without_boxes_skips_boxed_and_empty_images() -> None:
     assert images_without_boxes(cct) == ["1.jpg"]
 
 
-def test_detect_cli_with_a_plugin_then_crop(pm, md_test: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_detect_cli_with_a_plugin_then_crop(
+    pm, md_test: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     from ct_crop import cli
     from ct_io import plugins
 
@@ -116,12 +127,36 @@ def test_detect_cli_with_a_plugin_then_crop(pm, md_test: Path, tmp_path: Path, m
     names = sorted(p.name for p in (md_test / "images").iterdir())[:2]
     files.write_text("\n".join(names))
     runner = CliRunner()
-    args = ["detect", str(md_test / "images"), str(tmp_path / "det.json"), "--detector", "fake", "--files", str(files), "--cache-dir", str(tmp_path / "mdcache")]
+    args = [
+        "detect",
+        str(md_test / "images"),
+        str(tmp_path / "det.json"),
+        "--detector",
+        "fake",
+        "--files",
+        str(files),
+        "--cache-dir",
+        str(tmp_path / "mdcache"),
+    ]
     r = runner.invoke(cli.app, args)
     assert r.exit_code == 0, r.output
     assert "2 detected now" in r.output
     r = runner.invoke(cli.app, args)
     assert "0 detected now, 2 from the cache" in r.output and len(FakeDetector.calls) == 1
-    r = runner.invoke(cli.app, ["crop", str(tmp_path / "crops"), "-i", str(md_test / "images"), "-d", str(tmp_path / "det.json"), "-w", "1"])
+    r = runner.invoke(
+        cli.app,
+        [
+            "crop",
+            str(tmp_path / "crops"),
+            "-i",
+            str(md_test / "images"),
+            "-d",
+            str(tmp_path / "det.json"),
+            "-w",
+            "1",
+        ],
+    )
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in (tmp_path / "crops").glob("*.jpg")) == [f"{n}___crop00_fake-1.0.jpg" for n in names]
+    assert sorted(p.name for p in (tmp_path / "crops").glob("*.jpg")) == [
+        f"{n}___crop00_fake-1.0.jpg" for n in names
+    ]

@@ -11,7 +11,7 @@ from PIL import Image
 from ct_crop.geometry import (
     PixelRect,
     Strategy,
-    UnusableBox,
+    UnusableBoxError,
     box_pixels,
     crop_region,
     decode_scale,
@@ -45,7 +45,7 @@ def test_margin_grows_each_side_by_a_fraction_of_the_box() -> None:
     ],
 )
 def test_unusable_boxes_say_why(box: tuple[float, ...], message: str) -> None:
-    with pytest.raises(UnusableBox, match=message):
+    with pytest.raises(UnusableBoxError, match=message):
         crop_region(box, IMAGE)
 
 
@@ -60,7 +60,7 @@ def test_tiny_boxes_cover_one_pixel_huge_ones_the_image() -> None:
 
 
 def test_min_size_applies_after_clipping() -> None:
-    with pytest.raises(UnusableBox, match="smaller than the minimum size 8"):
+    with pytest.raises(UnusableBoxError, match="smaller than the minimum size 8"):
         crop_region((196, 10, 30, 30), IMAGE, min_size=8)
     assert crop_region((190, 10, 30, 30), IMAGE, Strategy.TIGHT, min_size=8).box.width == 10
 
@@ -121,10 +121,12 @@ sizes = st.tuples(st.integers(1, 400), st.integers(1, 400))
 
 @settings(max_examples=400, deadline=None)
 @given(box=boxes, size=sizes, strategy=st.sampled_from(list(Strategy)), margin=st.floats(0, 1))
-def test_region_invariants(box: tuple[float, float, float, float], size: tuple[int, int], strategy: Strategy, margin: float) -> None:
+def test_region_invariants(
+    box: tuple[float, float, float, float], size: tuple[int, int], strategy: Strategy, margin: float
+) -> None:
     try:
         region = crop_region(box, size, strategy, margin=margin)
-    except UnusableBox:
+    except UnusableBoxError:
         x, y, w, h = box
         if w <= 0 or h <= 0:
             return
@@ -134,31 +136,42 @@ def test_region_invariants(box: tuple[float, float, float, float], size: tuple[i
         hi_y = max(lo_y + 1, math.ceil(y + h + margin * h - 1e-6))
         assert lo_x >= size[0] or lo_y >= size[1] or hi_x <= 0 or hi_y <= 0
         return
-    W, H = size
+    width, height = size
     src, b = region.source, region.box
     # source inside the image, box inside the source, everything non-empty
-    assert 0 <= src.left < src.right <= W and 0 <= src.top < src.bottom <= H
+    assert 0 <= src.left < src.right <= width and 0 <= src.top < src.bottom <= height
     assert src.left <= b.left < b.right <= src.right and src.top <= b.top < b.bottom <= src.bottom
     # the source fits on the canvas where it is placed
     ox, oy = region.offset
-    assert ox >= 0 and oy >= 0 and ox + src.width <= region.canvas[0] and oy + src.height <= region.canvas[1]
+    assert (
+        ox >= 0
+        and oy >= 0
+        and ox + src.width <= region.canvas[0]
+        and oy + src.height <= region.canvas[1]
+    )
     if strategy is Strategy.TIGHT:
         assert not region.needs_fill and src == b
     else:
         assert region.canvas[0] == region.canvas[1] == max(b.width, b.height)
-    if strategy is Strategy.SQUARE and max(b.width, b.height) <= min(W, H):
+    if strategy is Strategy.SQUARE and max(b.width, b.height) <= min(width, height):
         assert not region.needs_fill  # never black fill when the square fits in the image
 
 
 @settings(max_examples=150, deadline=None)
-@given(box=boxes, size=st.tuples(st.integers(1, 60), st.integers(1, 60)), strategy=st.sampled_from(list(Strategy)))
-def test_rendered_pixels_are_the_image_pixels(box: tuple[float, float, float, float], size: tuple[int, int], strategy: Strategy) -> None:
+@given(
+    box=boxes,
+    size=st.tuples(st.integers(1, 60), st.integers(1, 60)),
+    strategy=st.sampled_from(list(Strategy)),
+)
+def test_rendered_pixels_are_the_image_pixels(
+    box: tuple[float, float, float, float], size: tuple[int, int], strategy: Strategy
+) -> None:
     rng = np.random.default_rng(0)
     arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     image = Image.fromarray(arr)
     try:
         region = crop_region(box, size, strategy)
-    except UnusableBox:
+    except UnusableBoxError:
         return
     out = np.asarray(render_crop(image, region, fill=(7, 8, 9)))
     assert out.shape == (region.canvas[1], region.canvas[0], 3)

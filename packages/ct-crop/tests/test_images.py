@@ -6,10 +6,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ct_crop.images import ExifMode, FailureKind, ImageFailure, check_image, decode_image, load_image, open_image, to_rgb
+from ct_crop.images import (
+    ExifMode,
+    FailureKind,
+    ImageLoadError,
+    check_image,
+    decode_image,
+    load_image,
+    open_image,
+    to_rgb,
+)
 
 
-@pytest.mark.parametrize("name", ["ok.jpg", "cmyk.jpg", "gray.jpg", "deep16.png", "alpha.png", "png_named.jpg"])
+@pytest.mark.parametrize(
+    "name", ["ok.jpg", "cmyk.jpg", "gray.jpg", "deep16.png", "alpha.png", "png_named.jpg"]
+)
 def test_odd_but_valid_images_load_as_rgb(edge_images: Path, name: str) -> None:
     im = load_image(edge_images / name)
     assert im.mode == "RGB" and im.size == (64, 48)
@@ -39,8 +50,10 @@ def test_cmyk_colours_survive(edge_images: Path) -> None:
         ("truncated.jpg", FailureKind.TRUNCATED, "--load-truncated"),
     ],
 )
-def test_broken_files_fail_with_a_kind_and_reason(edge_images: Path, name: str, kind: FailureKind, reason: str) -> None:
-    with pytest.raises(ImageFailure, match=reason) as info:
+def test_broken_files_fail_with_a_kind_and_reason(
+    edge_images: Path, name: str, kind: FailureKind, reason: str
+) -> None:
+    with pytest.raises(ImageLoadError, match=reason) as info:
         load_image(edge_images / name)
     assert info.value.kind is kind
     assert check_image(edge_images / name) == (kind.value, info.value.reason)
@@ -97,6 +110,6 @@ def test_decoding_only_the_top_rows_gives_the_same_pixels(md_test: Path) -> None
 
 def test_partial_decoding_still_reports_truncation(edge_images: Path) -> None:
     im, header = open_image(edge_images / "truncated.jpg")
-    with im, pytest.raises(ImageFailure) as info:
+    with im, pytest.raises(ImageLoadError) as info:
         decode_image(im, header, rows=470, path=edge_images / "truncated.jpg")
     assert info.value.kind is FailureKind.TRUNCATED

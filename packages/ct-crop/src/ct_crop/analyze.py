@@ -47,7 +47,11 @@ def read_failed_list(path: Path, keys: Sequence[str] = ()) -> list[str]:
         from ct_io.jsonio import read_json
 
         return _unique(_from_json(read_json(path), keys, path))
-    return _unique(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#"))
+    return _unique(
+        line.strip()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    )
 
 
 def _from_csv(path: Path) -> list[str]:
@@ -55,7 +59,9 @@ def _from_csv(path: Path) -> list[str]:
         reader = csv.DictReader(fh)
         column = next((c for c in _PATH_COLUMNS if c in (reader.fieldnames or [])), None)
         if column is None:
-            raise CamtrapError(f"{path}: no column named {' or '.join(_PATH_COLUMNS)} (found: {', '.join(reader.fieldnames or [])})")
+            raise CamtrapError(
+                f"{path}: no column named {' or '.join(_PATH_COLUMNS)} (found: {', '.join(reader.fieldnames or [])})"
+            )
         return [row[column] for row in reader if row[column]]
 
 
@@ -64,7 +70,9 @@ def _from_json(data: Any, keys: Sequence[str], path: Path) -> list[str]:
         return [str(x) for x in data]
     if not isinstance(data, dict):
         raise CamtrapError(f"{path}: expected a list of paths or an object of lists")
-    if isinstance(data.get("images"), list) and "detection_categories" in data:  # MD JSON: its failed images
+    if (
+        isinstance(data.get("images"), list) and "detection_categories" in data
+    ):  # MD JSON: its failed images
         return [im["file"] for im in data["images"] if isinstance(im, dict) and im.get("failure")]
     missing = [k for k in keys if k not in data]
     if missing:

@@ -98,12 +98,18 @@ def detector_boxes(
     ``categories`` are names (``animal``) or ids (``1``). Images MD could not process
     (``failure`` set) are reported as skipped.
     """
-    keep_ids = {cid for cid, name in md.detection_categories.items() if name in categories or cid in categories}
+    keep_ids = {
+        cid
+        for cid, name in md.detection_categories.items()
+        if name in categories or cid in categories
+    }
     out: dict[str, list[BoxSpec]] = {}
     skipped: list[Skipped] = []
     for im in md.images:
         if im.detections is None:
-            skipped.append(Skipped(im.file, None, "detector_failure", im.failure or "no detections (null)"))
+            skipped.append(
+                Skipped(im.file, None, "detector_failure", im.failure or "no detections (null)")
+            )
             continue
         specs = out.setdefault(im.file, [])
         for k, det in enumerate(im.detections):
@@ -111,11 +117,24 @@ def detector_boxes(
                 continue
             name = md.detection_categories.get(det.category, det.category)
             x, y, w, h = (float(v) for v in det.bbox)
-            specs.append(BoxSpec(k, DETECTOR, (x, y, w, h), True, name, float(det.conf), crop_name(im.file, k, version), version))
+            specs.append(
+                BoxSpec(
+                    k,
+                    DETECTOR,
+                    (x, y, w, h),
+                    True,
+                    name,
+                    float(det.conf),
+                    crop_name(im.file, k, version),
+                    version,
+                )
+            )
     return out, skipped
 
 
-def gt_boxes(cct: CocoCameraTraps) -> tuple[dict[str, list[BoxSpec]], dict[str, tuple[int, int] | None]]:
+def gt_boxes(
+    cct: CocoCameraTraps,
+) -> tuple[dict[str, list[BoxSpec]], dict[str, tuple[int, int] | None]]:
     """Per image file, its ground-truth boxes (pixels), and the image size the CCT states."""
     images = cct.images
     ann = cct.annotations
@@ -125,7 +144,9 @@ def gt_boxes(cct: CocoCameraTraps) -> tuple[dict[str, list[BoxSpec]], dict[str, 
     has_size = "width" in images.columns and "height" in images.columns
     widths = images["width"].tolist() if has_size else [None] * len(images)
     heights = images["height"].tolist() if has_size else [None] * len(images)
-    for image_id, file, w, h in zip(images["id"].tolist(), images["file_name"].tolist(), widths, heights, strict=True):
+    for image_id, file, w, h in zip(
+        images["id"].tolist(), images["file_name"].tolist(), widths, heights, strict=True
+    ):
         id_to_file[image_id] = file
         sizes[file] = (int(w), int(h)) if _positive(w) and _positive(h) else None
     out: dict[str, list[BoxSpec]] = {}
@@ -148,7 +169,17 @@ def gt_boxes(cct: CocoCameraTraps) -> tuple[dict[str, list[BoxSpec]], dict[str, 
         k = counters.get(file, 0)
         counters[file] = k + 1
         label = names.get(cat, str(cat))
-        out.setdefault(file, []).append(BoxSpec(k, GT, (float(x), float(y), float(w), float(h)), False, str(label), 1.0, crop_name(file, k)))
+        out.setdefault(file, []).append(
+            BoxSpec(
+                k,
+                GT,
+                (float(x), float(y), float(w), float(h)),
+                False,
+                str(label),
+                1.0,
+                crop_name(file, k),
+            )
+        )
     return out, sizes
 
 
@@ -176,7 +207,9 @@ def build_jobs(
     det: dict[str, list[BoxSpec]] = {}
     if md is not None and choice is not BoxChoice.GT:
         version = detector_version_of(md, detector_version)
-        det, det_skipped = detector_boxes(md, threshold=threshold, categories=categories, version=version)
+        det, det_skipped = detector_boxes(
+            md, threshold=threshold, categories=categories, version=version
+        )
         skipped.extend(det_skipped)
     gt: dict[str, list[BoxSpec]] = {}
     sizes: dict[str, tuple[int, int] | None] = {}

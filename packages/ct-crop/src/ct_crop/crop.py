@@ -29,8 +29,16 @@ from typing import Any
 from attrs import asdict, define, field, frozen
 
 from ct_crop.boxes import BoxSpec, ImageJob, Skipped
-from ct_crop.geometry import CropRegion, Strategy, UnusableBox, crop_region, decode_scale, normalized_to_pixels, output_size
-from ct_crop.images import ExifMode, FailureKind, ImageFailure, decode_image, open_image
+from ct_crop.geometry import (
+    CropRegion,
+    Strategy,
+    UnusableBoxError,
+    crop_region,
+    decode_scale,
+    normalized_to_pixels,
+    output_size,
+)
+from ct_crop.images import ExifMode, FailureKind, ImageLoadError, decode_image, open_image
 from ct_io.errors import CamtrapError, UnsafePathError
 from ct_io.paths import safe_join, unsafe_reason
 
@@ -54,7 +62,9 @@ class CropSettings:
 
     def __attrs_post_init__(self) -> None:
         if not 0 <= self.margin < 100:
-            raise CamtrapError(f"--margin must be a fraction of the box size between 0 and 100, got {self.margin}")
+            raise CamtrapError(
+                f"--margin must be a fraction of the box size between 0 and 100, got {self.margin}"
+            )
         if self.min_size < 0:
             raise CamtrapError(f"--min-size must be >= 0, got {self.min_size}")
         if self.size is not None and self.size <= 0:
@@ -130,15 +140,21 @@ def crop_image(job: ImageJob, ctx: _Context) -> ImageResult:
         im, header = open_image(path, ctx.settings.exif)
     except UnsafePathError as exc:
         return ImageResult([], [_failure(job.file, None, "unsafe_path", str(exc))], 0, 0)
-    except ImageFailure as exc:
+    except ImageLoadError as exc:
         return ImageResult([], [_failure(job.file, None, exc.kind.value, exc.reason)], 0, 0)
     with im:
         planned: list[tuple[BoxSpec, CropRegion, Path]] = []
         for spec in job.boxes:
             try:
-                region = crop_region(_box_pixels(spec, header.size, job.ref_size), header.size, ctx.settings.strategy, margin=ctx.settings.margin, min_size=ctx.settings.min_size)
+                region = crop_region(
+                    _box_pixels(spec, header.size, job.ref_size),
+                    header.size,
+                    ctx.settings.strategy,
+                    margin=ctx.settings.margin,
+                    min_size=ctx.settings.min_size,
+                )
                 target = safe_join(ctx.out_dir, spec.crop_name)
-            except UnusableBox as exc:
+            except UnusableBoxError as exc:
                 failures.append(_failure(job.file, spec.index, "unusable_box", str(exc)))
                 continue
             except UnsafePathError as exc:
@@ -150,17 +166,41 @@ def crop_image(job: ImageJob, ctx: _Context) -> ImageResult:
         if not todo and full_target is None:
             rows = [_row(job.file, s, r, header.size, ctx.settings) for s, r, _ in planned]
             return ImageResult(rows, failures, 0, len(rows))
-        reduce = 1 if full_target is not None else decode_scale([max(r.canvas) for _, r, _ in todo], ctx.settings.size)
-        rows = None if full_target is not None else max(_rows_needed(r, ctx.settings, reduce) for _, r, _ in todo)
+        reduce = (
+            1
+            if full_target is not None
+            else decode_scale([max(r.canvas) for _, r, _ in todo], ctx.settings.size)
+        )
+        needed_rows = (
+            None
+            if full_target is not None
+            else max(_rows_needed(r, ctx.settings, reduce) for _, r, _ in todo)
+        )
         try:
-            image = decode_image(im, header, reduce=reduce, allow_truncated=ctx.options.allow_truncated, path=path, rows=rows)
-        except ImageFailure as exc:
-            return ImageResult([], [*failures, _failure(job.file, None, exc.kind.value, exc.reason)], 0, 0)
+            image = decode_image(
+                im,
+                header,
+                reduce=reduce,
+                allow_truncated=ctx.options.allow_truncated,
+                path=path,
+                rows=needed_rows,
+            )
+        except ImageLoadError as exc:
+            return ImageResult(
+                [], [*failures, _failure(job.file, None, exc.kind.value, exc.reason)], 0, 0
+            )
     from ct_crop.render import render_crop
 
     scale = (image.width / header.size[0], image.height / header.size[1])
     for _, region, target in todo:
-        crop = render_crop(image, region, size=ctx.settings.size, upscale=ctx.settings.upscale, fill=ctx.settings.fill, scale=scale)
+        crop = render_crop(
+            image,
+            region,
+            size=ctx.settings.size,
+            upscale=ctx.settings.upscale,
+            fill=ctx.settings.fill,
+            scale=scale,
+        )
         _save_jpeg(crop, target, ctx)
     if full_target is not None:
         _save_jpeg(image, full_target, ctx)
@@ -181,11 +221,15 @@ def input_path(images_dir: Path, relative: str) -> Path:
     """An image's path: refuses absolute paths and ``..`` (symlinks are followed: reading is safe)."""
     reason = unsafe_reason(relative)
     if reason:
-        raise UnsafePathError(f"refusing path {relative!r}: {reason} — image paths must be relative to the images folder")
+        raise UnsafePathError(
+            f"refusing path {relative!r}: {reason} — image paths must be relative to the images folder"
+        )
     return images_dir.joinpath(*relative.replace("\\", "/").split("/"))
 
 
-def _box_pixels(spec: BoxSpec, size: tuple[int, int], ref: tuple[int, int] | None) -> tuple[float, float, float, float]:
+def _box_pixels(
+    spec: BoxSpec, size: tuple[int, int], ref: tuple[int, int] | None
+) -> tuple[float, float, float, float]:
     if spec.normalized:
         return normalized_to_pixels(spec.bbox, size)
     x, y, w, h = spec.bbox
@@ -206,11 +250,21 @@ def _full_image_target(job: ImageJob, ctx: _Context) -> Path | None:
     if not ctx.options.save_full_images:
         return None
     target = safe_join(ctx.out_dir / FULL_IMAGES_DIR, job.file)
-    target = target.with_name(target.name + ".jpg") if target.suffix.lower() not in (".jpg", ".jpeg") else target
+    target = (
+        target.with_name(target.name + ".jpg")
+        if target.suffix.lower() not in (".jpg", ".jpeg")
+        else target
+    )
     return None if _exists(target) and not ctx.options.overwrite else target
 
 
-def _row(file: str, spec: BoxSpec, region: CropRegion, image_size: tuple[int, int], settings: CropSettings) -> dict[str, Any]:
+def _row(
+    file: str,
+    spec: BoxSpec,
+    region: CropRegion,
+    image_size: tuple[int, int],
+    settings: CropSettings,
+) -> dict[str, Any]:
     out_w, out_h = output_size(region.canvas, settings.size, upscale=settings.upscale)
     bx, by, bw, bh = region.box.xywh
     sx, sy, sw, sh = region.source.xywh
@@ -278,7 +332,16 @@ def _work(job: ImageJob) -> ImageResult:
     try:
         return crop_image(job, _CTX)
     except Exception as exc:  # a bug or an OS error (disk full...) must name the image
-        return ImageResult([], [_failure(job.file, None, FailureKind.BAD.value, f"unexpected {type(exc).__name__}: {exc}")], 0, 0)
+        return ImageResult(
+            [],
+            [
+                _failure(
+                    job.file, None, FailureKind.BAD.value, f"unexpected {type(exc).__name__}: {exc}"
+                )
+            ],
+            0,
+            0,
+        )
 
 
 def run_crop(
@@ -348,7 +411,15 @@ def check_settings(out_dir: Path, settings: CropSettings, *, overwrite: bool) ->
         except CamtrapError:
             found = None
         if found != wanted:
-            diff = ", ".join(f"{k}: {found.get(k)!r} → {v!r}" for k, v in wanted.items() if not isinstance(found, dict) or found.get(k) != v) if isinstance(found, dict) else "unreadable settings file"
+            diff = (
+                ", ".join(
+                    f"{k}: {found.get(k)!r} → {v!r}"
+                    for k, v in wanted.items()
+                    if not isinstance(found, dict) or found.get(k) != v
+                )
+                if isinstance(found, dict)
+                else "unreadable settings file"
+            )
             raise CamtrapError(
                 f"{out_dir} holds crops made with other settings ({diff}) — use another output folder, "
                 "or --overwrite to remake every crop"

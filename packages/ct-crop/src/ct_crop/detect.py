@@ -46,7 +46,9 @@ def images_without_boxes(cct: CocoCameraTraps) -> list[str]:
         non_empty = set(ann.loc[~ann["category_id"].isin(list(empty_ids)), "image_id"].tolist())
     ids = cct.images["id"].tolist()
     files = cct.images["file_name"].tolist()
-    return sorted(f for i, f in zip(ids, files, strict=True) if i not in with_box and i in non_empty)
+    return sorted(
+        f for i, f in zip(ids, files, strict=True) if i not in with_box and i in non_empty
+    )
 
 
 def detect_cached(
@@ -65,10 +67,16 @@ def detect_cached(
     path = cache_path(cache_dir, version, dataset)
     cache = load_cache(path)
     categories = detection_categories(detector)
-    todo = [f for f in dict.fromkeys(files) if f not in cache or (retry_failures and cache[f].detections is None)]
+    todo = [
+        f
+        for f in dict.fromkeys(files)
+        if f not in cache or (retry_failures and cache[f].detections is None)
+    ]
     bad = [f for f in todo if unsafe_reason(f)]
     if bad:
-        raise CamtrapError(f"refusing image path {bad[0]!r}: {unsafe_reason(bad[0])} (paths must be relative to {images_dir})")
+        raise CamtrapError(
+            f"refusing image path {bad[0]!r}: {unsafe_reason(bad[0])} (paths must be relative to {images_dir})"
+        )
     new = 0
     if todo:
         for entry in _checked(detector.detect(images_dir, todo), set(todo)):
@@ -80,16 +88,23 @@ def detect_cached(
                 _save(cache, path, version, categories)
         _save(cache, path, version, categories)
     images = [cache[f] for f in dict.fromkeys(files) if f in cache]
-    return MDResults(info=MDInfo(detector=version), detection_categories=categories, images=images), new
+    return MDResults(
+        info=MDInfo(detector=version), detection_categories=categories, images=images
+    ), new
 
 
 def _checked(entries: Iterable[MDImage], wanted: set[str]) -> Iterable[MDImage]:
     for entry in entries:
         if entry.file not in wanted:
-            raise CamtrapError(f"detector returned an entry for {entry.file!r}, which it was not asked about")
+            raise CamtrapError(
+                f"detector returned an entry for {entry.file!r}, which it was not asked about"
+            )
         yield entry
 
 
 def _save(cache: dict[str, MDImage], path: Path, version: str, categories: dict[str, str]) -> None:
     images = [cache[f] for f in sorted(cache)]
-    write_md(MDResults(info=MDInfo(detector=version), detection_categories=categories, images=images), path)
+    write_md(
+        MDResults(info=MDInfo(detector=version), detection_categories=categories, images=images),
+        path,
+    )

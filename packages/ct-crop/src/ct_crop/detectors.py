@@ -25,7 +25,9 @@ def list_detectors(pm: CamtrapPluginManager | None = None) -> list[Registration]
     return list(collect(PluginKind.DETECTOR, pm))
 
 
-def get_detector(name: str, options: Mapping[str, Any] | None = None, pm: CamtrapPluginManager | None = None) -> Detector:
+def get_detector(
+    name: str, options: Mapping[str, Any] | None = None, pm: CamtrapPluginManager | None = None
+) -> Detector:
     """Build the detector called ``name`` with ``options`` (validated against its options class).
 
     An unknown name raises ``PluginError`` suggesting close matches; bad options raise

@@ -48,7 +48,7 @@ class Strategy(enum.StrEnum):
     CENTER = "center"
 
 
-class UnusableBox(ValueError):
+class UnusableBoxError(ValueError):
     """A box that yields no crop; the message says why (logged, never fatal)."""
 
 
@@ -101,7 +101,9 @@ class CropRegion:
         return self.canvas != (self.source.width, self.source.height)
 
 
-def normalized_to_pixels(bbox: Sequence[float], image_size: tuple[int, int]) -> tuple[float, float, float, float]:
+def normalized_to_pixels(
+    bbox: Sequence[float], image_size: tuple[int, int]
+) -> tuple[float, float, float, float]:
     """MegaDetector's normalized ``[x, y, w, h]`` → float pixels for an image ``(width, height)``."""
     x, y, w, h = (float(v) for v in bbox)
     width, height = image_size
@@ -116,28 +118,30 @@ def box_pixels(
     ``margin`` is a fraction of the box's own size added on every side (0.1 = 10 % of
     the width left and right, 10 % of the height above and below).
 
-    Raises ``UnusableBox`` for non-finite values, a zero or negative size, or a box that
+    Raises ``UnusableBoxError`` for non-finite values, a zero or negative size, or a box that
     lies entirely outside the image.
     """
     if len(box) != 4:
-        raise UnusableBox(f"expected 4 numbers [x, y, w, h], got {len(box)}")
+        raise UnusableBoxError(f"expected 4 numbers [x, y, w, h], got {len(box)}")
     x, y, w, h = (float(v) for v in box)
     if not all(math.isfinite(v) for v in (x, y, w, h)):
-        raise UnusableBox(f"non-finite box {[x, y, w, h]}")
+        raise UnusableBoxError(f"non-finite box {[x, y, w, h]}")
     if w <= 0 or h <= 0:
-        raise UnusableBox(f"zero or negative size (w={w:g}, h={h:g} px)")
+        raise UnusableBoxError(f"zero or negative size (w={w:g}, h={h:g} px)")
     if not math.isfinite(margin) or margin < 0:
         raise ValueError(f"margin must be a finite number >= 0, got {margin}")
     width, height = image_size
     if width <= 0 or height <= 0:
-        raise UnusableBox(f"image has no pixels ({width}x{height})")
+        raise UnusableBoxError(f"image has no pixels ({width}x{height})")
     x0, x1 = x - margin * w, x + w + margin * w
     y0, y1 = y - margin * h, y + h + margin * h
     left, right = _whole_pixels(x0, x1)
     top, bottom = _whole_pixels(y0, y1)
     left, top, right, bottom = max(0, left), max(0, top), min(width, right), min(height, bottom)
     if right <= left or bottom <= top:
-        raise UnusableBox(f"box {[round(v, 2) for v in (x, y, w, h)]} px lies outside the {width}x{height} image")
+        raise UnusableBoxError(
+            f"box {[round(v, 2) for v in (x, y, w, h)]} px lies outside the {width}x{height} image"
+        )
     return PixelRect(left, top, right, bottom)
 
 
@@ -158,12 +162,14 @@ def crop_region(
     """The crop of a float pixel box ``(x, y, w, h)`` in an image of ``(width, height)``.
 
     ``min_size``: a box (after margin and clipping) narrower or shorter than this many
-    pixels raises ``UnusableBox``.
+    pixels raises ``UnusableBoxError``.
     """
     strategy = Strategy(strategy)
     rect = box_pixels(box, image_size, margin=margin)
     if rect.width < min_size or rect.height < min_size:
-        raise UnusableBox(f"box {rect.width}x{rect.height} px is smaller than the minimum size {min_size} px")
+        raise UnusableBoxError(
+            f"box {rect.width}x{rect.height} px is smaller than the minimum size {min_size} px"
+        )
     width, height = image_size
     if strategy is Strategy.TIGHT:
         return CropRegion(rect, rect, (rect.width, rect.height), (0, 0))
@@ -178,7 +184,9 @@ def crop_region(
     # CENTER: the square centred on the box, whatever the image edges
     sq_left = rect.left - (side - rect.width) // 2
     sq_top = rect.top - (side - rect.height) // 2
-    source = PixelRect(max(0, sq_left), max(0, sq_top), min(width, sq_left + side), min(height, sq_top + side))
+    source = PixelRect(
+        max(0, sq_left), max(0, sq_top), min(width, sq_left + side), min(height, sq_top + side)
+    )
     return CropRegion(rect, source, (side, side), (source.left - sq_left, source.top - sq_top))
 
 
@@ -191,7 +199,9 @@ def _shift_inside(start: int, length: int, side: int, limit: int) -> tuple[int, 
     return lo, lo + side, 0
 
 
-def output_size(canvas: tuple[int, int], size: int | None, *, upscale: bool = True) -> tuple[int, int]:
+def output_size(
+    canvas: tuple[int, int], size: int | None, *, upscale: bool = True
+) -> tuple[int, int]:
     """Final crop size: the canvas scaled so its longest side is ``size`` (None: unchanged).
 
     With ``upscale=False`` a canvas already smaller than ``size`` keeps its size.

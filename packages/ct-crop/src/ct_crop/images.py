@@ -1,7 +1,7 @@
 """Loading real camera-trap images: EXIF orientation, odd modes, broken files.
 
 Every image becomes 8-bit RGB in the orientation the detector saw, or an
-:class:`ImageFailure` with a kind and a reason — never an unexplained exception.
+:class:`ImageLoadError` with a kind and a reason — never an unexplained exception.
 
 EXIF orientation (``ExifMode``): boxes are only meaningful in the frame the detector
 (or the annotator) saw. MegaDetector's loader (``visualization_utils.open_image``)
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import enum
 import math
-import os
 from pathlib import Path
 
 from attrs import frozen
@@ -50,7 +49,7 @@ class FailureKind(enum.StrEnum):
     BAD = "bad"
 
 
-class ImageFailure(Exception):
+class ImageLoadError(Exception):
     """An image that cannot be used; ``kind`` classifies it, the message explains it."""
 
     def __init__(self, kind: FailureKind, reason: str) -> None:
@@ -59,7 +58,11 @@ class ImageFailure(Exception):
         self.reason = reason
 
 
-_MD_TRANSPOSE = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_270, 8: Image.Transpose.ROTATE_90}
+_MD_TRANSPOSE = {
+    3: Image.Transpose.ROTATE_180,
+    6: Image.Transpose.ROTATE_270,
+    8: Image.Transpose.ROTATE_90,
+}
 _FULL_TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -69,7 +72,12 @@ _FULL_TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-_SWAPS_AXES = {Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270, Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE}
+_SWAPS_AXES = {
+    Image.Transpose.ROTATE_90,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.TRANSVERSE,
+}
 
 
 @frozen
@@ -83,32 +91,38 @@ class ImageHeader:
 
 def is_image_name(name: str) -> bool:
     """True when ``name`` ends with an image extension."""
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def open_image(path: Path, exif: ExifMode = ExifMode.MEGADETECTOR) -> tuple[Image.Image, ImageHeader]:
+def open_image(
+    path: Path, exif: ExifMode = ExifMode.MEGADETECTOR
+) -> tuple[Image.Image, ImageHeader]:
     """Open ``path`` lazily (header only) and say how it will be oriented.
 
-    Raises ``ImageFailure`` for a missing, empty or unrecognised file.
+    Raises ``ImageLoadError`` for a missing, empty or unrecognised file.
     """
     if not is_image_name(path.name):
-        raise ImageFailure(FailureKind.NON_IMAGE, f"not an image file name ({path.suffix or 'no extension'})")
+        raise ImageLoadError(
+            FailureKind.NON_IMAGE, f"not an image file name ({path.suffix or 'no extension'})"
+        )
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise ImageFailure(FailureKind.NONEXISTENT, "file not found") from None
+        raise ImageLoadError(FailureKind.NONEXISTENT, "file not found") from None
     except OSError as exc:
-        raise ImageFailure(FailureKind.BAD, f"cannot read: {exc.strerror or exc}") from None
+        raise ImageLoadError(FailureKind.BAD, f"cannot read: {exc.strerror or exc}") from None
     if size == 0:
-        raise ImageFailure(FailureKind.BAD, "empty file (0 bytes)")
+        raise ImageLoadError(FailureKind.BAD, "empty file (0 bytes)")
     try:
         im = Image.open(path)
     except Image.UnidentifiedImageError:
-        raise ImageFailure(FailureKind.BAD, "content is not an image format Pillow knows") from None
+        raise ImageLoadError(
+            FailureKind.BAD, "content is not an image format Pillow knows"
+        ) from None
     except Image.DecompressionBombError as exc:
-        raise ImageFailure(FailureKind.BAD, f"too many pixels: {exc}") from None
+        raise ImageLoadError(FailureKind.BAD, f"too many pixels: {exc}") from None
     except Exception as exc:  # corrupt headers raise all sorts (SyntaxError, struct.error...)
-        raise ImageFailure(FailureKind.BAD, f"unreadable header: {_describe(exc)}") from None
+        raise ImageLoadError(FailureKind.BAD, f"unreadable header: {_describe(exc)}") from None
     transpose = _transpose(im, exif)
     w, h = im.size
     oriented = (h, w) if transpose in _SWAPS_AXES else (w, h)
@@ -141,7 +155,7 @@ def decode_image(
 
     ``rows``: only the top ``rows`` rows (full-resolution, oriented) are needed; a
     baseline JPEG without orientation change then stops decoding there (the rows below
-    are left blank). A truncated file raises ``ImageFailure(TRUNCATED)`` unless
+    are left blank). A truncated file raises ``ImageLoadError(TRUNCATED)`` unless
     ``allow_truncated``; ``path`` lets a truncated file be reopened to tell truncated
     from bad.
     """
@@ -155,7 +169,7 @@ def decode_image(
         else:
             im.load()
     except Image.DecompressionBombError as exc:
-        raise ImageFailure(FailureKind.BAD, f"too many pixels: {exc}") from None
+        raise ImageLoadError(FailureKind.BAD, f"too many pixels: {exc}") from None
     except Exception as exc:
         im = _load_truncated(path, exc, allow_truncated, reduce)
     if header.transpose is not None:
@@ -164,7 +178,12 @@ def decode_image(
 
 
 def _partial_ok(im: Image.Image) -> bool:
-    return im.format == "JPEG" and not im.info.get("progressive") and not im.info.get("progression") and im.mode in _SENTINELS
+    return (
+        im.format == "JPEG"
+        and not im.info.get("progressive")
+        and not im.info.get("progression")
+        and im.mode in _SENTINELS
+    )
 
 
 _SENTINELS = {"RGB": (1, 254, 3), "L": 253, "CMYK": (1, 254, 3, 252)}
@@ -181,7 +200,7 @@ def _load_top_rows(im: Image.Image, rows: int) -> None:
     sentinel = _SENTINELS[im.mode]
     y = rows - 1
     xs = sorted({0, im.size[0] // 2, im.size[0] - 1})
-    fp = im.fp
+    fp = getattr(im, "fp", None)
     assert fp is not None
     armed = False
 
@@ -211,7 +230,7 @@ def _load_top_rows(im: Image.Image, rows: int) -> None:
 
 def _load_truncated(path: Path | None, first: Exception, allow: bool, reduce: int) -> Image.Image:
     if path is None:
-        raise ImageFailure(FailureKind.BAD, f"cannot decode: {_describe(first)}")
+        raise ImageLoadError(FailureKind.BAD, f"cannot decode: {_describe(first)}")
     previous = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = True
     try:
@@ -220,16 +239,26 @@ def _load_truncated(path: Path | None, first: Exception, allow: bool, reduce: in
             im.draft("RGB", (math.ceil(im.size[0] / reduce), math.ceil(im.size[1] / reduce)))
         im.load()
     except Exception as exc:
-        raise ImageFailure(FailureKind.BAD, f"cannot decode: {_describe(first)} (also with truncated loading: {_describe(exc)})") from None
+        raise ImageLoadError(
+            FailureKind.BAD,
+            f"cannot decode: {_describe(first)} (also with truncated loading: {_describe(exc)})",
+        ) from None
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = previous
     if not allow:
-        raise ImageFailure(FailureKind.TRUNCATED, f"truncated or corrupt data ({_describe(first)}); --load-truncated crops what is there")
+        raise ImageLoadError(
+            FailureKind.TRUNCATED,
+            f"truncated or corrupt data ({_describe(first)}); --load-truncated crops what is there",
+        )
     return im
 
 
 def load_image(
-    path: Path, *, exif: ExifMode = ExifMode.MEGADETECTOR, allow_truncated: bool = False, reduce: int = 1
+    path: Path,
+    *,
+    exif: ExifMode = ExifMode.MEGADETECTOR,
+    allow_truncated: bool = False,
+    reduce: int = 1,
 ) -> Image.Image:
     """Open and decode ``path`` to oriented 8-bit RGB (see ``open_image``/``decode_image``)."""
     im, header = open_image(path, exif)
@@ -261,7 +290,7 @@ def check_image(path: Path) -> tuple[str, str]:
         im, header = open_image(path, ExifMode.NONE)
         with im:
             decode_image(im, header, path=path)
-    except ImageFailure as exc:
+    except ImageLoadError as exc:
         return exc.kind.value, exc.reason
     return "good", ""
 

@@ -55,7 +55,11 @@ MANIFEST_COLUMNS = (
     "image_height",
 )
 FAILURE_COLUMNS = ("image", "box_index", "kind", "reason")
-_INT_COLUMNS = [c for c in MANIFEST_COLUMNS if c.startswith(("box_", "crop_", "width", "height", "image_w", "image_h"))]
+_INT_COLUMNS = [
+    c
+    for c in MANIFEST_COLUMNS
+    if c.startswith(("box_", "crop_", "width", "height", "image_w", "image_h"))
+]
 
 
 def _csv_text(rows: Iterable[Mapping[str, Any]], columns: tuple[str, ...]) -> str:
@@ -72,7 +76,9 @@ def sorted_rows(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted(rows, key=lambda r: r["crop"])
 
 
-def write_manifest(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> list[Mapping[str, Any]]:
+def write_manifest(
+    rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]
+) -> list[Mapping[str, Any]]:
     """Write ``crops.csv`` atomically, sorted by crop path; returns the rows written.
 
     Written with the csv module, not pandas: the cropper stays light to start.
@@ -94,11 +100,16 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
     return frame
 
 
-def write_failures(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> list[Mapping[str, Any]]:
+def write_failures(
+    rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]
+) -> list[Mapping[str, Any]]:
     """Write ``crop_failures.csv`` atomically (also when empty, replacing an older log).
 
     Sorted by image, image-level problems (empty ``box_index``) before box-level ones.
     """
-    ordered = sorted(rows, key=lambda r: (r["image"], -1 if r.get("box_index") is None else r["box_index"], r["kind"]))
+    ordered = sorted(
+        rows,
+        key=lambda r: (r["image"], -1 if r.get("box_index") is None else r["box_index"], r["kind"]),
+    )
     write_text_atomic(path, _csv_text(ordered, FAILURE_COLUMNS))
     return ordered

@@ -38,7 +38,9 @@ class MegaDetector:
 
     def __init__(self, options: MegaDetectorOptions) -> None:
         if importlib.util.find_spec("megadetector") is None:
-            raise PluginError("detector 'megadetector' needs the megadetector package — pip install megadetector")
+            raise PluginError(
+                "detector 'megadetector' needs the megadetector package — pip install megadetector"
+            )
         model = Path(options.model_file)
         if not model.is_file():
             raise PluginError(
@@ -55,8 +57,12 @@ class MegaDetector:
         if self._model is None:
             from megadetector.detection import run_detector
 
-            self._model = run_detector.load_detector(str(self.model_file), force_cpu=self.options.force_cpu)
-            self.detection_categories = dict(getattr(run_detector, "DEFAULT_DETECTOR_LABEL_MAP", self.detection_categories))
+            self._model = run_detector.load_detector(
+                str(self.model_file), force_cpu=self.options.force_cpu
+            )
+            self.detection_categories = dict(
+                getattr(run_detector, "DEFAULT_DETECTOR_LABEL_MAP", self.detection_categories)
+            )
         return self._model
 
     def detect(self, images_dir: Path, files: Sequence[str]) -> Iterator[MDImage]:
@@ -68,7 +74,10 @@ class MegaDetector:
             try:
                 image = vis.load_image(str(Path(images_dir) / file))
                 result = model.generate_detections_one_image(
-                    image, file, detection_threshold=self.options.threshold, image_size=self.options.image_size
+                    image,
+                    file,
+                    detection_threshold=self.options.threshold,
+                    image_size=self.options.image_size,
                 )
             except Exception as exc:  # one bad image must not stop the batch
                 yield MDImage(file=file, detections=None, failure=f"{type(exc).__name__}: {exc}")
@@ -81,7 +90,9 @@ def md_image_from_dict(file: str, result: dict[str, Any]) -> MDImage:
     if result.get("failure"):
         return MDImage(file=file, detections=None, failure=str(result["failure"]))
     dets = [
-        MDDetection(category=str(d["category"]), conf=float(d["conf"]), bbox=[float(v) for v in d["bbox"]])
+        MDDetection(
+            category=str(d["category"]), conf=float(d["conf"]), bbox=[float(v) for v in d["bbox"]]
+        )
         for d in result.get("detections") or []
     ]
     return MDImage(file=file, detections=dets)

@@ -11,7 +11,14 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from ct_crop.geometry import CropRegion, Strategy, crop_region, normalized_to_pixels, output_size, placed_source
+from ct_crop.geometry import (
+    CropRegion,
+    Strategy,
+    crop_region,
+    normalized_to_pixels,
+    output_size,
+    placed_source,
+)
 
 Fill = tuple[int, int, int]
 #: High-quality resampling used whenever a crop is resized.
@@ -67,8 +74,14 @@ def crop_box(
 ) -> Image.Image:
     """Crop a normalized MegaDetector box ``[x, y, w, h]`` out of a loaded image.
 
-    Raises ``ct_crop.geometry.UnusableBox`` when the box gives no crop (outside the
+    Raises ``ct_crop.geometry.UnusableBoxError`` when the box gives no crop (outside the
     image, zero size, below ``min_size``).
     """
-    region = crop_region(normalized_to_pixels(box_norm, image.size), image.size, strategy, margin=margin, min_size=min_size)
+    region = crop_region(
+        normalized_to_pixels(box_norm, image.size),
+        image.size,
+        strategy,
+        margin=margin,
+        min_size=min_size,
+    )
     return render_crop(image, region, size=size, upscale=upscale, fill=fill)
