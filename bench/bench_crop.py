@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -68,6 +69,23 @@ def md_python() -> Path:
         (STUBS / "azure" / "storage" / "__init__.py").write_text("")
         blob.write_text("class ContainerClient:  # stub: only used for Azure downloads\n    pass\n")
     return python
+
+
+def compile_bytecode(python: Path, *folders: Path) -> None:
+    """Write .pyc files as an ordinary install does (this machine sets PYTHONDONTWRITEBYTECODE,
+    which would make every run recompile every imported module: unfair to the tool that
+    imports more). Done for both tools alike."""
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    subprocess.run(
+        [str(python), "-m", "compileall", "-q", "-j", "0", site, *map(str, folders)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def make_sets(repeat: int) -> dict[str, tuple[Path, Path]]:
@@ -120,13 +138,17 @@ def commands(images: Path, md_json: Path, outs: dict[str, Path]) -> dict[str, li
     return {FULL: ct(outs[FULL]), SMALL: [*ct(outs[SMALL]), "--size", "448"], MD: md}
 
 
-def timed(cmd: list[str], out: Path) -> float:
+def timed(cmd: list[str], out: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (user + system, all processes) of one whole run."""
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(out.parent / (out.name + "-log"), ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(STUBS)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def crops_in(folder: Path) -> dict[str, Path]:
@@ -170,7 +192,8 @@ def main() -> None:
     if not DATA.is_dir():
         raise SystemExit(f"{DATA} not found")
     WORK.mkdir(parents=True, exist_ok=True)
-    md_python()
+    compile_bytecode(md_python())
+    compile_bytecode(Path(sys.executable), *(ROOT / "packages").glob("*/src"))
     lines = [
         f"# ct-crop vs MegaDetector crop_detections ({os.cpu_count()} CPUs, median of {args.rounds} runs, whole process)",
         "",
@@ -181,9 +204,12 @@ def main() -> None:
         outs = {name: WORK / "run" / name[1] for name in (FULL, SMALL, MD)}
         cmds = commands(images, md_json, outs)
         times: dict[str, list[float]] = {k: [] for k in cmds}
+        cpu: dict[str, list[float]] = {k: [] for k in cmds}
         for _ in range(args.rounds):
             for name, cmd in cmds.items():
-                times[name].append(timed(cmd, outs[name]))
+                wall, used = timed(cmd, outs[name])
+                times[name].append(wall)
+                cpu[name].append(used)
         n_crops = len(crops_in(outs[MD]))
         equivalence = check_equivalent(outs[FULL], outs[MD])
         if set(crops_in(outs[SMALL])) != set(crops_in(outs[FULL])):

@@ -302,3 +302,36 @@ def test_save_full_images_writes_the_decoded_image(edge_images: Path, tmp_path: 
         RunOptions(workers=1, save_full_images=True),
     )
     assert Image.open(tmp_path / "c" / "full_images" / "rot6.jpg").size == (48, 64)
+
+
+def test_ground_truth_boxes_follow_the_cct_image_size(edge_images: Path, tmp_path: Path) -> None:
+    images = [
+        {
+            "id": 1,
+            "file_name": "ok.jpg",
+            "width": 32,
+            "height": 24,
+            "location": "a",
+        },  # annotated at half size
+        {
+            "id": 2,
+            "file_name": "rot6.jpg",
+            "width": 64,
+            "height": 48,
+            "location": "a",
+        },  # size stored unrotated
+    ]
+    anns = [
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [4, 4, 8, 6]},
+        {"id": 2, "image_id": 2, "category_id": 1, "bbox": [4, 4, 8, 6]},
+    ]
+    jobs, _ = build_jobs(cct=from_records(images, anns, [{"id": 1, "name": "fox"}]))
+    summary = run_crop(
+        jobs,
+        edge_images,
+        tmp_path / "c",
+        CropSettings(strategy=Strategy.TIGHT),
+        RunOptions(workers=1),
+    )
+    boxes = {r["image"]: (r["box_x"], r["box_y"], r["box_w"], r["box_h"]) for r in summary.rows}
+    assert boxes == {"ok.jpg": (8, 8, 16, 12), "rot6.jpg": (4, 4, 8, 6)}

@@ -233,7 +233,7 @@ def _box_pixels(
     if spec.normalized:
         return normalized_to_pixels(spec.bbox, size)
     x, y, w, h = spec.bbox
-    if ref is None or ref == size:
+    if ref is None or ref in (size, (size[1], size[0])):  # same size, or stored unrotated
         return (x, y, w, h)
     sx, sy = size[0] / ref[0], size[1] / ref[1]  # the CCT's size differs from the file's: rescale
     return (x * sx, y * sy, w * sx, h * sy)
