@@ -335,3 +335,20 @@ def test_ground_truth_boxes_follow_the_cct_image_size(edge_images: Path, tmp_pat
     )
     boxes = {r["image"]: (r["box_x"], r["box_y"], r["box_w"], r["box_h"]) for r in summary.rows}
     assert boxes == {"ok.jpg": (8, 8, 16, 12), "rot6.jpg": (4, 4, 8, 6)}
+
+
+def test_resumed_image_decodes_as_the_whole_run_did(md_test: Path, tmp_path: Path) -> None:
+    # One image with a large and a small box: the small one forbids reduced decoding, so a
+    # rerun that only lacks the large crop must still decode at full size.
+    md = read_md(md_test / "md_output_v5a.json")
+    name = "snapshot_camdeboo_CDB_S1_A05_A05_R2_CDB_S1_A05_R2_IMAG0084.JPG"
+    entry = md.by_file()[name]
+    md.images = [entry]
+    jobs, _ = build_jobs(md=md, threshold=THRESHOLD)
+    settings = CropSettings(size=64)
+    run_crop(jobs, md_test / "images", tmp_path / "whole", settings, RunOptions(workers=1))
+    run_crop(jobs, md_test / "images", tmp_path / "resumed", settings, RunOptions(workers=1))
+    largest = max((tmp_path / "resumed").glob("*.jpg"), key=lambda p: p.stat().st_size)
+    largest.unlink()
+    run_crop(jobs, md_test / "images", tmp_path / "resumed", settings, RunOptions(workers=1))
+    assert _snapshot(tmp_path / "whole") == _snapshot(tmp_path / "resumed")

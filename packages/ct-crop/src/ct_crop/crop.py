@@ -166,10 +166,12 @@ def crop_image(job: ImageJob, ctx: _Context) -> ImageResult:
         if not todo and full_target is None:
             rows = [_row(job.file, s, r, header.size, ctx.settings) for s, r, _ in planned]
             return ImageResult(rows, failures, 0, len(rows))
+        # From every planned crop, not only those still to make, and never when full images
+        # are saved: a resumed run must decode exactly as an uninterrupted one did.
         reduce = (
             1
-            if full_target is not None
-            else decode_scale([max(r.canvas) for _, r, _ in todo], ctx.settings.size)
+            if ctx.options.save_full_images
+            else decode_scale([max(r.canvas) for _, r, _ in planned], ctx.settings.size)
         )
         needed_rows = (
             None
