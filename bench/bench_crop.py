@@ -197,6 +197,9 @@ def main() -> None:
     lines = [
         f"# ct-crop vs MegaDetector crop_detections ({os.cpu_count()} CPUs, median of {args.rounds} runs, whole process)",
         "",
+        f"Load average at start: {os.getloadavg()[0]:.1f}. Other work on the machine slows every tool; "
+        "CPU seconds (user + system of all the tool's processes) depend less on it than wall time.",
+        "",
     ]
     for set_name, (images, md_json) in make_sets(args.repeat).items():
         md = json.loads(md_json.read_text())
@@ -214,17 +217,18 @@ def main() -> None:
         equivalence = check_equivalent(outs[FULL], outs[MD])
         if set(crops_in(outs[SMALL])) != set(crops_in(outs[FULL])):
             raise SystemExit("448 px run made other crops than the full-resolution run")
-        base = statistics.median(times[MD])
+        base, base_cpu = statistics.median(times[MD]), statistics.median(cpu[MD])
         lines += [
             f"## {set_name}, {n_crops} crops at threshold {THRESHOLD}",
             "",
-            "| tool | seconds | crops/s | images/s | vs MegaDetector |",
-            "|---|---:|---:|---:|---:|",
+            "| tool | wall s | crops/s | images/s | vs MegaDetector (wall) | CPU s | vs MegaDetector (CPU) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for name, ts in times.items():
-            t = statistics.median(ts)
+            t, c = statistics.median(ts), statistics.median(cpu[name])
             lines.append(
-                f"| {name} | {t:.2f} | {n_crops / t:.1f} | {n_images / t:.1f} | {base / t:.2f}x |"
+                f"| {name} | {t:.2f} | {n_crops / t:.1f} | {n_images / t:.1f} | {base / t:.2f}x "
+                f"| {c:.2f} | {base_cpu / c:.2f}x |"
             )
         lines += ["", f"Equivalence: {equivalence}.", ""]
         print("\n".join(lines[-(len(times) + 5) :]), flush=True)
