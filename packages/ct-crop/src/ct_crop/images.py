@@ -25,7 +25,7 @@ import math
 from pathlib import Path
 
 from attrs import frozen
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, JpegImagePlugin
 
 #: File name endings treated as images (case-insensitive).
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
@@ -160,7 +160,7 @@ def decode_image(
     from bad.
     """
     full_height = im.size[1]
-    if reduce > 1 and im.format == "JPEG":
+    if reduce > 1 and _is_jpeg(im):
         w, h = im.size
         im.draft("RGB", (math.ceil(w / reduce), math.ceil(h / reduce)))
     try:
@@ -177,9 +177,14 @@ def decode_image(
     return to_rgb(im)
 
 
+def _is_jpeg(im: Image.Image) -> bool:
+    """JPEG or MPO (a JPEG with extra frames, written by some cameras)."""
+    return isinstance(im, JpegImagePlugin.JpegImageFile)
+
+
 def _partial_ok(im: Image.Image) -> bool:
     return (
-        im.format == "JPEG"
+        _is_jpeg(im)
         and not im.info.get("progressive")
         and not im.info.get("progression")
         and im.mode in _SENTINELS
@@ -235,7 +240,7 @@ def _load_truncated(path: Path | None, first: Exception, allow: bool, reduce: in
     ImageFile.LOAD_TRUNCATED_IMAGES = True
     try:
         im = Image.open(path)
-        if reduce > 1 and im.format == "JPEG":
+        if reduce > 1 and _is_jpeg(im):
             im.draft("RGB", (math.ceil(im.size[0] / reduce), math.ceil(im.size[1] / reduce)))
         im.load()
     except Exception as exc:
