@@ -245,7 +245,7 @@ def test_bad_images_and_boxes_are_logged_never_fatal(edge_images: Path, tmp_path
     ]
     md = MDResults(
         images=[MDImage(n, list(dets)) for n in names]
-        + [MDImage("failed.jpg", None, failure="Exception")]
+        + [MDImage("failed.jpg", None, failure="Exception"), MDImage("ok.jpg", [])]
     )
     jobs, skipped = build_jobs(md=md, threshold=0.5)
     out = tmp_path / "crops"
@@ -271,6 +271,7 @@ def test_bad_images_and_boxes_are_logged_never_fatal(edge_images: Path, tmp_path
         and log[("failed.jpg", None)] == "detector_failure"
     )
     assert log[("ok.jpg", 1)] == "unusable_box" and log[("ok.jpg", 2)] == "unusable_box"
+    assert log[("ok.jpg", None)] == "duplicate"
     with (out / "crop_failures.csv").open(newline="") as fh:
         rows = [tuple(r[:3]) for r in csv.reader(fh)]
     assert ("truncated.jpg", "", "truncated") in rows and ("ok.jpg", "1", "unusable_box") in rows

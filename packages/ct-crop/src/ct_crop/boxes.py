@@ -111,6 +111,16 @@ def detector_boxes(
                 Skipped(im.file, None, "detector_failure", im.failure or "no detections (null)")
             )
             continue
+        if im.file in out:
+            skipped.append(
+                Skipped(
+                    im.file,
+                    None,
+                    "duplicate",
+                    "listed twice in the MD file; the first entry is used",
+                )
+            )
+            continue
         specs = out.setdefault(im.file, [])
         for k, det in enumerate(im.detections):
             if det.category not in keep_ids or det.conf < threshold or det.bbox is None:
