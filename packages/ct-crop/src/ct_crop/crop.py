@@ -153,7 +153,7 @@ def crop_image(job: ImageJob, ctx: _Context) -> ImageResult:
                     margin=ctx.settings.margin,
                     min_size=ctx.settings.min_size,
                 )
-                target = safe_join(ctx.out_dir, spec.crop_name)
+                target = output_path(ctx.out_dir, spec.crop_name)
             except UnusableBoxError as exc:
                 failures.append(_failure(job.file, spec.index, "unusable_box", str(exc)))
                 continue
@@ -217,6 +217,18 @@ def _rows_needed(region: CropRegion, settings: CropSettings, reduce: int) -> int
         return region.source.bottom
     ratio = region.canvas[1] / out[1]
     return region.source.bottom + 3 * math.ceil(max(ratio, 1.0)) + 2 * reduce + 8
+
+
+def output_path(out_dir: Path, relative: str) -> Path:
+    """A crop's path: names come from validated image paths, checked again here (no ``..``).
+
+    A lexical check, not ``safe_join``'s resolve(): that costs a system call per path
+    component per crop, and a symlink inside the user's own output folder is theirs.
+    """
+    reason = unsafe_reason(relative)
+    if reason:
+        raise UnsafePathError(f"refusing crop path {relative!r}: {reason}")
+    return out_dir.joinpath(*relative.replace("\\", "/").split("/"))
 
 
 def input_path(images_dir: Path, relative: str) -> Path:

@@ -106,19 +106,19 @@ def open_image(
             FailureKind.NON_IMAGE, f"not an image file name ({path.suffix or 'no extension'})"
         )
     try:
-        size = path.stat().st_size
+        im = Image.open(path)
     except FileNotFoundError:
         raise ImageLoadError(FailureKind.NONEXISTENT, "file not found") from None
-    except OSError as exc:
-        raise ImageLoadError(FailureKind.BAD, f"cannot read: {exc.strerror or exc}") from None
-    if size == 0:
-        raise ImageLoadError(FailureKind.BAD, "empty file (0 bytes)")
-    try:
-        im = Image.open(path)
+    except IsADirectoryError:
+        raise ImageLoadError(FailureKind.BAD, "is a folder, not a file") from None
     except Image.UnidentifiedImageError:
+        if path.stat().st_size == 0:
+            raise ImageLoadError(FailureKind.BAD, "empty file (0 bytes)") from None
         raise ImageLoadError(
             FailureKind.BAD, "content is not an image format Pillow knows"
         ) from None
+    except PermissionError as exc:
+        raise ImageLoadError(FailureKind.BAD, f"cannot read: {exc.strerror or exc}") from None
     except Image.DecompressionBombError as exc:
         raise ImageLoadError(FailureKind.BAD, f"too many pixels: {exc}") from None
     except Exception as exc:  # corrupt headers raise all sorts (SyntaxError, struct.error...)
