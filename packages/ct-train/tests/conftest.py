@@ -32,11 +32,22 @@ def make_dataset(root: Path, per_location: int = 6, size: int = 40, seed: int = 
                 path = root / "crops" / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(pixels).save(path, quality=90)
-                rows.append({"path": rel, "dataset": "demo", "location": f"loc{loc}", "dataset_class": label, "confidence": float(rng.uniform(0.5, 1.0)), "label": label})
+                rows.append(
+                    {
+                        "path": rel,
+                        "dataset": "demo",
+                        "location": f"loc{loc}",
+                        "dataset_class": label,
+                        "confidence": float(rng.uniform(0.5, 1.0)),
+                        "label": label,
+                    }
+                )
     write_classification_ds(pd.DataFrame(rows), root / "classification_ds.csv")
     write_label_index(list(LABELS), root / "label_index.json")
     loc = lambda i: ("demo", f"loc{i}")  # noqa: E731
-    write_splits(Splits(train=[loc(i) for i in range(4)], val=[loc(4)], test=[loc(5)]), root / "splits.json")
+    write_splits(
+        Splits(train=[loc(i) for i in range(4)], val=[loc(4)], test=[loc(5)]), root / "splits.json"
+    )
     return root
 
 
@@ -45,7 +56,13 @@ def write_config(run_dir: Path, data_dir: Path, extra: dict[str, Any] | None = N
     from ct_train.config import deep_merge
 
     cfg: dict[str, Any] = {
-        "data": {"dir": str(data_dir), "crops_dir": str(data_dir / "crops"), "batch_size": 8, "num_workers": 0, "image_size": 32},
+        "data": {
+            "dir": str(data_dir),
+            "crops_dir": str(data_dir / "crops"),
+            "batch_size": 8,
+            "num_workers": 0,
+            "image_size": 32,
+        },
         "model": {"backbone": "tiny", "pretrained": "none"},
         "optim": {"lr": 0.01, "weight_decay": 0.0},
         "train": {"epochs": 2, "amp": "off", "log_every_steps": 1},

@@ -8,9 +8,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import tinyplugin  # noqa: E402
+import tinyplugin
 
-from ct_train.engine import start  # noqa: E402
+from ct_train.engine import start
 
 args = sys.argv[1:]
 resume = "--no-resume" not in args

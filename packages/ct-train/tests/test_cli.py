@@ -5,9 +5,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from conftest import write_config
 from typer.testing import CliRunner
 
-from conftest import write_config
 from ct_train.cli import app
 
 RUNNER = str(Path(__file__).parent / "run_training.py")
@@ -20,7 +20,9 @@ def test_predict_writes_outputs_per_label(dataset: Path, tmp_path: Path, pm, mon
     start(cfg, pm=pm)
     monkeypatch.setattr("ct_io.plugins.get_plugin_manager", lambda: pm)
     monkeypatch.setattr("ct_io.registry.get_plugin_manager", lambda: pm)
-    result = CliRunner().invoke(app, ["predict", "--config", str(cfg), "--checkpoint", "best.pt", "--split", "test"])
+    result = CliRunner().invoke(
+        app, ["predict", "--config", str(cfg), "--checkpoint", "best.pt", "--split", "test"]
+    )
     assert result.exit_code == 0, result.output
     out = pd.read_csv(cfg.parent / "predictions" / "outputs_test.csv.gz")
     assert list(out.columns) == ["path", "label", "weight", "bear", "deer", "fox"]
@@ -30,7 +32,11 @@ def test_predict_writes_outputs_per_label(dataset: Path, tmp_path: Path, pm, mon
 
 def test_bad_config_prints_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text("optim:\n  lrr: 1\n")
-    done = subprocess.run([sys.executable, "-m", "ct_train", "train", str(tmp_path / "config.yml")], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "ct_train", "train", str(tmp_path / "config.yml")],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2
     assert "lrr" in done.stderr and "Traceback" not in done.stderr
 

@@ -23,7 +23,10 @@ def test_defaults_and_relative_paths_resolve_against_the_run_folder(tmp_path: Pa
 
 def test_unknown_keys_and_bad_types_one_line_each_with_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
-        build_config({"optim": {"lr": "fast", "lrr": 1}, "data": {"augment": {"hflip": "x"}}, "bogus": 1}, tmp_path)
+        build_config(
+            {"optim": {"lr": "fast", "lrr": 1}, "data": {"augment": {"hflip": "x"}}, "bogus": 1},
+            tmp_path,
+        )
     lines = err.value.lines
     assert any("$.optim.lr" in line for line in lines)
     assert any("lrr" in line and "$.optim" in line for line in lines)
@@ -34,16 +37,40 @@ def test_unknown_keys_and_bad_types_one_line_each_with_path(tmp_path: Path) -> N
 
 def test_range_checks(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
-        build_config({"data": {"batch_size": 0, "augment": {"scale": [0.9, 0.1]}}, "train": {"finetune": -1}}, tmp_path)
+        build_config(
+            {
+                "data": {"batch_size": 0, "augment": {"scale": [0.9, 0.1]}},
+                "train": {"finetune": -1},
+            },
+            tmp_path,
+        )
     text = str(err.value)
-    assert "$.data.batch_size" in text and "$.data.augment.scale" in text and "$.train.finetune" in text
+    assert (
+        "$.data.batch_size" in text
+        and "$.data.augment.scale" in text
+        and "$.train.finetune" in text
+    )
 
 
 def test_overrides_parse_numbers_lists_and_nested_keys(tmp_path: Path) -> None:
-    over = parse_overrides(["optim.lr=3e-5", "train.epochs=2", "data.augment.scale=[0.5, 1.0]", "model.pretrained=none"])
-    assert over == {"optim": {"lr": 3e-5}, "train": {"epochs": 2}, "data": {"augment": {"scale": [0.5, 1.0]}}, "model": {"pretrained": "none"}}
+    over = parse_overrides(
+        [
+            "optim.lr=3e-5",
+            "train.epochs=2",
+            "data.augment.scale=[0.5, 1.0]",
+            "model.pretrained=none",
+        ]
+    )
+    assert over == {
+        "optim": {"lr": 3e-5},
+        "train": {"epochs": 2},
+        "data": {"augment": {"scale": [0.5, 1.0]}},
+        "model": {"pretrained": "none"},
+    }
     (tmp_path / "config.yml").write_text("optim:\n  lr: 0.1\n")
-    cfg = load_config(tmp_path / "config.yml", ["optim.lr=3e-5", "sampling.weight_by_detection_conf=cal.npz"])
+    cfg = load_config(
+        tmp_path / "config.yml", ["optim.lr=3e-5", "sampling.weight_by_detection_conf=cal.npz"]
+    )
     assert cfg.optim.lr == 3e-5
     assert cfg.sampling.weight_by_detection_conf == (tmp_path / "cal.npz").resolve()
 

@@ -26,14 +26,20 @@ def test_tables_split_by_location_with_targets(dataset: Path) -> None:
     assert (t.frame["weight"] == 1).all() and t.class_counts() == [24, 24, 24]
 
 
-def test_detection_confidence_weights_train_only_and_calibrated(dataset: Path, tmp_path: Path) -> None:
+def test_detection_confidence_weights_train_only_and_calibrated(
+    dataset: Path, tmp_path: Path
+) -> None:
     t = load_tables(data_config(dataset), SamplingConfig(weight_by_detection_conf=True))
     train = t.split("train")
-    assert np.allclose(train["weight"], train["confidence"]) and (t.split("val")["weight"] == 1).all()
+    assert (
+        np.allclose(train["weight"], train["confidence"]) and (t.split("val")["weight"] == 1).all()
+    )
     npz = tmp_path / "cal.npz"
     np.savez(npz, x=np.array([0.0, 0.5, 1.0]), y=np.array([0.0, 0.9, 1.0]))
     t2 = load_tables(data_config(dataset), SamplingConfig(weight_by_detection_conf=npz))
-    assert np.allclose(t2.split("train")["weight"], np.interp(train["confidence"], [0, 0.5, 1], [0, 0.9, 1]))
+    assert np.allclose(
+        t2.split("train")["weight"], np.interp(train["confidence"], [0, 0.5, 1], [0, 0.9, 1])
+    )
     np.savez(tmp_path / "bad.npz", a=np.zeros(2))
     with pytest.raises(CamtrapError, match="x and y"):
         calibrate(np.array([0.5]), tmp_path / "bad.npz")
@@ -45,7 +51,7 @@ def test_unknown_label_and_hostile_path_are_one_line_errors(dataset: Path, tmp_p
     csv = root / "classification_ds.csv"
     text = csv.read_text()
     csv.write_text(text.replace(",fox\n", ",wolf\n", 1))
-    with pytest.raises(CamtrapError, match="'wolf' are not in label_index.json"):
+    with pytest.raises(CamtrapError, match=r"'wolf' are not in label_index\.json"):
         load_tables(data_config(root))
     csv.write_text(text.replace("loc0/bear_0.jpg", "../../etc/passwd", 1))
     with pytest.raises(CamtrapError, match="unsafe crop path"):
@@ -73,8 +79,10 @@ def test_exif_rotated_and_cmyk_and_png_named_jpg_load_as_rgb(tmp_path: Path) -> 
 
 def test_transforms_shapes_and_seeded_augmentation(dataset: Path) -> None:
     t = load_tables(data_config(dataset)).split("train")
-    ds = CropDataset(dataset / "crops", t, train_transform(32, Augment(), (0.5,) * 3, (0.25,) * 3), 32)
-    a, target, weight, row = ds[(3, 1234)]
+    ds = CropDataset(
+        dataset / "crops", t, train_transform(32, Augment(), (0.5,) * 3, (0.25,) * 3), 32
+    )
+    a, _target, weight, row = ds[(3, 1234)]
     assert a.shape == (3, 32, 32) and a.dtype == torch.float32 and row == 3 and weight == 1.0
     assert torch.equal(ds[(3, 1234)][0], a)  # the same seed, the same augmentation
     assert not torch.equal(ds[(3, 999)][0], a)
@@ -89,5 +97,7 @@ def test_unreadable_crop_becomes_ignored_target(dataset: Path, tmp_path: Path) -
     import pandas as pd
 
     frame = pd.DataFrame({"path": ["bad.jpg"], "target": [1], "weight": [1.0]})
-    image, target, _, _ = CropDataset(crops, frame, eval_transform(32, (0.5,) * 3, (0.25,) * 3), 32)[0]
+    image, target, *_ = CropDataset(crops, frame, eval_transform(32, (0.5,) * 3, (0.25,) * 3), 32)[
+        0
+    ]
     assert target == UNREADABLE and image.shape == (3, 32, 32)

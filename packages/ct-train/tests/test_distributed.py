@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import write_config
 
 RUNNER = str(Path(__file__).parent / "run_ddp.py")
@@ -17,7 +16,16 @@ RUNNER = str(Path(__file__).parent / "run_ddp.py")
 @pytest.mark.slow
 def test_two_gloo_processes_train_one_model(dataset: Path, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "ddp", dataset, {"train": {"epochs": 2}, "loggers": []})
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", RUNNER, str(cfg)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        RUNNER,
+        str(cfg),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 

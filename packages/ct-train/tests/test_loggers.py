@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
-
 from conftest import write_config
+
 from ct_io.errors import CamtrapError
 from ct_train.engine import start
 from ct_train.loggers import comet_settings, list_loggers
@@ -18,14 +18,27 @@ def test_builtin_loggers_registered() -> None:
     assert {r.name for r in list_loggers()} >= {"console", "tensorboard", "comet"}
 
 
-def test_tensorboard_gets_scalars_confusion_matrix_and_extreme_examples(dataset: Path, tmp_path: Path, pm) -> None:  # type: ignore[no-untyped-def]
+def test_tensorboard_gets_scalars_confusion_matrix_and_extreme_examples(
+    dataset: Path, tmp_path: Path, pm
+) -> None:  # type: ignore[no-untyped-def]
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    cfg = write_config(tmp_path / "tb", dataset, {"train": {"epochs": 1, "log_extreme_examples": 2}, "loggers": [{"name": "tensorboard"}]})
+    cfg = write_config(
+        tmp_path / "tb",
+        dataset,
+        {"train": {"epochs": 1, "log_extreme_examples": 2}, "loggers": [{"name": "tensorboard"}]},
+    )
     start(cfg, pm=pm)
     acc = EventAccumulator(str(cfg.parent / "tensorboard"), size_guidance={"images": 0}).Reload()
     scalars, images = set(acc.Tags()["scalars"]), set(acc.Tags()["images"])
-    assert {"train/loss", "train/lr", "val/acc_top1", "val/acc_top3", "val/recall_macro", "val/label_recall/bear"} <= scalars
+    assert {
+        "train/loss",
+        "train/lr",
+        "val/acc_top1",
+        "val/acc_top3",
+        "val/recall_macro",
+        "val/label_recall/bear",
+    } <= scalars
     assert "val/confusion_matrix" in images
     assert any(tag.startswith("val/tp/") for tag in images)
 
@@ -33,7 +46,7 @@ def test_tensorboard_gets_scalars_confusion_matrix_and_extreme_examples(dataset:
 class FakeExperiment:
     """Records what the Comet logger sends (the comet_ml API surface it uses)."""
 
-    calls: list[tuple[str, Any]] = []
+    calls: ClassVar[list[tuple[str, Any]]] = []
 
     def __init__(self, **kwargs: Any) -> None:
         FakeExperiment.calls.append(("init", kwargs))
@@ -42,7 +55,9 @@ class FakeExperiment:
         return lambda *a, **k: FakeExperiment.calls.append((name, (a, k)))
 
 
-def test_comet_reads_env_file_and_never_writes_the_key(dataset: Path, tmp_path: Path, pm, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_comet_reads_env_file_and_never_writes_the_key(
+    dataset: Path, tmp_path: Path, pm, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     for var in ("COMET_API_KEY", "COMET_PROJECT_NAME", "COMET_WORKSPACE"):
         monkeypatch.delenv(var, raising=False)
     fake = type(sys)("comet_ml")
@@ -50,8 +65,12 @@ def test_comet_reads_env_file_and_never_writes_the_key(dataset: Path, tmp_path: 
     monkeypatch.setitem(sys.modules, "comet_ml", fake)
     runs = tmp_path / "runs"
     runs.mkdir()
-    (runs / ".env").write_text(f"COMET_API_KEY={SECRET}\nCOMET_PROJECT_NAME=cams\nCOMET_WORKSPACE=lab\n")
-    cfg = write_config(runs / "tiny" / "comet", dataset, {"train": {"epochs": 1}, "loggers": [{"name": "comet"}]})
+    (runs / ".env").write_text(
+        f"COMET_API_KEY={SECRET}\nCOMET_PROJECT_NAME=cams\nCOMET_WORKSPACE=lab\n"
+    )
+    cfg = write_config(
+        runs / "tiny" / "comet", dataset, {"train": {"epochs": 1}, "loggers": [{"name": "comet"}]}
+    )
     FakeExperiment.calls.clear()
     start(cfg, pm=pm)
     init = FakeExperiment.calls[0]

@@ -20,7 +20,9 @@ def test_builtins_are_registered_by_the_ct_train_plugin() -> None:
 def test_cross_entropy_per_example() -> None:
     loss = build_loss("cross_entropy", {}, 3, [1, 1, 1])(LOGITS, TARGETS)
     assert loss.shape == (3,)
-    assert torch.allclose(loss, torch.nn.functional.cross_entropy(LOGITS, TARGETS, reduction="none"))
+    assert torch.allclose(
+        loss, torch.nn.functional.cross_entropy(LOGITS, TARGETS, reduction="none")
+    )
 
 
 def test_label_smoothing_raises_loss_of_confident_right_answers() -> None:

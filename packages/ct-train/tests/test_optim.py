@@ -7,14 +7,19 @@ from ct_train.config import OptimConfig
 from ct_train.optim import build_optimizer, build_scheduler, lr_factor
 
 
-@pytest.mark.parametrize(("name", "cls"), [("adamw", torch.optim.AdamW), ("sgd", torch.optim.SGD), ("rmsprop", torch.optim.RMSprop)])
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [("adamw", torch.optim.AdamW), ("sgd", torch.optim.SGD), ("rmsprop", torch.optim.RMSprop)],
+)
 def test_optimizers(name: str, cls: type) -> None:
     opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], OptimConfig(optimizer=name, lr=0.1))  # type: ignore[arg-type]
     assert isinstance(opt, cls) and opt.param_groups[0]["lr"] == 0.1
 
 
 def test_warmup_then_cosine_to_min() -> None:
-    cfg = OptimConfig(schedule="cosine", warmup_epochs=1, warmup_start_factor=0.1, min_lr_factor=0.01)
+    cfg = OptimConfig(
+        schedule="cosine", warmup_epochs=1, warmup_start_factor=0.1, min_lr_factor=0.01
+    )
     assert lr_factor(0, cfg, 10, 100) == pytest.approx(0.1)
     assert lr_factor(5, cfg, 10, 100) == pytest.approx(0.55)
     assert lr_factor(10, cfg, 10, 100) == pytest.approx(1.0)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import write_config
+
 from ct_train.engine import start
 
 RUNNER = str(Path(__file__).parent / "run_training.py")
@@ -40,12 +40,16 @@ def progress(run_dir: Path) -> tuple[int, int]:
     return p["epoch"], p["step_in_epoch"]
 
 
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(dataset: Path, tmp_path: Path, pm) -> None:  # type: ignore[no-untyped-def]
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(
+    dataset: Path, tmp_path: Path, pm
+) -> None:  # type: ignore[no-untyped-def]
     whole = write_config(tmp_path / "whole", dataset, EXTRA)
     start(whole, ["model.options.sleep_s=0"], pm=pm)
 
     killed = write_config(tmp_path / "killed", dataset, EXTRA)
-    proc = subprocess.Popen([sys.executable, RUNNER, str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, RUNNER, str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while progress(killed.parent) < (1, 4) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -64,7 +68,9 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(dataset: Path, tmp_
 def test_no_resume_starts_over(dataset: Path, tmp_path: Path, pm) -> None:  # type: ignore[no-untyped-def]
     cfg = write_config(tmp_path / "run", dataset, {"train": {"epochs": 1}, "loggers": []})
     start(cfg, pm=pm)
-    first = torch.load(cfg.parent / "checkpoints" / "last.pt", weights_only=True)["progress"]["global_step"]
+    first = torch.load(cfg.parent / "checkpoints" / "last.pt", weights_only=True)["progress"][
+        "global_step"
+    ]
     # --resume on a finished run trains no further; --no-resume trains again from scratch
     start(cfg, ["train.epochs=2"], pm=pm)
     resumed = torch.load(cfg.parent / "checkpoints" / "last.pt", weights_only=True)["progress"]

@@ -25,9 +25,15 @@ class TinyNet(nn.Module):
     def __init__(self, num_classes: int, width: int, sleep_s: float) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.1),
+            nn.Conv2d(3, width, 3, stride=2, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(0.1),
         )
         self.fc = nn.Linear(width, num_classes)
         self.sleep_s = sleep_s
@@ -75,7 +81,12 @@ def ct_register_backbones(register):  # type: ignore[no-untyped-def]
 
 @hookimpl
 def ct_register_losses(register):  # type: ignore[no-untyped-def]
-    register("doubled_ce", make_doubled, options=DoubledOptions, description="2 × cross-entropy (third-party)")
+    register(
+        "doubled_ce",
+        make_doubled,
+        options=DoubledOptions,
+        description="2 × cross-entropy (third-party)",
+    )
 
 
 def plugin_manager():  # type: ignore[no-untyped-def]

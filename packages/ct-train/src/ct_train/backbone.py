@@ -40,7 +40,9 @@ class Model:
     std: Sequence[float]
 
 
-def build_model(cfg: ModelConfig, num_classes: int, pm: CamtrapPluginManager | None = None) -> Model:
+def build_model(
+    cfg: ModelConfig, num_classes: int, pm: CamtrapPluginManager | None = None
+) -> Model:
     """The configured backbone with a ``num_classes`` head and its starting weights."""
     registry = collect(PluginKind.BACKBONE, pm)
     pretrained: Any = cfg.pretrained
@@ -52,7 +54,9 @@ def build_model(cfg: ModelConfig, num_classes: int, pm: CamtrapPluginManager | N
         model = _adapt(built)
     elif len(registry) == 0 or _torchvision_name(cfg.backbone):
         if cfg.options:
-            raise CamtrapError(f"model.options: the torchvision fallback for {cfg.backbone!r} takes no options")
+            raise CamtrapError(
+                f"model.options: the torchvision fallback for {cfg.backbone!r} takes no options"
+            )
         model = _torchvision_backbone(cfg.backbone, num_classes, imagenet=pretrained == "imagenet")
     else:
         registry.get(cfg.backbone)  # raises with close matches
@@ -68,10 +72,17 @@ def _adapt(built: Any) -> Model:
         return Model(built, int(getattr(built, "input_size", 224)), IMAGENET_MEAN, IMAGENET_STD)
     module = getattr(built, "model", None) or getattr(built, "module", None)
     if not isinstance(module, nn.Module):
-        raise PluginError(f"backbone factory returned {type(built).__name__} without a torch module")
+        raise PluginError(
+            f"backbone factory returned {type(built).__name__} without a torch module"
+        )
     size = getattr(built, "input_size", 224)
     size = size[-1] if isinstance(size, Sequence) else size
-    return Model(module, int(size), tuple(getattr(built, "mean", IMAGENET_MEAN)), tuple(getattr(built, "std", IMAGENET_STD)))
+    return Model(
+        module,
+        int(size),
+        tuple(getattr(built, "mean", IMAGENET_MEAN)),
+        tuple(getattr(built, "std", IMAGENET_STD)),
+    )
 
 
 def _torchvision_name(name: str) -> str | None:
@@ -87,12 +98,16 @@ def _torchvision_backbone(name: str, num_classes: int, *, imagenet: bool) -> Mod
 
     tv_name = _torchvision_name(name)
     if tv_name is None:
-        raise PluginError(f"unknown backbone {name!r} (no backbone plugins loaded and torchvision has no such model)")
+        raise PluginError(
+            f"unknown backbone {name!r} (no backbone plugins loaded and torchvision has no such model)"
+        )
     weights = tvm.get_model_weights(tv_name).DEFAULT
     try:
         module = tvm.get_model(tv_name, weights=weights if imagenet else None)
     except (OSError, RuntimeError) as exc:  # URLError is an OSError
-        raise CamtrapError(f"cannot get ImageNet weights for {name} ({exc}); use pretrained: none offline") from None
+        raise CamtrapError(
+            f"cannot get ImageNet weights for {name} ({exc}); use pretrained: none offline"
+        ) from None
     replace_head(module, num_classes)
     crop = getattr(weights.transforms(), "crop_size", [224])
     return Model(module, int(crop[0]), IMAGENET_MEAN, IMAGENET_STD)
@@ -123,13 +138,13 @@ def replace_head(model: nn.Module, num_classes: int) -> None:
         setattr(parent, attr, nn.Linear(head.in_features, num_classes))
         return
     linears = [(n, m) for n, m in head.named_modules() if isinstance(m, nn.Linear)]
-    name, last = linears[-1]
+    _, last = linears[-1]
     parent, attr = _parent_of(head, last)
     setattr(parent, attr, nn.Linear(last.in_features, num_classes))
 
 
 def _parent_of(root: nn.Module, child: nn.Module) -> tuple[nn.Module, str]:
-    for name, module in root.named_modules():
+    for module in root.modules():
         for attr, sub in module.named_children():
             if sub is child:
                 return module, attr
@@ -139,11 +154,15 @@ def _parent_of(root: nn.Module, child: nn.Module) -> tuple[nn.Module, str]:
 def load_matching_weights(model: nn.Module, path: Path) -> None:
     """Start from an earlier checkpoint of ours (e.g. MegaClassifier), skipping a head of another size."""
     if not path.is_file():
-        raise CamtrapError(f"model.pretrained: {path} not found (use imagenet, none, or a checkpoint path)")
+        raise CamtrapError(
+            f"model.pretrained: {path} not found (use imagenet, none, or a checkpoint path)"
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CamtrapError(f"model.pretrained: {path} is not a checkpoint this tool can read safely ({exc})") from None
+        raise CamtrapError(
+            f"model.pretrained: {path} is not a checkpoint this tool can read safely ({exc})"
+        ) from None
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise CamtrapError(f"model.pretrained: {path} holds no model weights")
@@ -151,6 +170,14 @@ def load_matching_weights(model: nn.Module, path: Path) -> None:
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     skipped = sorted(set(own) - set(usable))
     if len(usable) < len(own) // 2:
-        raise CamtrapError(f"model.pretrained: {path} matches only {len(usable)}/{len(own)} tensors — another backbone?")
+        raise CamtrapError(
+            f"model.pretrained: {path} matches only {len(usable)}/{len(own)} tensors — another backbone?"
+        )
     model.load_state_dict(usable, strict=False)
-    log.info("started from %s (%d tensors; %d left initialised: %s)", path, len(usable), len(skipped), ", ".join(skipped[:4]))
+    log.info(
+        "started from %s (%d tensors; %d left initialised: %s)",
+        path,
+        len(usable),
+        len(skipped),
+        ", ".join(skipped[:4]),
+    )

@@ -61,7 +61,9 @@ def load(path: Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CamtrapError(f"{path}: not a readable ct-train checkpoint ({str(exc).splitlines()[0]})") from None
+        raise CamtrapError(
+            f"{path}: not a readable ct-train checkpoint ({str(exc).splitlines()[0]})"
+        ) from None
     if not isinstance(data, dict) or "model" not in data:
         raise CamtrapError(f"{path}: not a ct-train checkpoint (no model weights)")
     return data

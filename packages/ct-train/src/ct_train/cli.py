@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -19,15 +20,26 @@ SET_HELP = "Override a config value: --set optim.lr=3e-5 --set train.epochs=2 (r
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
     setup_logging(verbose)
 
 
 @app.command()
 def train(
-    config: Path = typer.Argument(..., help="runs/<model>/<experiment>/config.yml; the run writes next to it."),
-    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from checkpoints/last.pt if present (default), or start over."),
+    config: Annotated[
+        Path,
+        typer.Argument(help="runs/<model>/<experiment>/config.yml; the run writes next to it."),
+    ],
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume/--no-resume",
+            help="Continue from checkpoints/last.pt if present (default), or start over.",
+        ),
+    ] = True,
 ) -> None:
     """Train (and validate each epoch); checkpoints, logs and final metrics land in the run folder.
 
@@ -36,28 +48,36 @@ def train(
     """
     from ct_train.engine import start
 
-    result = start(config, set_, resume=resume)
+    result = start(config, set_ or [], resume=resume)
     for split, metrics in result["splits"].items():
         console.print(
             f"[bold]{split}[/]: top-1 {metrics.get('acc_top1', 0):.3f}  top-3 {metrics.get('acc_top3', 0):.3f}  "
             f"macro recall {metrics.get('recall_macro', 0):.3f}  ({int(metrics.get('count', 0))} crops)",
             highlight=False,
         )
-    console.print(f"best epoch {result['best_epoch']}; weights in {Path(config).parent / 'checkpoints' / 'best.pt'}")
+    console.print(
+        f"best epoch {result['best_epoch']}; weights in {Path(config).parent / 'checkpoints' / 'best.pt'}"
+    )
 
 
 @app.command()
 def predict(
-    config: Path = typer.Option(..., "--config", help="The run's config.yml."),
-    checkpoint: str = typer.Option("best.pt", "--checkpoint", help="Checkpoint file (looked up as given, in the run folder, then in its checkpoints/)."),
-    split: str = typer.Option("val", "--split", help="train, val or test."),
-    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    config: Annotated[Path, typer.Option("--config", help="The run's config.yml.")],
+    checkpoint: Annotated[
+        str,
+        typer.Option(
+            "--checkpoint",
+            help="Checkpoint file (looked up as given, in the run folder, then in its checkpoints/).",
+        ),
+    ] = "best.pt",
+    split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "val",
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Predict one split with a checkpoint: predictions/outputs_<split>.csv.gz and metrics_<split>.json."""
     from ct_train.config import load_config
     from ct_train.predict import predict as run_predict
 
-    metrics = run_predict(load_config(config, set_), checkpoint, split)
+    metrics = run_predict(load_config(config, set_ or []), checkpoint, split)
     console.print(
         f"[bold]{split}[/]: top-1 {metrics['acc_top1']:.3f}  top-3 {metrics['acc_top3']:.3f}  macro recall {metrics['recall_macro']:.3f}"
         f"  → {Path(config).parent / 'predictions' / f'outputs_{split}.csv.gz'}",
@@ -71,7 +91,9 @@ def list_losses_cmd() -> None:
     from ct_io.registry import PluginKind, collect
 
     for reg in collect(PluginKind.LOSS):
-        console.print(f"[bold]{reg.name}[/]  {reg.description}  [dim]({reg.distribution})[/]", highlight=False)
+        console.print(
+            f"[bold]{reg.name}[/]  {reg.description}  [dim]({reg.distribution})[/]", highlight=False
+        )
 
 
 def main() -> None:

@@ -52,7 +52,7 @@ class Augment:
 class DataConfig:
     """Where the dataset tables and crops are, and how they are loaded."""
 
-    dir: Path = Path(".")  # holds classification_ds.csv, label_index.json, splits.json
+    dir: Path = Path()  # holds classification_ds.csv, label_index.json, splits.json
     crops_dir: Path = Path("crops")
     dataset_csv: str = "classification_ds.csv"
     label_index: str = "label_index.json"
@@ -149,7 +149,7 @@ class ExperimentConfig:
     )
     preset: str | None = None
     #: The run folder (the config file's folder); not read from the file.
-    run_dir: Path = Path(".")
+    run_dir: Path = Path()
 
 
 #: Documented presets: a preset supplies defaults the config file and ``--set`` override.
@@ -219,7 +219,9 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise CamtrapError(f"--set {pair!r}: {part!r} is set twice as a value and a section")
+                raise CamtrapError(
+                    f"--set {pair!r}: {part!r} is set twice as a value and a section"
+                )
         node[parts[-1]] = value
     return out
 
@@ -238,13 +240,17 @@ def _parse_value(raw: str) -> Any:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise CamtrapError(f"{path}: config file not found (a run folder holds runs/<model>/<experiment>/config.yml)")
+        raise CamtrapError(
+            f"{path}: config file not found (a run folder holds runs/<model>/<experiment>/config.yml)"
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise CamtrapError(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise CamtrapError(
+            f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -252,14 +258,18 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def build_config(raw: Mapping[str, Any], run_dir: Path, *, where: str = "config") -> ExperimentConfig:
+def build_config(
+    raw: Mapping[str, Any], run_dir: Path, *, where: str = "config"
+) -> ExperimentConfig:
     """Apply the preset, validate, and resolve relative paths against ``run_dir``."""
     data = dict(raw)
     data.pop("run_dir", None)
     preset = data.get("preset")
     if preset is not None:
         if preset not in PRESETS:
-            raise ConfigError(where, [f"$.preset: unknown preset {preset!r} (known: {', '.join(PRESETS)})"])
+            raise ConfigError(
+                where, [f"$.preset: unknown preset {preset!r} (known: {', '.join(PRESETS)})"]
+            )
         data = deep_merge(PRESETS[preset], data)
     cfg = structure(data, ExperimentConfig, where=where, conv=converter)
     cfg.run_dir = run_dir.resolve()

@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 UNREADABLE = -1
 
 
-def train_transform(size: int, aug: Augment, mean: Sequence[float], std: Sequence[float]) -> v2.Transform:
+def train_transform(
+    size: int, aug: Augment, mean: Sequence[float], std: Sequence[float]
+) -> v2.Transform:
     """The reference's train augmentation (each step configurable), then normalize."""
     steps: list[v2.Transform] = []
     if aug.enabled:
@@ -84,7 +86,9 @@ class CropDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int, float, int]]
     the item's augmentation reproducible wherever it is loaded.
     """
 
-    def __init__(self, root: Path, frame: pd.DataFrame, transform: v2.Transform, draft_size: int | None) -> None:
+    def __init__(
+        self, root: Path, frame: pd.DataFrame, transform: v2.Transform, draft_size: int | None
+    ) -> None:
         self.root = root
         self.paths = frame["path"].tolist()
         self.targets = frame["target"].to_numpy(dtype=np.int64)
@@ -105,7 +109,10 @@ class CropDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int, float, int]]
             image = load_image(self.root / self.paths[row], self.draft_size)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
             log.warning("unreadable crop %s (%s); skipped", self.paths[row], exc)
-            image, target = Image.new("RGB", (self.draft_size or 32, self.draft_size or 32)), UNREADABLE
+            image, target = (
+                Image.new("RGB", (self.draft_size or 32, self.draft_size or 32)),
+                UNREADABLE,
+            )
         return self.transform(image), target, float(self.weights[row]), row
 
 
@@ -156,8 +163,17 @@ def train_loader(
     pin_memory: bool = False,
 ) -> torch.utils.data.DataLoader[Any]:
     draft = size if data.draft else None
-    dataset = CropDataset(data.crops_dir, frame, train_transform(size, data.augment, mean, std), draft)
-    return make_loader(dataset, data.batch_size, sampler, workers=default_workers(data.num_workers), pin_memory=pin_memory, drop_last=True)
+    dataset = CropDataset(
+        data.crops_dir, frame, train_transform(size, data.augment, mean, std), draft
+    )
+    return make_loader(
+        dataset,
+        data.batch_size,
+        sampler,
+        workers=default_workers(data.num_workers),
+        pin_memory=pin_memory,
+        drop_last=True,
+    )
 
 
 def eval_loader(
@@ -175,4 +191,11 @@ def eval_loader(
     dataset = CropDataset(data.crops_dir, frame, eval_transform(size, mean, std), draft)
     batch = data.eval_batch_size or 2 * data.batch_size
     sampler = ShardSampler(len(dataset), rank, world_size)
-    return make_loader(dataset, batch, sampler, workers=default_workers(data.num_workers), pin_memory=pin_memory, drop_last=False)
+    return make_loader(
+        dataset,
+        batch,
+        sampler,
+        workers=default_workers(data.num_workers),
+        pin_memory=pin_memory,
+        drop_last=False,
+    )

@@ -47,7 +47,9 @@ def set_trainable(s: Session, head_only: bool) -> None:
                 m.eval()
 
 
-def train_one_epoch(s: Session, epoch: int, loggers: Sequence[Any], on_step: Callable[[], None]) -> dict[str, float]:
+def train_one_epoch(
+    s: Session, epoch: int, loggers: Sequence[Any], on_step: Callable[[], None]
+) -> dict[str, float]:
     """Train until the epoch's step count, continuing from ``s.progress.step_in_epoch``."""
     p, cfg, rt = s.progress, s.cfg, s.rt
     s.net.train()
@@ -84,7 +86,9 @@ def train_one_epoch(s: Session, epoch: int, loggers: Sequence[Any], on_step: Cal
         p.sums = sums
         if p.step_in_epoch % cfg.train.log_every_steps == 0 or p.step_in_epoch == s.steps_per_epoch:
             for logger in loggers:
-                getattr(logger, "log_step", lambda *a: None)(p.step_in_epoch, {"loss": loss.item(), "lr": s.scheduler.get_last_lr()[0]})
+                getattr(logger, "log_step", lambda *a: None)(
+                    p.step_in_epoch, {"loss": loss.item(), "lr": s.scheduler.get_last_lr()[0]}
+                )
         if p.step_in_epoch >= s.steps_per_epoch:
             break
         on_step()
@@ -101,7 +105,13 @@ def train_one_epoch(s: Session, epoch: int, loggers: Sequence[Any], on_step: Cal
 
 
 @torch.inference_mode()
-def evaluate(net: torch.nn.Module, loader: torch.utils.data.DataLoader[Any], loss_fn: torch.nn.Module, rt: Runtime, labels: Sequence[str]) -> EvalResult:
+def evaluate(
+    net: torch.nn.Module,
+    loader: torch.utils.data.DataLoader[Any],
+    loss_fn: torch.nn.Module,
+    rt: Runtime,
+    labels: Sequence[str],
+) -> EvalResult:
     """Probabilities, loss and metrics over one split (sharded over ranks, then gathered)."""
     net.eval()
     parts: list[tuple[np.ndarray, ...]] = []
@@ -111,19 +121,36 @@ def evaluate(net: torch.nn.Module, loader: torch.utils.data.DataLoader[Any], los
             logits = net(rt.to_device(images)).float()
         logits, t = logits[ok.to(logits.device)], targets[ok].to(rt.device)
         losses = loss_fn(logits, t) if len(t) else logits.new_zeros(0)
-        parts.append((rows[ok].numpy(), torch.softmax(logits, 1).cpu().numpy(), t.cpu().numpy(), weights[ok].numpy(), losses.cpu().numpy()))
+        parts.append(
+            (
+                rows[ok].numpy(),
+                torch.softmax(logits, 1).cpu().numpy(),
+                t.cpu().numpy(),
+                weights[ok].numpy(),
+                losses.cpu().numpy(),
+            )
+        )
     gathered = [x for rank_parts in all_gather_objects(parts, rt.dist) for x in rank_parts]
     c = len(labels)
-    cols = [np.concatenate([g[i] for g in gathered]) if gathered else np.zeros((0, c) if i == 1 else 0) for i in range(5)]
+    cols = [
+        np.concatenate([g[i] for g in gathered]) if gathered else np.zeros((0, c) if i == 1 else 0)
+        for i in range(5)
+    ]
     order = np.argsort(cols[0], kind="stable")
     rows_, probs, targets_, weights_, losses_ = (col[order] for col in cols)
-    metrics, cm = summarize(probs.reshape(-1, c), targets_.astype(np.int64), losses_, weights_, labels)
+    metrics, cm = summarize(
+        probs.reshape(-1, c), targets_.astype(np.int64), losses_, weights_, labels
+    )
     return EvalResult(metrics, cm, rows_, probs.reshape(-1, c), targets_.astype(np.int64))
 
 
-def fit(cfg: ExperimentConfig, *, resume: bool = True, pm: CamtrapPluginManager | None = None) -> dict[str, Any]:
+def fit(
+    cfg: ExperimentConfig, *, resume: bool = True, pm: CamtrapPluginManager | None = None
+) -> dict[str, Any]:
     """Train as configured; returns the final metrics per split. Reruns continue from ``last.pt``."""
-    dist = init_from_env("cuda" if torch.cuda.is_available() and cfg.train.device in ("auto", "cuda") else "cpu")
+    dist = init_from_env(
+        "cuda" if torch.cuda.is_available() and cfg.train.device in ("auto", "cuda") else "cpu"
+    )
     try:
         validate_loggers(cfg.loggers, pm)  # a bad logger option fails before any work
         s = build_session(cfg, dist, pm)
@@ -131,7 +158,9 @@ def fit(cfg: ExperimentConfig, *, resume: bool = True, pm: CamtrapPluginManager 
         if resume and (ckpt_dir / checkpoint.LAST).is_file():
             s.load_state_dict(checkpoint.load(ckpt_dir / checkpoint.LAST))
             log.info("resuming at epoch %d, step %d", s.progress.epoch, s.progress.step_in_epoch)
-        loggers = make_loggers(cfg.loggers, cfg.run_dir, unstructure(cfg), pm) if dist.is_main else []
+        loggers = (
+            make_loggers(cfg.loggers, cfg.run_dir, unstructure(cfg), pm) if dist.is_main else []
+        )
         if dist.is_main:
             save_resolved(cfg)
         try:
@@ -157,17 +186,39 @@ def run_epochs(s: Session, loggers: Sequence[Any], ckpt_dir: Path) -> None:
 
     while p.epoch < cfg.train.epochs and not p.finished:
         epoch = p.epoch
-        if epoch == cfg.train.finetune and cfg.train.finetune and p.step_in_epoch == 0 and dist.enabled:
+        if (
+            epoch == cfg.train.finetune
+            and cfg.train.finetune
+            and p.step_in_epoch == 0
+            and dist.enabled
+        ):
             s.net = wrap(s.model.module, cfg, s.rt)  # DDP must see the newly trainable parameters
         train_metrics = train_one_epoch(s, epoch, loggers, on_step)
-        results = {name: evaluate(s.net, s.eval_loader(name), s.loss_fn, s.rt, s.labels) for name in dict.fromkeys(["val", split]) if name in set(s.tables.frame["split"])}
+        results = {
+            name: evaluate(s.net, s.eval_loader(name), s.loss_fn, s.rt, s.labels)
+            for name in dict.fromkeys(["val", split])
+            if name in set(s.tables.frame["split"])
+        }
         watched = results.get(split)
         value = watched.metrics.get(key) if watched else None
-        improved = value is not None and (p.best_value is None or sign * value > sign * p.best_value)
+        improved = value is not None and (
+            p.best_value is None or sign * value > sign * p.best_value
+        )
         if improved or p.best_epoch < 0:
             p.best_value, p.best_epoch, p.bad_epochs = value, epoch, 0
             if dist.is_main:
-                checkpoint.save(ckpt_dir / checkpoint.BEST, {"model": s.model.module.state_dict(), "meta": {**s.meta(), "epoch": epoch, "metric": cfg.train.early_stop.metric, "value": value}})
+                checkpoint.save(
+                    ckpt_dir / checkpoint.BEST,
+                    {
+                        "model": s.model.module.state_dict(),
+                        "meta": {
+                            **s.meta(),
+                            "epoch": epoch,
+                            "metric": cfg.train.early_stop.metric,
+                            "value": value,
+                        },
+                    },
+                )
         else:
             p.bad_epochs += 1
         patience = cfg.train.early_stop.patience
@@ -177,7 +228,13 @@ def run_epochs(s: Session, loggers: Sequence[Any], ckpt_dir: Path) -> None:
         if dist.is_main:
             log_epoch(s, loggers, epoch, train_metrics, results)
         if p.finished:
-            log.info("early stop: %s did not improve for %d epochs (best %.4g at epoch %d)", cfg.train.early_stop.metric, patience, p.best_value or 0, p.best_epoch)
+            log.info(
+                "early stop: %s did not improve for %d epochs (best %.4g at epoch %d)",
+                cfg.train.early_stop.metric,
+                patience,
+                p.best_value or 0,
+                p.best_epoch,
+            )
 
 
 def save_last(s: Session, ckpt_dir: Path, dist: DistInfo) -> None:
@@ -187,7 +244,13 @@ def save_last(s: Session, ckpt_dir: Path, dist: DistInfo) -> None:
     barrier(dist)
 
 
-def log_epoch(s: Session, loggers: Sequence[Any], epoch: int, train: dict[str, float], results: dict[str, EvalResult]) -> None:
+def log_epoch(
+    s: Session,
+    loggers: Sequence[Any],
+    epoch: int,
+    train: dict[str, float],
+    results: dict[str, EvalResult],
+) -> None:
     """Metrics, confusion matrices and (optionally) TP/FP/FN example grids to every logger."""
     k = s.cfg.train.log_extreme_examples
     for logger in loggers:
@@ -195,15 +258,22 @@ def log_epoch(s: Session, loggers: Sequence[Any], epoch: int, train: dict[str, f
     for name, res in results.items():
         for logger in loggers:
             logger.log_metrics(res.metrics, epoch, prefix=f"{name}/")
-            logger.log_figure(f"{name}/confusion_matrix", confusion_image(res.confusion, s.labels), epoch)
+            logger.log_figure(
+                f"{name}/confusion_matrix", confusion_image(res.confusion, s.labels), epoch
+            )
         if k and len(res.rows):
             frame = s.tables.split(name)
             for kind, per_label in extreme_examples(res.probs, res.targets, k).items():
                 for label, picks in per_label.items():
                     paths = [s.cfg.data.crops_dir / frame["path"][res.rows[i]] for i in picks]
-                    captions = [f"{s.labels[int(res.probs[i].argmax())]} {res.probs[i].max():.2f}" for i in picks]
+                    captions = [
+                        f"{s.labels[int(res.probs[i].argmax())]} {res.probs[i].max():.2f}"
+                        for i in picks
+                    ]
                     for logger in loggers:
-                        logger.log_figure(f"{name}/{kind}/{s.labels[label]}", example_grid(paths, captions), epoch)
+                        logger.log_figure(
+                            f"{name}/{kind}/{s.labels[label]}", example_grid(paths, captions), epoch
+                        )
 
 
 def final_evaluation(s: Session, ckpt_dir: Path) -> dict[str, Any]:
@@ -211,16 +281,28 @@ def final_evaluation(s: Session, ckpt_dir: Path) -> dict[str, Any]:
     best = checkpoint.load(ckpt_dir / checkpoint.BEST)
     s.model.module.load_state_dict(best["model"])
     present = set(s.tables.frame["split"])
-    out: dict[str, Any] = {"best_epoch": s.progress.best_epoch, "unreadable_crops": s.progress.unreadable, "splits": {}}
+    out: dict[str, Any] = {
+        "best_epoch": s.progress.best_epoch,
+        "unreadable_crops": s.progress.unreadable,
+        "splits": {},
+    }
     for name in s.cfg.train.eval_splits_at_end:
         if name in present:
-            out["splits"][name] = evaluate(s.net, s.eval_loader(name), s.loss_fn, s.rt, s.labels).metrics
+            out["splits"][name] = evaluate(
+                s.net, s.eval_loader(name), s.loss_fn, s.rt, s.labels
+            ).metrics
     if s.rt.dist.is_main:
         write_json(s.cfg.run_dir / "final_metrics.json", out)
     return out
 
 
-def start(config_path: str | Path, overrides: Sequence[str] = (), *, resume: bool = True, pm: CamtrapPluginManager | None = None) -> dict[str, Any]:
+def start(
+    config_path: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    resume: bool = True,
+    pm: CamtrapPluginManager | None = None,
+) -> dict[str, Any]:
     """Load ``config.yml`` (+ ``--set`` overrides) and :func:`fit`."""
     from ct_train.config import load_config
 

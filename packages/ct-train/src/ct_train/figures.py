@@ -27,9 +27,17 @@ def confusion_image(cm: np.ndarray, labels: Sequence[str]) -> Image.Image:
             v = float(norm[i, j])
             shade = int(255 * (1 - v))
             x, y = margin + j * CELL, 20 + i * CELL
-            draw.rectangle([x, y, x + CELL - 1, y + CELL - 1], fill=(shade, shade, 255), outline=(220, 220, 220))
+            draw.rectangle(
+                [x, y, x + CELL - 1, y + CELL - 1],
+                fill=(shade, shade, 255),
+                outline=(220, 220, 220),
+            )
             if cm[i, j]:
-                draw.text((x + 3, y + CELL // 3), str(int(cm[i, j]))[:4], fill="white" if v > 0.5 else "black")
+                draw.text(
+                    (x + 3, y + CELL // 3),
+                    str(int(cm[i, j]))[:4],
+                    fill="white" if v > 0.5 else "black",
+                )
     return img
 
 

@@ -46,11 +46,22 @@ class ConsoleLogger:
     def start_epoch(self, epoch: int, total_steps: int, done: int = 0) -> None:
         if not self.options.progress:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self._progress = Progress(
-            TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(), console=self.console, transient=True,
+            TextColumn(f"epoch {epoch}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
         )
         self._progress.start()
         self._task = self._progress.add_task("train", total=total_steps, completed=done, info="")
@@ -69,7 +80,9 @@ class ConsoleLogger:
         keys = ("loss", "acc_top1", "acc_top3", "recall_macro", "lr", "images_per_s")
         shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
         if shown:
-            self.console.print(f"[bold]epoch {step}[/] {prefix.rstrip('/')}: {shown}", highlight=False)
+            self.console.print(
+                f"[bold]epoch {step}[/] {prefix.rstrip('/')}: {shown}", highlight=False
+            )
 
     def log_figure(self, tag: str, image: Any, step: int) -> None:
         pass
@@ -112,7 +125,9 @@ class TensorBoardLogger:
         self.writer.close()
 
 
-def make_tensorboard(run_dir: Path, config: dict[str, Any], options: TensorBoardOptions) -> TensorBoardLogger:
+def make_tensorboard(
+    run_dir: Path, config: dict[str, Any], options: TensorBoardOptions
+) -> TensorBoardLogger:
     return TensorBoardLogger(run_dir / options.subdir)
 
 
@@ -139,7 +154,9 @@ def comet_settings(run_dir: Path, env_file: str) -> dict[str, str]:
             break
     settings = {k: os.environ.get(k) or found.get(k, "") for k in COMET_VARS}
     if not settings["COMET_API_KEY"]:
-        raise CamtrapError(f"comet logger: COMET_API_KEY is not set — put it in {env_file} next to config.yml or in the environment")
+        raise CamtrapError(
+            f"comet logger: COMET_API_KEY is not set — put it in {env_file} next to config.yml or in the environment"
+        )
     return settings
 
 
@@ -150,16 +167,22 @@ class CometLogger:
         try:
             import comet_ml
         except ImportError:
-            raise CamtrapError("comet logger: the comet_ml package is not installed (pip install comet-ml)") from None
+            raise CamtrapError(
+                "comet logger: the comet_ml package is not installed (pip install comet-ml)"
+            ) from None
         s = comet_settings(run_dir, options.env_file)
         self.experiment = comet_ml.Experiment(
-            api_key=s["COMET_API_KEY"], project_name=s["COMET_PROJECT_NAME"] or None, workspace=s["COMET_WORKSPACE"] or None
+            api_key=s["COMET_API_KEY"],
+            project_name=s["COMET_PROJECT_NAME"] or None,
+            workspace=s["COMET_WORKSPACE"] or None,
         )
         self.experiment.set_name(options.experiment_name or f"{run_dir.parent.name}/{run_dir.name}")
         self.experiment.log_parameters(_flatten(config))
 
     def log_metrics(self, metrics: dict[str, float], step: int, *, prefix: str = "") -> None:
-        self.experiment.log_metrics({f"{prefix}{k}": v for k, v in metrics.items()}, step=step, epoch=step)
+        self.experiment.log_metrics(
+            {f"{prefix}{k}": v for k, v in metrics.items()}, step=step, epoch=step
+        )
 
     def log_figure(self, tag: str, image: Any, step: int) -> None:
         self.experiment.log_image(image, name=tag, step=step)
@@ -193,12 +216,23 @@ def get_logger(name: str, pm: CamtrapPluginManager | None = None) -> Registratio
     return collect(PluginKind.LOGGER, pm).get(name)
 
 
-def validate_loggers(specs: Sequence[Any], pm: CamtrapPluginManager | None = None) -> list[tuple[Registration, Any]]:
+def validate_loggers(
+    specs: Sequence[Any], pm: CamtrapPluginManager | None = None
+) -> list[tuple[Registration, Any]]:
     """Each configured logger's registration and validated options (fails before training starts)."""
-    return [(reg, build_options(reg, spec.options)) for spec in specs for reg in [get_logger(spec.name, pm)]]
+    return [
+        (reg, build_options(reg, spec.options))
+        for spec in specs
+        for reg in [get_logger(spec.name, pm)]
+    ]
 
 
-def make_loggers(specs: Sequence[Any], run_dir: Path, config: dict[str, Any], pm: CamtrapPluginManager | None = None) -> list[Any]:
+def make_loggers(
+    specs: Sequence[Any],
+    run_dir: Path,
+    config: dict[str, Any],
+    pm: CamtrapPluginManager | None = None,
+) -> list[Any]:
     return [
         reg.factory(run_dir, config, opts) if reg.options else reg.factory(run_dir, config)
         for reg, opts in validate_loggers(specs, pm)

@@ -14,13 +14,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.nn import functional as F  # noqa: N812 (the PyTorch convention)
 
 from ct_io.options import build_options
 from ct_io.plugins import CamtrapPluginManager
 from ct_io.registry import PluginKind, Registration, collect
-from ct_train.loss_options import ClassBalancedOptions, CrossEntropyOptions, FocalOptions, LabelSmoothingOptions
+from ct_train.loss_options import (
+    ClassBalancedOptions,
+    CrossEntropyOptions,
+    FocalOptions,
+    LabelSmoothingOptions,
+)
 
 
 class CrossEntropy(nn.Module):
@@ -30,7 +35,13 @@ class CrossEntropy(nn.Module):
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), targets, weight=self.weight, reduction="none", label_smoothing=self.label_smoothing)
+        return F.cross_entropy(
+            logits.float(),
+            targets,
+            weight=self.weight,
+            reduction="none",
+            label_smoothing=self.label_smoothing,
+        )
 
 
 class FocalLoss(nn.Module):
@@ -49,11 +60,15 @@ class FocalLoss(nn.Module):
         return loss
 
 
-def make_cross_entropy(num_classes: int, class_counts: Sequence[int], options: CrossEntropyOptions) -> nn.Module:
+def make_cross_entropy(
+    num_classes: int, class_counts: Sequence[int], options: CrossEntropyOptions
+) -> nn.Module:
     return CrossEntropy(options.label_smoothing)
 
 
-def make_label_smoothing(num_classes: int, class_counts: Sequence[int], options: LabelSmoothingOptions) -> nn.Module:
+def make_label_smoothing(
+    num_classes: int, class_counts: Sequence[int], options: LabelSmoothingOptions
+) -> nn.Module:
     return CrossEntropy(options.label_smoothing)
 
 
@@ -63,7 +78,10 @@ def make_focal(num_classes: int, class_counts: Sequence[int], options: FocalOpti
         if len(options.alpha) != num_classes:
             from ct_io.options import ConfigError
 
-            raise ConfigError("loss 'focal' options", [f"$.alpha: needs {num_classes} values (one per label), got {len(options.alpha)}"])
+            raise ConfigError(
+                "loss 'focal' options",
+                [f"$.alpha: needs {num_classes} values (one per label), got {len(options.alpha)}"],
+            )
         alpha = torch.tensor(options.alpha, dtype=torch.float32)
     return FocalLoss(options.gamma, alpha)
 
@@ -75,7 +93,9 @@ def class_balanced_weights(class_counts: Sequence[int], beta: float) -> torch.Te
     return (weights / weights.sum() * len(class_counts)).float()
 
 
-def make_class_balanced(num_classes: int, class_counts: Sequence[int], options: ClassBalancedOptions) -> nn.Module:
+def make_class_balanced(
+    num_classes: int, class_counts: Sequence[int], options: ClassBalancedOptions
+) -> nn.Module:
     weights = class_balanced_weights(class_counts, options.beta)
     if options.base == "focal":
         return FocalLoss(options.gamma, weights)
@@ -93,12 +113,22 @@ def get_loss(name: str, pm: CamtrapPluginManager | None = None) -> Registration:
 
 
 def build_loss(
-    name: str, options: Mapping[str, Any], num_classes: int, class_counts: Sequence[int], pm: CamtrapPluginManager | None = None
+    name: str,
+    options: Mapping[str, Any],
+    num_classes: int,
+    class_counts: Sequence[int],
+    pm: CamtrapPluginManager | None = None,
 ) -> nn.Module:
     """Make the loss module, its options validated against the class its plugin registered."""
     reg = get_loss(name, pm)
     opts = build_options(reg, options)
-    loss = reg.factory(num_classes, list(class_counts), opts) if reg.options else reg.factory(num_classes, list(class_counts))
+    loss = (
+        reg.factory(num_classes, list(class_counts), opts)
+        if reg.options
+        else reg.factory(num_classes, list(class_counts))
+    )
     if not isinstance(loss, nn.Module):
-        raise TypeError(f"loss {name!r} factory returned {type(loss).__name__}, not a torch.nn.Module")
+        raise TypeError(
+            f"loss {name!r} factory returned {type(loss).__name__}, not a torch.nn.Module"
+        )
     return loss

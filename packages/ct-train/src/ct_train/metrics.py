@@ -9,7 +9,9 @@ import numpy as np
 
 def confusion_matrix(targets: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
     """``C[i, j]``: examples of true label i predicted as j."""
-    return np.bincount(targets * num_classes + preds, minlength=num_classes**2).reshape(num_classes, num_classes)
+    return np.bincount(targets * num_classes + preds, minlength=num_classes**2).reshape(
+        num_classes, num_classes
+    )
 
 
 def topk_correct(probs: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
@@ -19,7 +21,11 @@ def topk_correct(probs: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
 
 
 def summarize(
-    probs: np.ndarray, targets: np.ndarray, losses: np.ndarray, weights: np.ndarray, labels: Sequence[str]
+    probs: np.ndarray,
+    targets: np.ndarray,
+    losses: np.ndarray,
+    weights: np.ndarray,
+    labels: Sequence[str],
 ) -> tuple[dict[str, float], np.ndarray]:
     """Loss, top-1/top-3 accuracy (plain and weighted), macro recall, per-label recall; and the confusion matrix.
 
@@ -52,7 +58,9 @@ def summarize(
     return metrics, cm
 
 
-def extreme_examples(probs: np.ndarray, targets: np.ndarray, k: int) -> dict[str, dict[int, list[int]]]:
+def extreme_examples(
+    probs: np.ndarray, targets: np.ndarray, k: int
+) -> dict[str, dict[int, list[int]]]:
     """Per label, the ``k`` most telling rows: ``tp`` (surest right), ``fp`` (surest wrong
     claims of the label), ``fn`` (examples of the label it was least sure of)."""
     preds = probs.argmax(axis=1)

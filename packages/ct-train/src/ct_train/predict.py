@@ -33,10 +33,19 @@ def resolve_checkpoint(cfg: ExperimentConfig, name: str | Path) -> Path:
     for candidate in (path, cfg.run_dir / path, cfg.run_dir / "checkpoints" / path):
         if candidate.is_file():
             return candidate
-    raise CamtrapError(f"checkpoint {name} not found (looked in ., {cfg.run_dir}, {cfg.run_dir / 'checkpoints'})")
+    raise CamtrapError(
+        f"checkpoint {name} not found (looked in ., {cfg.run_dir}, {cfg.run_dir / 'checkpoints'})"
+    )
 
 
-def predict(cfg: ExperimentConfig, checkpoint_name: str | Path, split: str, *, out_dir: Path | None = None, pm: CamtrapPluginManager | None = None) -> dict[str, Any]:
+def predict(
+    cfg: ExperimentConfig,
+    checkpoint_name: str | Path,
+    split: str,
+    *,
+    out_dir: Path | None = None,
+    pm: CamtrapPluginManager | None = None,
+) -> dict[str, Any]:
     """Run the checkpoint's weights on ``split``; write outputs and metrics; return the metrics."""
     import attrs
 
@@ -45,23 +54,37 @@ def predict(cfg: ExperimentConfig, checkpoint_name: str | Path, split: str, *, o
     tables = load_tables(cfg.data)
     frame = tables.split(split)
     if frame.empty:
-        raise CamtrapError(f"split {split!r} has no crops (splits: {', '.join(sorted(set(tables.frame['split'])))})")
+        raise CamtrapError(
+            f"split {split!r} has no crops (splits: {', '.join(sorted(set(tables.frame['split'])))})"
+        )
     labels = state.get("meta", {}).get("labels", tables.labels)
     if list(labels) != tables.labels:
-        raise CamtrapError(f"{path}: trained on labels {labels[:5]}…, but {cfg.data.label_index} lists {tables.labels[:5]}…")
+        raise CamtrapError(
+            f"{path}: trained on labels {labels[:5]}…, but {cfg.data.label_index} lists {tables.labels[:5]}…"
+        )
     model = build_model(attrs.evolve(cfg.model, pretrained="none"), len(labels), pm)
     model.module.load_state_dict(state["model"])
     device = pick_device(cfg.train.device, DistInfo())
     rt = Runtime(device, pick_amp(cfg.train.amp, device), cfg.train.channels_last, DistInfo())
     model.module.to(device)
     size = cfg.data.image_size or model.input_size
-    loader = eval_loader(cfg.data, frame, size, model.mean, model.std, pin_memory=device.type == "cuda")
-    loss_fn = build_loss(cfg.loss.name, cfg.loss.options, len(labels), tables.class_counts("train"), pm).to(device)
+    loader = eval_loader(
+        cfg.data, frame, size, model.mean, model.std, pin_memory=device.type == "cuda"
+    )
+    loss_fn = build_loss(
+        cfg.loss.name, cfg.loss.options, len(labels), tables.class_counts("train"), pm
+    ).to(device)
     result = evaluate(model.module, loader, loss_fn, rt, labels)
 
     out_dir = out_dir or cfg.run_dir / "predictions"
     rows = frame.iloc[result.rows]
-    table = pd.DataFrame({"path": rows["path"].to_numpy(), "label": rows["label"].to_numpy(), "weight": rows["weight"].to_numpy()})
+    table = pd.DataFrame(
+        {
+            "path": rows["path"].to_numpy(),
+            "label": rows["label"].to_numpy(),
+            "weight": rows["weight"].to_numpy(),
+        }
+    )
     table = pd.concat([table, pd.DataFrame(result.probs, columns=labels)], axis=1)
     write_csv(table, out_dir / f"outputs_{split}.csv.gz")
     metrics = {"checkpoint": str(path), "split": split, **result.metrics}

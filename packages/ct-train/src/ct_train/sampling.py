@@ -23,7 +23,9 @@ import numpy as np
 import torch.utils.data
 
 
-def sampling_weights(targets: np.ndarray, weights: np.ndarray, num_classes: int, method: str) -> np.ndarray | None:
+def sampling_weights(
+    targets: np.ndarray, weights: np.ndarray, num_classes: int, method: str
+) -> np.ndarray | None:
     """Draw probabilities for the train split (None: a plain permutation)."""
     if method == "label_weighted":
         per_label = np.bincount(targets, weights=weights, minlength=num_classes)

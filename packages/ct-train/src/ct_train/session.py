@@ -87,7 +87,16 @@ class Session:
         m = self.model
         pin = self.rt.device.type == "cuda"
         size = self.cfg.data.image_size or m.input_size
-        return eval_loader(self.cfg.data, self.tables.split(split), size, m.mean, m.std, rank=self.rt.dist.rank, world_size=self.rt.dist.world_size, pin_memory=pin)
+        return eval_loader(
+            self.cfg.data,
+            self.tables.split(split),
+            size,
+            m.mean,
+            m.std,
+            rank=self.rt.dist.rank,
+            world_size=self.rt.dist.world_size,
+            pin_memory=pin,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -160,26 +169,43 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_session(cfg: ExperimentConfig, dist: DistInfo, pm: CamtrapPluginManager | None = None) -> Session:
+def build_session(
+    cfg: ExperimentConfig, dist: DistInfo, pm: CamtrapPluginManager | None = None
+) -> Session:
     """Tables, model, loss, optimizer, schedule, sampler and loader, as the config says."""
     seed_everything(cfg.train.seed)
     device = pick_device(cfg.train.device, dist)
     rt = Runtime(device, pick_amp(cfg.train.amp, device), cfg.train.channels_last, dist)
     tables = load_tables(cfg.data, cfg.sampling)
     model = build_model(cfg.model, len(tables.labels), pm)
-    model.module.to(device, memory_format=torch.channels_last if rt.channels_last else torch.contiguous_format)
-    loss_fn = build_loss(cfg.loss.name, cfg.loss.options, len(tables.labels), tables.class_counts("train"), pm).to(device)
+    model.module.to(
+        device, memory_format=torch.channels_last if rt.channels_last else torch.contiguous_format
+    )
+    loss_fn = build_loss(
+        cfg.loss.name, cfg.loss.options, len(tables.labels), tables.class_counts("train"), pm
+    ).to(device)
 
     train = tables.split("train")
-    probs = sampling_weights(train["target"].to_numpy(), train["weight"].to_numpy(), len(tables.labels), cfg.sampling.method)
-    sampler = EpochSampler(len(train), probs, seed=cfg.train.seed, rank=dist.rank, world_size=dist.world_size)
+    probs = sampling_weights(
+        train["target"].to_numpy(),
+        train["weight"].to_numpy(),
+        len(tables.labels),
+        cfg.sampling.method,
+    )
+    sampler = EpochSampler(
+        len(train), probs, seed=cfg.train.seed, rank=dist.rank, world_size=dist.world_size
+    )
     size = cfg.data.image_size or model.input_size
-    loader = train_loader(cfg.data, train, sampler, size, model.mean, model.std, pin_memory=device.type == "cuda")
+    loader = train_loader(
+        cfg.data, train, sampler, size, model.mean, model.std, pin_memory=device.type == "cuda"
+    )
     steps = sampler.per_rank // cfg.data.batch_size
     if steps == 0:
         from ct_io.errors import CamtrapError
 
-        raise CamtrapError(f"train split has {len(train)} crops, fewer than one batch of {cfg.data.batch_size} per process; lower data.batch_size")
+        raise CamtrapError(
+            f"train split has {len(train)} crops, fewer than one batch of {cfg.data.batch_size} per process; lower data.batch_size"
+        )
     if cfg.train.max_steps_per_epoch:
         steps = min(steps, cfg.train.max_steps_per_epoch)
 
@@ -187,7 +213,9 @@ def build_session(cfg: ExperimentConfig, dist: DistInfo, pm: CamtrapPluginManage
     scheduler = build_scheduler(optimizer, cfg.optim, steps, cfg.train.epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=rt.amp_dtype == torch.float16)
     net = wrap(model.module, cfg, rt)
-    return Session(cfg, tables, model, net, loss_fn, optimizer, scheduler, scaler, sampler, loader, rt, steps)
+    return Session(
+        cfg, tables, model, net, loss_fn, optimizer, scheduler, scaler, sampler, loader, rt, steps
+    )
 
 
 def wrap(module: torch.nn.Module, cfg: ExperimentConfig, rt: Runtime) -> torch.nn.Module:

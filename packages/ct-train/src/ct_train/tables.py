@@ -55,7 +55,9 @@ def load_tables(data: DataConfig, sampling: SamplingConfig | None = None) -> Dat
         )
     bad = [p for p in frame["path"][unsafe_mask(frame["path"])] if unsafe_reason(p)]
     if bad:
-        raise CamtrapError(f"{data.dataset_csv}: unsafe crop path {bad[0]!r} ({unsafe_reason(bad[0])})")
+        raise CamtrapError(
+            f"{data.dataset_csv}: unsafe crop path {bad[0]!r} ({unsafe_reason(bad[0])})"
+        )
 
     where = splits.split_of()
     keys = list(zip(frame["dataset"], frame["location"], strict=True))
@@ -86,7 +88,9 @@ def detection_weights(frame: pd.DataFrame, sampling: SamplingConfig | None) -> n
         conf = calibrate(conf, option)
     weights[train] = conf[train]
     if (weights <= 0).any():
-        raise CamtrapError("weight_by_detection_conf: some crops have confidence <= 0; drop them or raise the crop threshold")
+        raise CamtrapError(
+            "weight_by_detection_conf: some crops have confidence <= 0; drop them or raise the crop threshold"
+        )
     return weights
 
 
@@ -98,7 +102,9 @@ def calibrate(conf: np.ndarray, npz_path: Path) -> np.ndarray:
         with np.load(npz_path) as npz:
             x, y = np.asarray(npz["x"], dtype=np.float64), np.asarray(npz["y"], dtype=np.float64)
     except (KeyError, ValueError, OSError) as exc:
-        raise CamtrapError(f"{npz_path}: not an isotonic calibration .npz with arrays x and y ({exc})") from None
+        raise CamtrapError(
+            f"{npz_path}: not an isotonic calibration .npz with arrays x and y ({exc})"
+        ) from None
     if x.ndim != 1 or x.shape != y.shape or len(x) < 2 or np.any(np.diff(x) < 0):
         raise CamtrapError(f"{npz_path}: x and y must be 1-D, the same length, and x increasing")
     return np.interp(conf, x, y)
