@@ -46,9 +46,12 @@ def train(
     Runs under torchrun for several GPUs or machines:
     torchrun --nproc_per_node 4 -m ct_train train runs/b3/base/config.yml
     """
-    from ct_train.engine import start
+    from ct_train.config import load_config
 
-    result = start(config, set_ or [], resume=resume)
+    cfg = load_config(config, set_ or [])  # a bad config fails here, before torch is imported
+    from ct_train.engine import fit
+
+    result = fit(cfg, resume=resume)
     for split, metrics in result["splits"].items():
         console.print(
             f"[bold]{split}[/]: top-1 {metrics.get('acc_top1', 0):.3f}  top-3 {metrics.get('acc_top3', 0):.3f}  "
