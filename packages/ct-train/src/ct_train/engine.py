@@ -156,7 +156,10 @@ def fit(
         s = build_session(cfg, dist, pm)
         ckpt_dir = cfg.run_dir / "checkpoints"
         if resume and (ckpt_dir / checkpoint.LAST).is_file():
-            s.load_state_dict(checkpoint.load(ckpt_dir / checkpoint.LAST))
+            state = checkpoint.load(ckpt_dir / checkpoint.LAST)
+            if state["meta"]["config_digest"] != s.meta()["config_digest"]:
+                log.warning("the config changed since %s was written; resuming with the new values (--no-resume starts over)", checkpoint.LAST)
+            s.load_state_dict(state)
             log.info("resuming at epoch %d, step %d", s.progress.epoch, s.progress.step_in_epoch)
         loggers = (
             make_loggers(cfg.loggers, cfg.run_dir, unstructure(cfg), pm) if dist.is_main else []
