@@ -40,7 +40,11 @@ def train_transform(
     # jitter on the small uint8 tensor, float conversion last.
     if not aug.enabled:
         return v2.Compose([v2.PILToTensor(), *eval_steps(size), *_to_float(mean, std)])
-    steps: list[v2.Transform] = [v2.PILToTensor(), v2.RandomResizedCrop(size, scale=aug.scale, ratio=aug.ratio, antialias=True), v2.ToPILImage()]
+    steps: list[v2.Transform] = [
+        v2.PILToTensor(),
+        v2.RandomResizedCrop(size, scale=aug.scale, ratio=aug.ratio, antialias=True),
+        v2.ToPILImage(),
+    ]
     if aug.rotation:
         steps.append(v2.RandomRotation(degrees=(-aug.rotation, aug.rotation)))
     if aug.hflip:
@@ -77,8 +81,7 @@ def load_image(path: Path, draft_size: int | None) -> Image.Image:
     with Image.open(path) as img:
         if draft_size and img.format == "JPEG":
             img.draft("RGB", (draft_size, draft_size))
-        img = ImageOps.exif_transpose(img)
-        return img.convert("RGB")
+        return ImageOps.exif_transpose(img).convert("RGB")
 
 
 class CropDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int, float, int]]):

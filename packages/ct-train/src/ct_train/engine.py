@@ -158,7 +158,10 @@ def fit(
         if resume and (ckpt_dir / checkpoint.LAST).is_file():
             state = checkpoint.load(ckpt_dir / checkpoint.LAST)
             if state["meta"]["config_digest"] != s.meta()["config_digest"]:
-                log.warning("the config changed since %s was written; resuming with the new values (--no-resume starts over)", checkpoint.LAST)
+                log.warning(
+                    "the config changed since %s was written; resuming with the new values (--no-resume starts over)",
+                    checkpoint.LAST,
+                )
             s.load_state_dict(state)
             log.info("resuming at epoch %d, step %d", s.progress.epoch, s.progress.step_in_epoch)
         loggers = (

@@ -29,6 +29,8 @@ from ct_train.loss_options import (
 
 
 class CrossEntropy(nn.Module):
+    weight: torch.Tensor | None
+
     def __init__(self, label_smoothing: float = 0.0, weight: torch.Tensor | None = None) -> None:
         super().__init__()
         self.label_smoothing = label_smoothing
@@ -46,6 +48,8 @@ class CrossEntropy(nn.Module):
 
 class FocalLoss(nn.Module):
     """Lin et al. 2017: cross-entropy scaled by (1 - p_true)^gamma."""
+
+    weight: torch.Tensor | None
 
     def __init__(self, gamma: float = 2.0, weight: torch.Tensor | None = None) -> None:
         super().__init__()

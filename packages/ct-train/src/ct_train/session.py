@@ -178,9 +178,9 @@ def build_session(
     rt = Runtime(device, pick_amp(cfg.train.amp, device), cfg.train.channels_last, dist)
     tables = load_tables(cfg.data, cfg.sampling)
     model = build_model(cfg.model, len(tables.labels), pm)
-    model.module.to(
-        device, memory_format=torch.channels_last if rt.channels_last else torch.contiguous_format
-    )
+    model.module.to(device)
+    if rt.channels_last:
+        model.module.to(memory_format=torch.channels_last)
     loss_fn = build_loss(
         cfg.loss.name, cfg.loss.options, len(tables.labels), tables.class_counts("train"), pm
     ).to(device)
