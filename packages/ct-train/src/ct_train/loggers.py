@@ -1,0 +1,239 @@
+"""Built-in experiment loggers: console (rich), TensorBoard, Comet (optional).
+
+Each logger implements ``ct_io.hookspecs.ExperimentLogger`` (``log_metrics``,
+``log_figure``, ``close``) and may add the optional progress methods ``start_epoch``,
+``log_step`` and ``end_epoch``. Factories are called as ``factory(run_dir, config,
+options)``; heavy libraries are imported inside them, so a logger that is not enabled
+costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from attrs import define
+
+from ct_io.errors import CamtrapError
+from ct_io.options import build_options
+from ct_io.plugins import CamtrapPluginManager
+from ct_io.registry import PluginKind, Registration, collect
+
+COMET_VARS = ("COMET_API_KEY", "COMET_PROJECT_NAME", "COMET_WORKSPACE")
+
+
+# ------------------------------------------------------------------ console
+
+
+@define
+class ConsoleOptions:
+    progress: bool = True  # a rich progress bar per epoch (off: one line per epoch)
+
+
+class ConsoleLogger:
+    """Rich progress per epoch and step; a one-line summary of each evaluation."""
+
+    def __init__(self, options: ConsoleOptions) -> None:
+        from ct_io.clitools import console
+
+        self.console = console
+        self.options = options
+        self._progress: Any = None
+        self._task: Any = None
+
+    def start_epoch(self, epoch: int, total_steps: int, done: int = 0) -> None:
+        if not self.options.progress:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn(f"epoch {epoch}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("train", total=total_steps, completed=done, info="")
+
+    def log_step(self, step_in_epoch: int, metrics: Mapping[str, float]) -> None:
+        if self._progress is not None:
+            info = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+            self._progress.update(self._task, completed=step_in_epoch, info=info)
+
+    def end_epoch(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def log_metrics(self, metrics: dict[str, float], step: int, *, prefix: str = "") -> None:
+        keys = ("loss", "acc_top1", "acc_top3", "recall_macro", "lr", "images_per_s")
+        shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
+        if shown:
+            self.console.print(
+                f"[bold]epoch {step}[/] {prefix.rstrip('/')}: {shown}", highlight=False
+            )
+
+    def log_figure(self, tag: str, image: Any, step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        self.end_epoch()
+
+
+def make_console(run_dir: Path, config: dict[str, Any], options: ConsoleOptions) -> ConsoleLogger:
+    return ConsoleLogger(options)
+
+
+# ------------------------------------------------------------------ tensorboard
+
+
+@define
+class TensorBoardOptions:
+    subdir: str = "tensorboard"
+
+
+class TensorBoardLogger:
+    """Scalars and images in ``<run>/tensorboard`` (``tensorboard --logdir runs``)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(log_dir))
+
+    def log_metrics(self, metrics: dict[str, float], step: int, *, prefix: str = "") -> None:
+        for key, value in metrics.items():
+            self.writer.add_scalar(f"{prefix}{key}", value, step)
+        self.writer.flush()
+
+    def log_figure(self, tag: str, image: Any, step: int) -> None:
+        import numpy as np
+
+        self.writer.add_image(tag, np.asarray(image.convert("RGB")), step, dataformats="HWC")
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def make_tensorboard(
+    run_dir: Path, config: dict[str, Any], options: TensorBoardOptions
+) -> TensorBoardLogger:
+    return TensorBoardLogger(run_dir / options.subdir)
+
+
+# ------------------------------------------------------------------ comet
+
+
+@define
+class CometOptions:
+    #: A ``.env`` file with COMET_API_KEY / COMET_PROJECT_NAME / COMET_WORKSPACE (relative
+    #: to the run folder, then its parents); variables already set win.
+    env_file: str = ".env"
+    experiment_name: str | None = None
+
+
+def comet_settings(run_dir: Path, env_file: str) -> dict[str, str]:
+    """The three COMET_* values from the environment, else from the nearest ``.env``."""
+    from dotenv import dotenv_values
+
+    found: dict[str, str] = {}
+    for folder in [run_dir, *run_dir.parents]:
+        candidate = folder / env_file
+        if candidate.is_file():
+            found = {k: v for k, v in dotenv_values(candidate).items() if k in COMET_VARS and v}
+            break
+    settings = {k: os.environ.get(k) or found.get(k, "") for k in COMET_VARS}
+    if not settings["COMET_API_KEY"]:
+        raise CamtrapError(
+            f"comet logger: COMET_API_KEY is not set — put it in {env_file} next to config.yml or in the environment"
+        )
+    return settings
+
+
+class CometLogger:
+    """Metrics and images to comet.com; the API key never leaves this object."""
+
+    def __init__(self, run_dir: Path, config: dict[str, Any], options: CometOptions) -> None:
+        try:
+            import comet_ml
+        except ImportError:
+            raise CamtrapError(
+                "comet logger: the comet_ml package is not installed (pip install comet-ml)"
+            ) from None
+        s = comet_settings(run_dir, options.env_file)
+        self.experiment = comet_ml.Experiment(
+            api_key=s["COMET_API_KEY"],
+            project_name=s["COMET_PROJECT_NAME"] or None,
+            workspace=s["COMET_WORKSPACE"] or None,
+        )
+        self.experiment.set_name(options.experiment_name or f"{run_dir.parent.name}/{run_dir.name}")
+        self.experiment.log_parameters(_flatten(config))
+
+    def log_metrics(self, metrics: dict[str, float], step: int, *, prefix: str = "") -> None:
+        self.experiment.log_metrics(
+            {f"{prefix}{k}": v for k, v in metrics.items()}, step=step, epoch=step
+        )
+
+    def log_figure(self, tag: str, image: Any, step: int) -> None:
+        self.experiment.log_image(image, name=tag, step=step)
+
+    def close(self) -> None:
+        self.experiment.end()
+
+
+def make_comet(run_dir: Path, config: dict[str, Any], options: CometOptions) -> CometLogger:
+    return CometLogger(run_dir, config, options)
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+# ------------------------------------------------------------------ accessors
+
+
+def list_loggers(pm: CamtrapPluginManager | None = None) -> list[Registration]:
+    return list(collect(PluginKind.LOGGER, pm))
+
+
+def get_logger(name: str, pm: CamtrapPluginManager | None = None) -> Registration:
+    return collect(PluginKind.LOGGER, pm).get(name)
+
+
+def validate_loggers(
+    specs: Sequence[Any], pm: CamtrapPluginManager | None = None
+) -> list[tuple[Registration, Any]]:
+    """Each configured logger's registration and validated options (fails before training starts)."""
+    return [
+        (reg, build_options(reg, spec.options))
+        for spec in specs
+        for reg in [get_logger(spec.name, pm)]
+    ]
+
+
+def make_loggers(
+    specs: Sequence[Any],
+    run_dir: Path,
+    config: dict[str, Any],
+    pm: CamtrapPluginManager | None = None,
+) -> list[Any]:
+    return [
+        reg.factory(run_dir, config, opts) if reg.options else reg.factory(run_dir, config)
+        for reg, opts in validate_loggers(specs, pm)
+    ]

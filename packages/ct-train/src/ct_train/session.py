@@ -1,0 +1,232 @@
+"""Everything one training run holds, built from the config; saved and restored as a whole."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from attrs import asdict, define, field
+
+from ct_io.plugins import CamtrapPluginManager
+from ct_train import checkpoint
+from ct_train.backbone import Model, build_model
+from ct_train.config import ExperimentConfig, config_digest, unstructure
+from ct_train.data import eval_loader, train_loader
+from ct_train.distributed import DistInfo
+from ct_train.losses import build_loss
+from ct_train.optim import build_optimizer, build_scheduler
+from ct_train.sampling import EpochSampler, sampling_weights
+from ct_train.tables import DatasetTables, load_tables
+
+log = logging.getLogger(__name__)
+
+
+@define
+class Progress:
+    """Where the run is; saved in every checkpoint."""
+
+    epoch: int = 0  # the epoch in progress (or the next to start)
+    step_in_epoch: int = 0  # optimizer steps already done in ``epoch``
+    global_step: int = 0
+    best_value: float | None = None
+    best_epoch: int = -1
+    bad_epochs: int = 0  # epochs since the best one
+    finished: bool = False
+    unreadable: int = 0  # crops that could not be decoded (left out of the loss)
+    sums: dict[str, float] = field(factory=dict)  # this epoch's running train sums
+
+
+@define
+class Runtime:
+    """Device and numeric settings shared by training and evaluation."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+    dist: DistInfo
+
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        if self.amp_dtype is None:
+            yield
+        else:
+            with torch.autocast(self.device.type, dtype=self.amp_dtype):
+                yield
+
+    def to_device(self, images: torch.Tensor) -> torch.Tensor:
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        return images.to(self.device, non_blocking=True, memory_format=fmt)
+
+
+@define
+class Session:
+    cfg: ExperimentConfig
+    tables: DatasetTables
+    model: Model
+    net: torch.nn.Module  # what runs forward: maybe DDP-wrapped and/or compiled
+    loss_fn: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    sampler: EpochSampler
+    train_loader: torch.utils.data.DataLoader[Any]
+    rt: Runtime
+    steps_per_epoch: int
+    progress: Progress = field(factory=Progress)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.tables.labels
+
+    def eval_loader(self, split: str) -> torch.utils.data.DataLoader[Any]:
+        m = self.model
+        pin = self.rt.device.type == "cuda"
+        size = self.cfg.data.image_size or m.input_size
+        return eval_loader(
+            self.cfg.data,
+            self.tables.split(split),
+            size,
+            m.mean,
+            m.std,
+            rank=self.rt.dist.rank,
+            world_size=self.rt.dist.world_size,
+            pin_memory=pin,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": checkpoint.rng_state(),
+            "progress": asdict(self.progress),
+            "meta": self.meta(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.module.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.sampler.load_state_dict(state["sampler"])
+        checkpoint.set_rng_state(state["rng"])
+        self.progress = Progress(**state["progress"])
+
+    def meta(self) -> dict[str, Any]:
+        """What a reader of ``best.pt`` needs to use the weights."""
+        m = self.model
+        return {
+            "labels": list(self.labels),
+            "backbone": self.cfg.model.backbone,
+            "backbone_options": dict(self.cfg.model.options),
+            "input_size": int(self.cfg.data.image_size or m.input_size),
+            "mean": [float(v) for v in m.mean],
+            "std": [float(v) for v in m.std],
+            "config_digest": config_digest(self.cfg),
+        }
+
+
+def pick_device(name: str, dist: DistInfo) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", dist.local_rank)
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_amp(setting: str, device: torch.device) -> torch.dtype | None:
+    """auto: bf16 on CPUs with native bf16 and on CUDA GPUs that have it, else fp16 on CUDA."""
+    if setting == "off" or device.type == "mps":
+        return None
+    if setting == "bf16":
+        return torch.bfloat16
+    if setting == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if _cpu_has_native_bf16() else None
+
+
+def _cpu_has_native_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_session(
+    cfg: ExperimentConfig, dist: DistInfo, pm: CamtrapPluginManager | None = None
+) -> Session:
+    """Tables, model, loss, optimizer, schedule, sampler and loader, as the config says."""
+    seed_everything(cfg.train.seed)
+    device = pick_device(cfg.train.device, dist)
+    rt = Runtime(device, pick_amp(cfg.train.amp, device), cfg.train.channels_last, dist)
+    tables = load_tables(cfg.data, cfg.sampling)
+    model = build_model(cfg.model, len(tables.labels), pm)
+    model.module.to(device)
+    if rt.channels_last:
+        model.module.to(memory_format=torch.channels_last)
+    loss_fn = build_loss(
+        cfg.loss.name, cfg.loss.options, len(tables.labels), tables.class_counts("train"), pm
+    ).to(device)
+
+    train = tables.split("train")
+    probs = sampling_weights(
+        train["target"].to_numpy(),
+        train["weight"].to_numpy(),
+        len(tables.labels),
+        cfg.sampling.method,
+    )
+    sampler = EpochSampler(
+        len(train), probs, seed=cfg.train.seed, rank=dist.rank, world_size=dist.world_size
+    )
+    size = cfg.data.image_size or model.input_size
+    loader = train_loader(
+        cfg.data, train, sampler, size, model.mean, model.std, pin_memory=device.type == "cuda"
+    )
+    steps = sampler.per_rank // cfg.data.batch_size
+    if steps == 0:
+        from ct_io.errors import CamtrapError
+
+        raise CamtrapError(
+            f"train split has {len(train)} crops, fewer than one batch of {cfg.data.batch_size} per process; lower data.batch_size"
+        )
+    if cfg.train.max_steps_per_epoch:
+        steps = min(steps, cfg.train.max_steps_per_epoch)
+
+    optimizer = build_optimizer(model.module.parameters(), cfg.optim)
+    scheduler = build_scheduler(optimizer, cfg.optim, steps, cfg.train.epochs)
+    scaler = torch.amp.GradScaler(device.type, enabled=rt.amp_dtype == torch.float16)
+    net = wrap(model.module, cfg, rt)
+    return Session(
+        cfg, tables, model, net, loss_fn, optimizer, scheduler, scaler, sampler, loader, rt, steps
+    )
+
+
+def wrap(module: torch.nn.Module, cfg: ExperimentConfig, rt: Runtime) -> torch.nn.Module:
+    net = module
+    if rt.dist.enabled:
+        ids = [rt.device.index] if rt.device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
+    if cfg.train.compile:
+        net = torch.compile(net)  # type: ignore[assignment]
+    return net
+
+
+def config_for_loggers(cfg: ExperimentConfig) -> dict[str, Any]:
+    return unstructure(cfg)
