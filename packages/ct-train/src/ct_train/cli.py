@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ct_io.clitools import console, run_cli, setup_logging
+from ct_io.errors import CamtrapError
 
 app = typer.Typer(
     help="ct-train: train camera-trap species classifiers (runs/<model>/<experiment>/config.yml).",
@@ -86,6 +87,65 @@ def predict(
         f"  → {Path(config).parent / 'predictions' / f'outputs_{split}.csv.gz'}",
         highlight=False,
     )
+
+
+STAGES_HELP = "fetch, select, detect, crop, table, split, train, bundle, evaluate, export, report"
+
+
+@app.command("run")
+def run_cmd(
+    config: Annotated[
+        Path,
+        typer.Argument(
+            help="runs/<model>/<experiment>/config.yml with sources, labels, ... sections."
+        ),
+    ],
+    from_: Annotated[
+        str | None, typer.Option("--from", help=f"Start at this stage ({STAGES_HELP}).")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Stop after this stage.")] = None,
+    force: Annotated[
+        list[str] | None,
+        typer.Option("--force", help="Rerun this stage even when up to date (repeatable)."),
+    ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+) -> None:
+    """Run the whole chain: sources → selection → detector → crops → table → splits → train → bundle → evaluate → exports → report.
+
+    Each stage writes files in the run folder and is skipped when its inputs and config
+    section are unchanged since it last finished; the first failing stage stops the run.
+    """
+    from ct_train.config import load_config
+    from ct_train.pipeline.runner import check_range, run_pipeline
+
+    check_range(from_, to)
+    cfg = load_config(config, set_ or [])
+    result = run_pipeline(cfg, start=from_, stop=to, force=force or [])
+    console.print(result.table())
+    if result.error is not None:
+        raise CamtrapError(result.error)
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Argument(help="Folder for the demo data, runs and report.")] = Path(
+        "demo-run"
+    ),
+    skip_random: Annotated[
+        bool,
+        typer.Option(
+            "--skip-random-split", help="Do not train the naive random-split model for comparison."
+        ),
+    ] = False,
+) -> None:
+    """Train, evaluate and export a classifier on the built-in synthetic dataset (offline, ~5 min on 2 CPU cores).
+
+    Also trains the same model on a naive random split by image, to show how much a
+    random split overstates accuracy compared with a split by location.
+    """
+    from ct_train.pipeline.demo import run_demo
+
+    run_demo(out, compare_random=not skip_random)
 
 
 @app.command("losses")

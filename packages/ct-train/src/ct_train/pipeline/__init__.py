@@ -1,0 +1,1 @@
+"""``ct-train run``: the whole chain from data sources to an evaluated, exported classifier."""

@@ -1,0 +1,227 @@
+"""Stages from the split table to a shipped model: train, bundle, evaluate, export, report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ct_io.errors import CamtrapError
+from ct_io.jsonio import read_json
+from ct_train.pipeline.stages import Context, Outcome, Stage, sections
+
+log = logging.getLogger(__name__)
+
+#: The training sections: a change to any of them retrains.
+TRAIN_SECTIONS = ("data", "sampling", "model", "loss", "optim", "train", "loggers", "preset")
+#: Paths in ``data`` the train stage does not depend on (they move with the run folder).
+_DATA_PATHS = ("dir", "crops_dir", "sources_dir")
+
+
+def _train_section(cfg: Any) -> Any:
+    picked = sections(*TRAIN_SECTIONS)(cfg)
+    picked["data"] = {k: v for k, v in picked["data"].items() if k not in _DATA_PATHS}
+    return picked
+
+
+# ---------------------------------------------------------------- train
+
+
+def train(ctx: Context) -> Outcome:
+    """The training engine; an interrupted run continues from ``checkpoints/last.pt``."""
+    from ct_train.engine import fit
+
+    result = fit(ctx.cfg, resume=ctx.resume, pm=ctx.pm)
+    counts: dict[str, Any] = {"best epoch": result["best_epoch"]}
+    for name, metrics in result["splits"].items():
+        if name != "train":
+            counts[f"{name} top-1"] = round(float(metrics.get("acc_top1", 0.0)), 3)
+    return Outcome(counts)
+
+
+def _train_inputs(ctx: Context) -> list[Path]:
+    p = ctx.paths
+    files = [p.dataset_csv, p.label_index, p.splits]
+    if p.crops_manifest.is_file():
+        files.append(p.crops_manifest)
+    return files
+
+
+# ---------------------------------------------------------------- bundle
+
+
+def bundle(ctx: Context) -> Outcome:
+    """The best checkpoint as a ct-infer bundle (weights + labels + preprocessing)."""
+    from ct_infer.backbones import Preprocessing
+    from ct_infer.bundle import make_meta, save_tensors
+    from ct_train import checkpoint
+
+    best = checkpoint.load(ctx.paths.best_checkpoint)
+    meta = best.get("meta", {})
+    cfg = ctx.cfg
+    missing = [k for k in ("labels", "backbone", "input_size", "mean", "std") if k not in meta]
+    if missing:
+        raise CamtrapError(
+            f"{ctx.paths.best_checkpoint}: no {', '.join(missing)} in the checkpoint metadata"
+        )
+    final = read_json(ctx.paths.final_metrics) if ctx.paths.final_metrics.is_file() else {}
+    bundle_meta = make_meta(
+        meta["backbone"],
+        meta["labels"],
+        # the engine's eval transform: short side to size (bicubic), centre crop
+        Preprocessing(
+            int(meta["input_size"]),
+            _rgb(meta["mean"]),
+            _rgb(meta["std"]),
+            resize="center-crop",
+            interpolation="bicubic",
+        ),
+        meta.get("backbone_options", {}),
+        crop={
+            "square": cfg.crop.strategy in ("square", "pad", "center"),
+            "strategy": cfg.crop.strategy,
+            "margin": cfg.crop.margin,
+        },
+        config_digest=meta.get("config_digest"),
+        name=ctx.bundle_path().stem,
+        extra={
+            "best_epoch": meta.get("epoch"),
+            "early_stop_metric": meta.get("metric"),
+            "early_stop_value": meta.get("value"),
+            "final_metrics": final.get("splits", {}),
+        },
+    )
+    tensors = {k: v.detach().cpu().contiguous() for k, v in best["model"].items()}
+    path = save_tensors(ctx.bundle_path(), tensors, bundle_meta)
+    return Outcome({"labels": len(meta["labels"]), "MB": round(path.stat().st_size / 2**20, 1)})
+
+
+def _rgb(values: Any) -> tuple[float, float, float]:
+    a, b, c = (float(v) for v in values)
+    return (a, b, c)
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def evaluate(ctx: Context) -> Outcome:
+    """The bundle on every split with ct-infer → ``evaluation/``."""
+    from ct_infer.classify import RunSettings
+    from ct_infer.evaluate import evaluate as infer_evaluate
+    from ct_infer.predictor import Predictor, load_classifier
+
+    cfg, paths = ctx.cfg, ctx.paths
+    settings = RunSettings(batch_size=cfg.evaluate.batch_size, device=cfg.train.device)
+    if cfg.data.num_workers is not None:
+        settings.workers = cfg.data.num_workers
+    predictor = Predictor(
+        load_classifier(ctx.bundle_path()), device=settings.device, bf16=settings.bf16
+    )
+    results = infer_evaluate(
+        predictor,
+        paths.dataset_csv,
+        paths.crops_dir,
+        paths.eval_dir,
+        settings,
+        splits_json=paths.splits,
+        split_names=cfg.evaluate.splits,
+        overwrite=not ctx.resume,
+        progress=False,
+    )
+    counts: dict[str, Any] = {}
+    for name, scores in results.items():
+        counts[f"{name} top-1"] = round(float(scores.overall["acc_top1"]), 3)
+    if "test" in results:
+        counts["test macro recall"] = round(float(results["test"].overall["macro_recall"]), 3)
+    return Outcome(counts)
+
+
+def eval_outputs(ctx: Context) -> list[Path]:
+    d = ctx.paths.eval_dir
+    names = ["overall_metrics.csv", "label_stats.csv", "confusion_matrices.npz"]
+    return [d / n for n in names] + sorted(d.glob("outputs_*.csv.gz"))
+
+
+# ---------------------------------------------------------------- export
+
+
+def export(ctx: Context) -> Outcome:
+    """TorchScript and/or ONNX files next to the bundle, checked against it."""
+    from ct_infer.bundle import load_bundle
+    from ct_infer.export import export_bundle, max_abs_difference
+
+    b = load_bundle(ctx.bundle_path())
+    counts: dict[str, Any] = {}
+    for fmt in ctx.cfg.export.formats:
+        out = export_path(ctx, fmt)
+        export_bundle(b, out, fmt)
+        counts[f"{fmt} max |Δ|"] = f"{max_abs_difference(b, out):.1e}"
+    return Outcome(counts)
+
+
+def export_path(ctx: Context, fmt: str) -> Path:
+    suffix = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}[fmt]
+    return ctx.bundle_path().with_name(ctx.bundle_path().stem + suffix)
+
+
+# ---------------------------------------------------------------- report
+
+
+def report(ctx: Context) -> Outcome:
+    """The HTML report of the evaluation (ct-infer report)."""
+    from ct_infer.report import build_report
+
+    r = ctx.cfg.report
+    page = build_report(
+        ctx.paths.eval_dir,
+        ctx.paths.report_html.parent,
+        crops_dir=ctx.paths.crops_dir,
+        grid_label=r.label,
+        grid_split=r.split,
+        per_class=r.per_class,
+    )
+    return Outcome(note=str(page))
+
+
+STAGES = [
+    Stage(
+        "train",
+        "train the classifier (ct-train engine)",
+        train,
+        _train_section,
+        _train_inputs,
+        lambda ctx: [ctx.paths.best_checkpoint, ctx.paths.final_metrics],
+    ),
+    Stage(
+        "bundle",
+        "best checkpoint → model bundle",
+        bundle,
+        sections("export.name", "crop.strategy", "crop.margin"),
+        lambda ctx: [ctx.paths.best_checkpoint, ctx.paths.final_metrics],
+        lambda ctx: [ctx.bundle_path()],
+    ),
+    Stage(
+        "evaluate",
+        "bundle on every split (ct-infer evaluate)",
+        evaluate,
+        sections("evaluate"),
+        lambda ctx: [ctx.bundle_path(), *_train_inputs(ctx)],
+        eval_outputs,
+    ),
+    Stage(
+        "export",
+        "TorchScript / ONNX exports",
+        export,
+        sections("export"),
+        lambda ctx: [ctx.bundle_path()],
+        lambda ctx: [export_path(ctx, f) for f in ctx.cfg.export.formats],
+    ),
+    Stage(
+        "report",
+        "HTML report (ct-infer report)",
+        report,
+        sections("report"),
+        eval_outputs,
+        lambda ctx: [ctx.paths.report_html],
+    ),
+]

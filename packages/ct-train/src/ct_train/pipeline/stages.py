@@ -1,0 +1,167 @@
+"""The stages of ``ct-train run``, in order, and what each reads, writes and depends on.
+
+A stage is a small function ``run(ctx) -> Outcome`` plus three declarations the runner
+uses to decide whether it is up to date: the config it depends on (``section``), the
+files it reads (``inputs``) and the files it writes (``outputs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from attrs import define, field, frozen
+
+from ct_io.plugins import CamtrapPluginManager
+from ct_train.config import ExperimentConfig, unstructure
+
+
+@frozen
+class RunPaths:
+    """Where every stage of one run folder reads and writes."""
+
+    run_dir: Path
+    sources_dir: Path
+    crops_dir: Path
+    data_dir: Path
+    dataset_csv: Path
+    label_index: Path
+    splits: Path
+
+    @classmethod
+    def of(cls, cfg: ExperimentConfig) -> RunPaths:
+        d = cfg.data
+        return cls(
+            run_dir=cfg.run_dir,
+            sources_dir=d.sources_dir,
+            crops_dir=d.crops_dir,
+            data_dir=d.dir,
+            dataset_csv=d.dir / d.dataset_csv,
+            label_index=d.dir / d.label_index,
+            splits=d.dir / d.splits,
+        )
+
+    @property
+    def data_json(self) -> Path:
+        """The fetched (or combined) dataset: name, CCT, images folder, MD JSON."""
+        return self.run_dir / "sources" / "dataset.json"
+
+    @property
+    def queried_images(self) -> Path:
+        return self.run_dir / "selection" / "queried_images.json"
+
+    @property
+    def selection_report(self) -> Path:
+        return self.run_dir / "selection" / "selection_report.json"
+
+    @property
+    def detections(self) -> Path:
+        return self.run_dir / "detections" / "detections.json"
+
+    @property
+    def crops_manifest(self) -> Path:
+        return self.crops_dir / "crops.csv"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.run_dir / "checkpoints" / "best.pt"
+
+    @property
+    def final_metrics(self) -> Path:
+        return self.run_dir / "final_metrics.json"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.run_dir / "model"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.run_dir / "evaluation"
+
+    @property
+    def report_html(self) -> Path:
+        return self.run_dir / "report" / "report.html"
+
+
+@define
+class Context:
+    """What a stage function gets: the config, the paths, plugins, and whether to resume."""
+
+    cfg: ExperimentConfig
+    paths: RunPaths
+    pm: CamtrapPluginManager | None = None
+    #: True when this stage was interrupted before with the same inputs and config.
+    resume: bool = False
+
+    def bundle_path(self) -> Path:
+        name = self.cfg.export.name or self.cfg.run_dir.name or "model"
+        return self.paths.model_dir / f"{name}.safetensors"
+
+
+@define
+class Outcome:
+    """What a stage reports for the summary table."""
+
+    counts: dict[str, Any] = field(factory=dict)
+    note: str = ""
+    #: False when there was nothing to do (e.g. no detector needed): shown as "not needed".
+    needed: bool = True
+
+
+@frozen
+class Stage:
+    """One step of the chain."""
+
+    name: str
+    description: str
+    run: Callable[[Context], Outcome]
+    section: Callable[[ExperimentConfig], Any]
+    inputs: Callable[[Context], list[Path]]
+    outputs: Callable[[Context], list[Path]]
+    #: Data stages only run when the config lists sources.
+    needs_sources: bool = False
+
+
+def sections(*names: str) -> Callable[[ExperimentConfig], Any]:
+    """The config sections (dotted names) a stage depends on, JSON-ready."""
+
+    def pick(cfg: ExperimentConfig) -> Any:
+        data = unstructure(cfg)
+        out = {}
+        for name in names:
+            node: Any = data
+            for part in name.split("."):
+                node = node[part]
+            out[name] = node
+        return out
+
+    return pick
+
+
+def all_stages() -> list[Stage]:
+    """Every stage, in the order they run."""
+    from ct_train.pipeline import data_stages as d
+    from ct_train.pipeline import model_stages as m
+
+    return [*d.STAGES, *m.STAGES]
+
+
+def stage_names() -> list[str]:
+    """Stage names without importing the stage modules' dependencies."""
+    return list(STAGE_NAMES)
+
+
+STAGE_NAMES = (
+    "fetch",
+    "select",
+    "detect",
+    "crop",
+    "table",
+    "split",
+    "train",
+    "bundle",
+    "evaluate",
+    "export",
+    "report",
+)
