@@ -60,11 +60,11 @@ def _combine(fetched: list[tuple[str, Any]], out: Path) -> dict[str, Any]:
     inputs, md_images, md_info, md_cats = [], [], None, None
     for name, got in fetched:
         link = images_root / name
-        if link.is_symlink() or link.exists():
-            if link.resolve() != Path(got.images_dir).resolve():
-                link.unlink()
+        target = Path(got.images_dir).resolve()
+        if link.is_symlink() and link.resolve() != target:
+            link.unlink()
         if not link.exists():
-            os.symlink(Path(got.images_dir).resolve(), link, target_is_directory=True)
+            link.symlink_to(target, target_is_directory=True)
         inputs.append(CombineInput(Path(got.cct_path), name, Path(got.images_dir)))
         if got.detections_path:
             md = read_md(got.detections_path)

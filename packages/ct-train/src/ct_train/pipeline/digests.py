@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -126,8 +125,3 @@ class PipelineState:
         if sorted(wanted) != sorted(rec.outputs):
             return False
         return all(self.hashes.digest(Path(p)) == rec.outputs[p] for p in wanted)
-
-
-def ensure_dir(path: Path) -> Path:
-    os.makedirs(path, exist_ok=True)
-    return path
