@@ -33,6 +33,8 @@ def validate(
 
     Exits 1 when any file has an error (warnings alone pass).
     """
+    from rich.markup import escape
+
     from ct_io.validation import validate_file
 
     bad = False
@@ -41,10 +43,12 @@ def validate(
         errors = [p for p in problems if p.is_error]
         warnings = [p for p in problems if not p.is_error]
         status = "[red]INVALID[/]" if errors else "[green]ok[/]"
-        console.print(f"{path}: {kind} {status} ({len(errors)} errors, {len(warnings)} warnings)")
+        counts = f"({len(errors)} errors, {len(warnings)} warnings)"
+        console.print(f"{escape(str(path))}: {kind} {status} {counts}", highlight=False, soft_wrap=True)
         for p in problems[:max_problems]:
             colour = "red" if p.is_error else "yellow"
-            console.print(f"  [{colour}]{p.severity}[/] {p}", highlight=False, soft_wrap=True)
+            line = f"  [{colour}]{p.severity}[/] {escape(str(p))}"
+            console.print(line, highlight=False, soft_wrap=True)
         if len(problems) > max_problems:
             console.print(f"  … {len(problems) - max_problems} more")
         bad |= bool(errors)

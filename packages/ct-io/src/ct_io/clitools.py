@@ -36,12 +36,14 @@ def run_cli(app: Callable[..., Any]) -> None:
 
     Set ``CAMTRAP_DEBUG=1`` to see tracebacks.
     """
+    from rich.markup import escape
+
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except CamtrapError as exc:
         if os.environ.get("CAMTRAP_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/] — rerun the same command to resume")
@@ -58,3 +60,6 @@ def run_cli(app: Callable[..., Any]) -> None:
             err_console.print("aborted")
             sys.exit(1)
         raise
+    # without standalone mode, click returns the code of ``typer.Exit(code)`` instead of exiting
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.v import format_exception
 
 from ct_io.errors import CamtrapError
 from ct_io.registry import Registration
@@ -42,9 +43,17 @@ def structure(data: Any, cls: type[T], *, where: str = "options", conv: cattrs.C
     try:
         return conv.structure(data, cls)
     except (ClassValidationError, ForbiddenExtraKeysError) as exc:
-        raise ConfigError(where, cattrs.transform_error(exc, path="$")) from None
+        raise ConfigError(where, cattrs.transform_error(exc, path="$", format_exception=_format_exception)) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(where, [f"$: {exc}"]) from None
+
+
+def _format_exception(exc: BaseException, type_: type | None) -> str:
+    """cattrs' wording, plus the validator's own message (which names the field and limit)."""
+    base = format_exception(exc, type_)
+    if isinstance(exc, ValueError) and str(exc) and str(exc) not in base:
+        return f"{base}: {exc}"
+    return base
 
 
 def build_options(reg: Registration, raw: Mapping[str, Any]) -> Any:
