@@ -228,6 +228,10 @@ def _arrow_to_frame(table: pa.Table, key: str) -> pd.DataFrame:
         table = table.drop_columns(["bbox"])
         for name, col in cols.items():
             table = table.append_column(name, col)
+    forced = [f.name for f in _PARSE_OPTIONS[key].explicit_schema or []]
+    absent = [n for n in forced if n in table.column_names and table.column(n).null_count == len(table)]
+    if absent:  # the explicit schema adds its columns even when no record has them
+        table = table.drop_columns(absent)
     frame = table.to_pandas(types_mapper=_INT_TO_NULLABLE.get)
     for name in frame.columns:
         if isinstance(frame[name].dtype, pd.ArrowDtype):
