@@ -17,6 +17,7 @@ Columns:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import mmap
@@ -35,7 +36,7 @@ from attrs import define, field
 
 from ct_io.atomic import atomic_open
 from ct_io.errors import CamtrapError, FormatError
-from ct_io.jsonio import encode_json
+from ct_io.jsonio import describe_decode_error, encode_json
 from ct_io.paths import unsafe_mask, unsafe_reason
 from ct_io.problems import Problem, errors_only
 
@@ -44,7 +45,9 @@ _CHUNK = 100_000
 _INT_TO_NULLABLE = {pa.int64(): pd.Int64Dtype()}
 # Strings pyarrow would otherwise turn into timestamps; everything else is inferred.
 _PARSE_OPTIONS = {
-    "images": pajson.ParseOptions(explicit_schema=pa.schema([("datetime", pa.string())]), unexpected_field_behavior="infer"),
+    "images": pajson.ParseOptions(
+        explicit_schema=pa.schema([("datetime", pa.string()), ("date_captured", pa.string())]), unexpected_field_behavior="infer"
+    ),
     "annotations": pajson.ParseOptions(),
     "categories": pajson.ParseOptions(),
 }
@@ -99,17 +102,16 @@ def read_cct(path: str | os.PathLike[str]) -> CocoCameraTraps:
     p = Path(path)
     if not p.is_file():
         raise CamtrapError(f"{p}: file not found")
-    if p.stat().st_size == 0:
+    size = p.stat().st_size
+    if size == 0 or (size < 64 and not p.read_bytes().strip()):
         raise CamtrapError(f"{p}: empty file — expected COCO Camera Traps JSON")
     with p.open("rb") as fh:
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     try:
         info, extra, images, annotations, categories = _read_all(mm, str(p))
     finally:
-        try:
+        with contextlib.suppress(BufferError):  # records still referenced by an exception's frames
             mm.close()
-        except BufferError:  # records still referenced by an exception's frames; GC closes it
-            pass
     if not isinstance(info, dict):
         raise FormatError(str(p), [Problem("info", "must be an object")])
     return CocoCameraTraps(
@@ -124,10 +126,10 @@ def read_cct(path: str | os.PathLike[str]) -> CocoCameraTraps:
 def _read_all(mm: mmap.mmap, source: str) -> tuple[Any, dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     try:
         top = msgspec.json.decode(mm, type=dict[str, msgspec.Raw])
-    except msgspec.DecodeError as exc:
-        raise CamtrapError(f"{source}: malformed JSON ({exc}) — is the file truncated?") from None
-    except msgspec.ValidationError:
+    except msgspec.ValidationError:  # valid JSON, but not an object (a subclass of DecodeError)
         raise FormatError(source, [Problem("$", "expected a JSON object", "a CCT file is an object with images, annotations and categories")]) from None
+    except msgspec.DecodeError as exc:
+        raise CamtrapError(f"{source}: {describe_decode_error(exc, mm)}") from None
     _release(mm)
     problems = [Problem(k, "missing", "a CCT file needs images, annotations and categories lists") for k in ("images", "annotations", "categories") if k not in top]
     if problems:
@@ -174,9 +176,13 @@ def _parse_chunk(chunk: list[msgspec.Raw], key: str, source: str, offset: int) -
             read_options=pajson.ReadOptions(block_size=max(1 << 20, len(data) + 1)),
             parse_options=_PARSE_OPTIONS[key],
         )
-        return _arrow_to_frame(table, key)
+        frame = _arrow_to_frame(table, key)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError):
         pass
+    else:
+        for name in _nested_columns(table, key):  # lists/objects from other tools: exact values
+            frame[name] = pd.Series(_column_values(chunk, name), dtype=object)
+        return frame
     rows: list[Any] = []
     for i, r in enumerate(chunk):
         obj = msgspec.json.decode(r)
@@ -189,10 +195,29 @@ def _parse_chunk(chunk: list[msgspec.Raw], key: str, source: str, offset: int) -
     return frame
 
 
+def _nested_columns(table: pa.Table, key: str) -> list[str]:
+    """Columns pyarrow would not give back as written: lists and objects (besides ``bbox``),
+    which pandas turns into arrays, and date-like strings it parsed into timestamps."""
+    skip = {"bbox", *BBOX_COLUMNS} if key == "annotations" else set()
+    return [f.name for f in table.schema if f.name not in skip and (pa.types.is_nested(f.type) or pa.types.is_temporal(f.type))]
+
+
+def _column_values(chunk: list[msgspec.Raw], name: str) -> list[Any]:
+    """The values of one key of each record, decoded exactly as written."""
+    values: list[Any] = []
+    for r in chunk:
+        raw = _RECORD.decode(r).get(name)
+        values.append(None if raw is None else msgspec.json.decode(raw))
+    return values
+
+
+_RECORD = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
 def _arrow_to_frame(table: pa.Table, key: str) -> pd.DataFrame:
     if key == "annotations" and "bbox" in table.column_names:
         bbox = table.column("bbox")
-        if not pa.types.is_list(bbox.type) or not pa.types.is_floating(bbox.type.value_type) and not pa.types.is_integer(bbox.type.value_type):
+        if not pa.types.is_list(bbox.type) or not (pa.types.is_floating(bbox.type.value_type) or pa.types.is_integer(bbox.type.value_type)):
             raise ValueError("bbox is not a list of numbers")
         lengths = pc.list_value_length(bbox)
         if pc.any(pc.and_(pc.is_valid(lengths), pc.not_equal(lengths, 4))).as_py():
@@ -203,6 +228,10 @@ def _arrow_to_frame(table: pa.Table, key: str) -> pd.DataFrame:
         table = table.drop_columns(["bbox"])
         for name, col in cols.items():
             table = table.append_column(name, col)
+    forced = [f.name for f in _PARSE_OPTIONS[key].explicit_schema or []]
+    absent = [n for n in forced if n in table.column_names and table.column(n).null_count == len(table)]
+    if absent:  # the explicit schema adds its columns even when no record has them
+        table = table.drop_columns(absent)
     frame = table.to_pandas(types_mapper=_INT_TO_NULLABLE.get)
     for name in frame.columns:
         if isinstance(frame[name].dtype, pd.ArrowDtype):
@@ -277,27 +306,59 @@ def _categories_frame(frame: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- writing
 
 
+_INT_COLUMNS = ("id", "image_id", "width", "height", "seq_num_frames", "frame_num", "category_id", "count")
+_INTERNAL_COLUMNS = {"_bad_bbox", "_bad_bbox_value", *BBOX_COLUMNS}
+
+
+def _column_values_for_json(series: pd.Series, name: str) -> list[Any]:
+    """A column as plain Python values, ``None`` where missing (dropped when written).
+
+    Whole-number floats in integer fields (a column that gained a NaN) go back to ints.
+    """
+    missing = series.isna().to_numpy()
+    if name in _INT_COLUMNS and pd.api.types.is_float_dtype(series.dtype):
+        vals = series.to_numpy(dtype=float)
+        if np.all(missing | (vals == np.round(vals))):
+            series = series.astype("Int64")
+    values = series.tolist()
+    if pd.api.types.is_object_dtype(series.dtype):
+        values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    if missing.any():
+        values = [None if m else v for v, m in zip(values, missing.tolist(), strict=True)]
+    return values
+
+
+def _row_columns(frame: pd.DataFrame, *, bbox: bool) -> tuple[list[str], list[list[Any]]]:
+    """Column names and their Python values (``None`` = leave the key out) in CCT order."""
+    cols = [c for c in frame.columns if c not in _INTERNAL_COLUMNS]
+    columns = [_column_values_for_json(frame[c], c) for c in cols]
+    if bbox and len(frame):
+        boxes = frame[list(BBOX_COLUMNS)].to_numpy(dtype=float)
+        has_box = ~np.isnan(boxes[:, 0])
+        cols.append("bbox")
+        columns.append([b if h else None for b, h in zip(boxes.tolist(), has_box.tolist(), strict=True)])
+    return cols, columns
+
+
 def _records(frame: pd.DataFrame, *, bbox: bool = False) -> list[dict[str, Any]]:
-    internal = {"_bad_bbox", "_bad_bbox_value", *BBOX_COLUMNS}
-    cols = [c for c in frame.columns if c not in internal]
-    col_values = [frame[c].tolist() for c in cols]
-    boxes = frame[list(BBOX_COLUMNS)].to_numpy().tolist() if bbox and len(frame) else None
-    out: list[dict[str, Any]] = []
-    for i in range(len(frame)):
-        rec = {}
-        for c, values in zip(cols, col_values, strict=True):
-            v = values[i]
-            if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-                continue
-            if isinstance(v, np.generic):
-                v = v.item()
-            if isinstance(v, float) and v.is_integer() and c in ("width", "height", "seq_num_frames", "frame_num", "category_id", "count"):
-                v = int(v)
-            rec[c] = v
-        if boxes is not None and not math.isnan(boxes[i][0]):
-            rec["bbox"] = boxes[i]
-        out.append(rec)
-    return out
+    """Rows as CCT dicts: missing values left out, the box columns joined into ``bbox``."""
+    cols, columns = _row_columns(frame, bbox=bbox)
+    if not columns:
+        return [{} for _ in range(len(frame))]
+    return [{c: v for c, v in zip(cols, row, strict=True) if v is not None} for row in zip(*columns, strict=True)]
+
+
+def _encode_rows(frame: pd.DataFrame, *, bbox: bool) -> bytes:
+    """Rows as the comma-separated body of a JSON array, fast: each row becomes a msgspec
+    struct whose ``None`` fields are omitted, so no per-row dict is built."""
+    cols, columns = _row_columns(frame, bbox=bbox)
+    if not columns:
+        return b",".join(b"{}" for _ in range(len(frame)))
+    names = [f"f{i}" for i in range(len(cols))]
+    row_type = msgspec.defstruct(
+        "Row", [(n, Any, None) for n in names], omit_defaults=True, rename=dict(zip(names, cols, strict=True))
+    )
+    return encode_json([row_type(*row) for row in zip(*columns, strict=True)], indent=None)[1:-1]
 
 
 def cct_to_dict(ds: CocoCameraTraps) -> dict[str, Any]:
@@ -324,7 +385,7 @@ def write_cct(ds: CocoCameraTraps, path: str | os.PathLike[str], *, indent: int 
             for start in range(0, len(frame), _CHUNK):
                 if start:
                     fh.write(b",")
-                fh.write(encode_json(_records(frame.iloc[start : start + _CHUNK], bbox=bbox), indent=None)[1:-1])
+                fh.write(_encode_rows(frame.iloc[start : start + _CHUNK], bbox=bbox))
             fh.write(b"]")
         for key, value in ds.extra.items():
             fh.write(b"," + encode_json(key, indent=None) + b":" + encode_json(value, indent=None))
@@ -335,82 +396,164 @@ def write_cct(ds: CocoCameraTraps, path: str | os.PathLike[str], *, indent: int 
 
 
 def validate_cct(ds: CocoCameraTraps, *, images_dir: str | os.PathLike[str] | None = None) -> list[Problem]:
-    """Every problem of a dataset, each with its JSON path and a hint (vectorized)."""
+    """Every problem of a dataset, each with its JSON path and a hint (vectorized).
+
+    Errors make the file invalid; warnings (missing locations, boxes crossing the edge,
+    missing image files) do not. Many identical warnings are summarized in one line.
+    """
     problems: list[Problem] = []
-    add = problems.append
-    im, an, cat = ds.images, ds.annotations, ds.categories
+    _image_problems(ds.images, problems)
+    _category_problems(ds.categories, problems)
+    image_row = _lookup(ds.annotations["image_id"], ds.images["id"])
+    _annotation_problems(ds, image_row, problems)
+    _bbox_problems(ds, image_row, problems)
+    if images_dir is not None:
+        _missing_file_problems(ds.images["file_name"], Path(images_dir), problems)
+    return problems
 
-    def rows(mask: Any) -> list[int]:
-        return np.flatnonzero(np.asarray(mask, dtype=bool)).tolist()
 
-    for i in rows(im["id"].isna()):
+_MAX_LISTED_WARNINGS = 20
+
+
+def _rows(mask: Any) -> list[int]:
+    return np.flatnonzero(np.asarray(mask, dtype=bool)).tolist()
+
+
+def _py(value: Any) -> Any:
+    """A plain Python value for messages (``1``, not ``np.int64(1)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _warn_rows(rows: list[int], path: str, message: str, hint: str, out: list[Problem]) -> None:
+    """One warning per row, or one summary line when there are many."""
+    if len(rows) <= _MAX_LISTED_WARNINGS:
+        out.extend(Problem(path.format(i), message, hint, "warning") for i in rows)
+    elif rows:
+        out.append(Problem(path.format(rows[0]), f"{message} (and {len(rows) - 1:,} more images)", hint, "warning"))
+
+
+def _duplicated(values: pd.Series) -> np.ndarray:
+    return np.asarray(values.duplicated(keep="first") & values.notna(), dtype=bool)
+
+
+def _lookup(keys: pd.Series, table: pd.Series) -> np.ndarray:
+    """Row in ``table`` of each key's first match, -1 when absent (``1`` never matches ``"1"``)."""
+    if not len(keys) or not len(table):
+        return np.full(len(keys), -1, dtype=np.int64)
+    try:
+        k, t = pa.array(keys, from_pandas=True), pa.array(table, from_pandas=True)
+        if k.type == t.type and not pa.types.is_null(k.type):
+            return np.asarray(pc.index_in(k, value_set=t).fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
+    first = np.flatnonzero(~np.asarray(table.duplicated(keep="first"), dtype=bool))
+    codes = pd.Index(table.iloc[first].astype(object)).get_indexer(keys.astype(object))
+    out = np.where(codes >= 0, first[np.maximum(codes, 0)], -1)
+    return np.where(keys.isna().to_numpy(), -1, out).astype(np.int64)
+
+
+def _non_strings(values: pd.Series) -> np.ndarray:
+    """True where a value is present but not a string."""
+    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype):
+        return np.zeros(len(values), dtype=bool)
+    return np.fromiter((not isinstance(v, str) for v in values.tolist()), dtype=bool, count=len(values))
+
+
+def _image_problems(im: pd.DataFrame, out: list[Problem]) -> None:
+    add = out.append
+    for i in _rows(im["id"].isna()):
         add(Problem(f"images[{i}].id", "missing", "every image needs an id"))
-    for i in rows(im["id"].duplicated(keep="first") & im["id"].notna()):
-        add(Problem(f"images[{i}].id", f"duplicate id {im['id'].iat[i]!r}", "image ids must be unique"))
+    for i in _rows(_duplicated(im["id"])):
+        add(Problem(f"images[{i}].id", f"duplicate id {_py(im['id'].iat[i])!r}", "image ids must be unique"))
     fnames = im["file_name"]
-    for i in rows(unsafe_mask(fnames)):
+    for i in _rows(_non_strings(fnames) | fnames.isna().to_numpy()):
+        add(Problem(f"images[{i}].file_name", "missing or not a string", "every image needs its relative path"))
+    for i in _rows(unsafe_mask(fnames)):
         f = fnames.iat[i]
-        if not isinstance(f, str):
-            add(Problem(f"images[{i}].file_name", "missing or not a string", "every image needs its relative path"))
-            continue
-        reason = unsafe_reason(f)
+        reason = unsafe_reason(f) if isinstance(f, str) else None
         if reason:
             add(Problem(f"images[{i}].file_name", f"{f!r}: {reason}", "file names must be relative paths inside the dataset folder"))
     for col in ("width", "height"):
         if col in im.columns:
-            vals = pd.to_numeric(im[col], errors="coerce")
-            for i in rows(im[col].notna() & ~(vals > 0)):
-                add(Problem(f"images[{i}].{col}", f"{im[col].iat[i]!r} is not a positive number"))
-    for i in rows(im["location"].isna()):
-        add(Problem(f"images[{i}].location", "missing", "images without a location get a pseudo-location; splits by location cannot protect them", "warning"))
-        if len(problems) > 10_000:
-            break
-    cat_ids = cat["id"]
-    for i, v in enumerate(cat["id"].tolist()):
-        if not isinstance(v, int) or isinstance(v, bool):
-            add(Problem(f"categories[{i}].id", f"{v!r} is not an integer"))
-    for i in rows(cat["id"].duplicated()):
-        add(Problem(f"categories[{i}].id", f"duplicate category id {cat['id'].iat[i]!r}"))
-    for i in rows(an["id"].duplicated(keep="first") & an["id"].notna()):
-        add(Problem(f"annotations[{i}].id", f"duplicate id {an['id'].iat[i]!r}", "annotation ids must be unique"))
-    for i in rows(~an["image_id"].isin(im["id"])):
-        add(Problem(f"annotations[{i}].image_id", f"{an['image_id'].iat[i]!r} is not an image id", "remove the annotation or add its image"))
-    for i in rows(~an["category_id"].isin(cat_ids)):
-        add(Problem(f"annotations[{i}].category_id", f"{an['category_id'].iat[i]!r} is not a category id", "add the category or fix the id"))
+            vals = pd.to_numeric(im[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                bad = im[col].notna().to_numpy() & ~(vals > 0)
+            for i in _rows(bad):
+                add(Problem(f"images[{i}].{col}", f"{_py(im[col].iat[i])!r} is not a positive number", "image sizes are in pixels"))
+    _warn_rows(
+        _rows(im["location"].isna()),
+        "images[{}].location",
+        "missing",
+        "images without a location get a pseudo-location; splits by location cannot protect them",
+        out,
+    )
+
+
+def _category_problems(cat: pd.DataFrame, out: list[Problem]) -> None:
+    ids = cat["id"]
+    if not pd.api.types.is_integer_dtype(ids.dtype):
+        for i, v in enumerate(ids.tolist()):
+            if not isinstance(v, int) or isinstance(v, bool):
+                out.append(Problem(f"categories[{i}].id", f"{v!r} is not an integer", "category ids are integers (0 is 'empty')"))
+    for i in _rows(_duplicated(ids)):
+        out.append(Problem(f"categories[{i}].id", f"duplicate category id {_py(ids.iat[i])!r}", "category ids must be unique"))
+    for i in _rows(_non_strings(cat["name"]) | cat["name"].isna().to_numpy()):
+        out.append(Problem(f"categories[{i}].name", "missing or not a string", "every category needs a name"))
+
+
+def _annotation_problems(ds: CocoCameraTraps, image_row: np.ndarray, out: list[Problem]) -> None:
+    an = ds.annotations
+    add = out.append
+    for i in _rows(_duplicated(an["id"])):
+        add(Problem(f"annotations[{i}].id", f"duplicate id {_py(an['id'].iat[i])!r}", "annotation ids must be unique"))
+    for i in _rows(image_row < 0):
+        add(Problem(f"annotations[{i}].image_id", f"{_py(an['image_id'].iat[i])!r} is not an image id", "remove the annotation or add its image"))
+    for i in _rows(_lookup(an["category_id"], ds.categories["id"]) < 0):
+        add(Problem(f"annotations[{i}].category_id", f"{_py(an['category_id'].iat[i])!r} is not a category id", "add the category or fix the id"))
     if "_bad_bbox" in an.columns:
-        for i in rows(an["_bad_bbox"].fillna(False)):
+        for i in _rows(an["_bad_bbox"].fillna(False)):
             add(Problem(f"annotations[{i}].bbox", f"{an['_bad_bbox_value'].iat[i]!r} is not 4 numbers", "CCT boxes are [x, y, width, height] in pixels"))
+
+
+def _bbox_problems(ds: CocoCameraTraps, image_row: np.ndarray, out: list[Problem]) -> None:
+    an, im = ds.annotations, ds.images
+    add = out.append
+    hint = "CCT boxes are [x, y, width, height] in pixels"
     x, y, w, h = (an[c].to_numpy(dtype=float) for c in BBOX_COLUMNS)
-    has = ~np.isnan(x) | ~np.isnan(y) | ~np.isnan(w) | ~np.isnan(h)
+    has = ~(np.isnan(x) & np.isnan(y) & np.isnan(w) & np.isnan(h))
     finite = np.isfinite(x) & np.isfinite(y) & np.isfinite(w) & np.isfinite(h)
-    for i in rows(has & ~finite):
-        add(Problem(f"annotations[{i}].bbox", "has a NaN or infinite value", "CCT boxes are [x, y, width, height] in pixels"))
+    for i in _rows(has & ~finite):
+        add(Problem(f"annotations[{i}].bbox", "has a NaN or infinite value", hint))
     ok = has & finite
-    for i in rows(ok & ((w <= 0) | (h <= 0))):
-        add(Problem(f"annotations[{i}].bbox", f"non-positive size (w={w[i]}, h={h[i]})", "boxes need width and height > 0"))
-    if {"width", "height"} <= set(im.columns) and len(an):
-        dims = im.set_index("id")[["width", "height"]]
-        dims = dims[~dims.index.duplicated()]
-        iw = pd.to_numeric(an["image_id"].map(dims["width"]), errors="coerce").to_numpy(dtype=float)
-        ih = pd.to_numeric(an["image_id"].map(dims["height"]), errors="coerce").to_numpy(dtype=float)
-        with np.errstate(invalid="ignore"):
-            outside = ok & ((x >= iw) | (y >= ih) | (x + w <= 0) | (y + h <= 0))
-            over = ok & ~outside & ((x < 0) | (y < 0) | (x + w > iw + 1) | (y + h > ih + 1))
-        for i in rows(outside):
-            add(Problem(f"annotations[{i}].bbox", f"box {[x[i], y[i], w[i], h[i]]} lies outside the {iw[i]:.0f}x{ih[i]:.0f} image", "CCT boxes are absolute pixels, not normalized"))
-        for i in rows(over):
-            add(Problem(f"annotations[{i}].bbox", "box crosses the image edge", "it will be clipped", "warning"))
-        with np.errstate(invalid="ignore"):
-            tiny = ok & (w <= 1) & (h <= 1) & (iw > 2)
-        if tiny.any():
-            i = rows(tiny)[0]
-            add(Problem(f"annotations[{i}].bbox", f"{int(tiny.sum())} boxes are at most 1x1 pixels", "are they normalized? CCT boxes are absolute pixels", "warning"))
-    if images_dir is not None:
-        root = Path(images_dir)
-        for i, f in enumerate(fnames.tolist()):
-            if isinstance(f, str) and not unsafe_reason(f) and not (root / f).is_file():
-                add(Problem(f"images[{i}].file_name", f"{f!r} not found under {root}", "download it or drop the image", "warning"))
-    return problems
+    for i in _rows(ok & ((w <= 0) | (h <= 0))):
+        add(Problem(f"annotations[{i}].bbox", f"non-positive size (w={w[i]:g}, h={h[i]:g})", "boxes need width and height > 0"))
+    if not ({"width", "height"} <= set(im.columns) and len(an)):
+        return
+    found = image_row >= 0
+    rows = np.where(found, image_row, 0)
+    iw = np.where(found, pd.to_numeric(im["width"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows] if len(im) else np.nan, np.nan)
+    ih = np.where(found, pd.to_numeric(im["height"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows] if len(im) else np.nan, np.nan)
+    with np.errstate(invalid="ignore"):
+        sized = ok & (w > 0) & (h > 0) & (iw > 0) & (ih > 0)
+        outside = sized & ((x >= iw) | (y >= ih) | (x + w <= 0) | (y + h <= 0))
+        over = sized & ~outside & ((x < 0) | (y < 0) | (x + w > iw + 1) | (y + h > ih + 1))
+        tiny = sized & (w <= 1) & (h <= 1) & (iw > 2)
+    for i in _rows(outside):
+        box = f"[{x[i]:g}, {y[i]:g}, {w[i]:g}, {h[i]:g}]"
+        add(Problem(f"annotations[{i}].bbox", f"box {box} lies outside the {iw[i]:.0f}x{ih[i]:.0f} image", "CCT boxes are absolute pixels, not normalized"))
+    over_rows = _rows(over)
+    if len(over_rows) <= _MAX_LISTED_WARNINGS:
+        out.extend(Problem(f"annotations[{i}].bbox", "box crosses the image edge", "it will be clipped", "warning") for i in over_rows)
+    else:
+        add(Problem(f"annotations[{over_rows[0]}].bbox", f"{len(over_rows):,} boxes cross the image edge", "they will be clipped", "warning"))
+    if tiny.any():
+        i = _rows(tiny)[0]
+        add(Problem(f"annotations[{i}].bbox", f"{int(tiny.sum())} boxes are at most 1x1 pixels", "are they normalized? CCT boxes are absolute pixels", "warning"))
+
+
+def _missing_file_problems(fnames: pd.Series, root: Path, out: list[Problem]) -> None:
+    missing = [i for i, f in enumerate(fnames.tolist()) if isinstance(f, str) and not unsafe_reason(f) and not (root / f).is_file()]
+    _warn_rows(missing, "images[{}].file_name", f"not found under {root}", "download it or drop the image", out)
 
 
 def check_cct(ds: CocoCameraTraps, source: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,18 @@ def decode_json(data: bytes, *, source: str = "<json>") -> Any:
     try:
         return msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
-        raise CamtrapError(f"{source}: malformed JSON ({exc}) — is the file truncated?") from None
+        raise CamtrapError(f"{source}: {describe_decode_error(exc, data)}") from None
+
+
+def describe_decode_error(exc: Exception, data: Any) -> str:
+    """A one-line explanation of a JSON decode error, naming NaN/Infinity when that is the cause."""
+    match = re.search(r"\(byte (\d+)\)", str(exc))
+    if match:
+        pos = int(match.group(1))
+        for token in (b"NaN", b"Infinity", b"-Infinity"):
+            if bytes(data[pos : pos + len(token)]) == token:
+                return f"malformed JSON: {token.decode()} at byte {pos} is not valid JSON — write null for a missing number"
+    return f"malformed JSON ({exc}) — is the file truncated?"
 
 
 def encode_json(obj: Any, *, indent: int | None = 1) -> bytes:

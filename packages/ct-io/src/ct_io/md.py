@@ -245,7 +245,7 @@ def _validate_detection(det: Any, p: str, det_cats: dict[str, Any], cls_cats: di
     conf = det.get("conf")
     if not _is_number(conf):
         add(Problem(f"{p}.conf", f"{conf!r} is not a finite number"))
-    elif not 0 <= conf <= 1:
+    elif isinstance(conf, int | float) and not 0 <= conf <= 1:
         add(Problem(f"{p}.conf", f"{conf} outside [0, 1]"))
     bbox = det.get("bbox")
     if bbox is not None:

@@ -67,5 +67,5 @@ def md_summary(md: MDResults, title: str) -> Group:
     counts, edges = np.histogram(np.asarray(confs, dtype=float), bins=10, range=(0.0, 1.0))
     top = max(int(counts.max()) if len(counts) else 0, 1)
     for n, lo, hi in zip(counts, edges[:-1], edges[1:], strict=True):
-        hist.add_row(f"{lo:.1f}–{hi:.1f}", f"{int(n):,}", "█" * int(round(30 * n / top)))
+        hist.add_row(f"{lo:.1f}–{hi:.1f}", f"{int(n):,}", "█" * round(30 * n / top))
     return Group(overview, cats, hist)

@@ -25,6 +25,7 @@ def validate_file(path: str | os.PathLike[str], *, images_dir: str | os.PathLike
             return kind, validate_md_dict(read_json(p))
         if kind == "cct":
             return kind, validate_cct(read_cct(p), images_dir=images_dir)
+        read_json(p)  # neither kind: say so, unless the JSON itself is broken (more useful)
     except FormatError as exc:
         return kind, exc.problems
     except CamtrapError as exc:
