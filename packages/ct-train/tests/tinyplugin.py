@@ -12,6 +12,7 @@ import torch
 from attrs import define
 from torch import nn
 
+from ct_infer.backbones import BuiltBackbone, Preprocessing
 from ct_io import hookimpl
 
 
@@ -44,16 +45,9 @@ class TinyNet(nn.Module):
         return self.fc(self.features(x))
 
 
-@define
-class Built:
-    model: nn.Module
-    input_size: int = 32
-    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
-    std: tuple[float, ...] = (0.25, 0.25, 0.25)
-
-
-def make_tiny(num_classes: int, pretrained: object, options: TinyOptions) -> Built:
-    return Built(TinyNet(num_classes, options.width, options.sleep_s))
+def make_tiny(num_classes: int, pretrained: object, options: TinyOptions) -> BuiltBackbone:
+    net = TinyNet(num_classes, options.width, options.sleep_s)
+    return BuiltBackbone(net, Preprocessing(32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)))
 
 
 @define

@@ -1,10 +1,8 @@
 """The model: a backbone from the backbone hook (ct-infer's registry), plus its preprocessing.
 
-``build_model`` is the one place that knows how backbones are made. It asks the plugin
-registry first (ct-infer registers torchvision ResNets, EfficientNets and timm models;
-third-party plugins add more). Until ct-infer's registry is merged, names the registry
-does not know fall back to torchvision's model builders (``_torchvision_backbone``) —
-that adapter is temporary and isolated here.
+``build_model`` is the one place that knows how backbones are made: it asks ct-infer's
+backbone registry (torchvision ResNets, EfficientNets, EfficientNet-Lite0 with offline
+ImageNet weights, any timm model; third-party plugins add more through the same hook).
 """
 
 from __future__ import annotations
@@ -12,22 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 from attrs import define
 from torch import nn
 
-from ct_io.errors import CamtrapError, PluginError
-from ct_io.options import build_options
+from ct_io.errors import CamtrapError
 from ct_io.plugins import CamtrapPluginManager
-from ct_io.registry import PluginKind, collect
-from ct_train.config import ModelConfig
+from ct_train.config import PRETRAINED_KEYWORDS, ModelConfig
 
 log = logging.getLogger(__name__)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @define
@@ -43,74 +35,37 @@ class Model:
 def build_model(
     cfg: ModelConfig, num_classes: int, pm: CamtrapPluginManager | None = None
 ) -> Model:
-    """The configured backbone with a ``num_classes`` head and its starting weights."""
-    registry = collect(PluginKind.BACKBONE, pm)
-    pretrained: Any = cfg.pretrained
-    from_checkpoint = pretrained not in ("imagenet", "none")
-    if cfg.backbone in registry:
-        reg = registry.get(cfg.backbone)
-        opts = build_options(reg, cfg.options)
-        built = reg.factory(num_classes, "none" if from_checkpoint else pretrained, opts)
-        model = _adapt(built)
-    elif len(registry) == 0 or _torchvision_name(cfg.backbone):
-        if cfg.options:
-            raise CamtrapError(
-                f"model.options: the torchvision fallback for {cfg.backbone!r} takes no options"
-            )
-        model = _torchvision_backbone(cfg.backbone, num_classes, imagenet=pretrained == "imagenet")
-    else:
-        registry.get(cfg.backbone)  # raises with close matches
-        raise PluginError(f"unknown backbone {cfg.backbone!r}")
-    if from_checkpoint:
-        load_matching_weights(model.module, Path(pretrained))
-    return model
+    """The configured backbone with a ``num_classes`` head and its starting weights.
 
+    ``cfg.pretrained`` is ``none``, ``imagenet``, ``offline-imagenet`` (ct-infer's
+    ``PretrainedSource`` keywords), a ct-infer bundle (``.safetensors``), or one of our
+    checkpoints (``best.pt``: every tensor that fits is loaded, a head of another size
+    stays fresh).
+    """
+    from ct_infer.backbones import build_backbone
 
-def _adapt(built: Any) -> Model:
-    """Accept ct-infer's ``BuiltBackbone`` (module + preprocessing) or a bare module."""
-    if isinstance(built, nn.Module):
-        return Model(built, int(getattr(built, "input_size", 224)), IMAGENET_MEAN, IMAGENET_STD)
-    module = getattr(built, "model", None) or getattr(built, "module", None)
-    if not isinstance(module, nn.Module):
-        raise PluginError(
-            f"backbone factory returned {type(built).__name__} without a torch module"
-        )
-    size = getattr(built, "input_size", 224)
-    size = size[-1] if isinstance(size, Sequence) else size
-    return Model(
-        module,
-        int(size),
-        tuple(getattr(built, "mean", IMAGENET_MEAN)),
-        tuple(getattr(built, "std", IMAGENET_STD)),
+    from_checkpoint = cfg.pretrained not in PRETRAINED_KEYWORDS and not cfg.pretrained.endswith(
+        ".safetensors"
     )
-
-
-def _torchvision_name(name: str) -> str | None:
-    import torchvision.models as tvm
-
-    candidate = name.replace("-", "_").lower()
-    return candidate if candidate in tvm.list_models(module=tvm) else None
-
-
-def _torchvision_backbone(name: str, num_classes: int, *, imagenet: bool) -> Model:
-    """Temporary adapter: a torchvision classifier by name, head resized to ``num_classes``."""
-    import torchvision.models as tvm
-
-    tv_name = _torchvision_name(name)
-    if tv_name is None:
-        raise PluginError(
-            f"unknown backbone {name!r} (no backbone plugins loaded and torchvision has no such model)"
-        )
-    weights = tvm.get_model_weights(tv_name).DEFAULT
     try:
-        module = tvm.get_model(tv_name, weights=weights if imagenet else None)
-    except (OSError, RuntimeError) as exc:  # URLError is an OSError
+        built = build_backbone(
+            cfg.backbone,
+            num_classes,
+            "none" if from_checkpoint else cfg.pretrained,
+            cfg.options,
+            pm,
+        )
+    except (OSError, RuntimeError) as exc:  # a failed download (URLError is an OSError)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CamtrapError(
-            f"cannot get ImageNet weights for {name} ({exc}); use pretrained: none offline"
+            f"model.pretrained: cannot get {cfg.pretrained} weights for {cfg.backbone} ({first}); "
+            "offline, use pretrained: offline-imagenet with efficientnet-lite0, or none"
         ) from None
-    replace_head(module, num_classes)
-    crop = getattr(weights.transforms(), "crop_size", [224])
-    return Model(module, int(crop[0]), IMAGENET_MEAN, IMAGENET_STD)
+    prep = built.preprocessing
+    model = Model(built.module, prep.input_size, prep.mean, prep.std)
+    if from_checkpoint:
+        load_matching_weights(model.module, Path(cfg.pretrained))
+    return model
 
 
 def classifier_head(model: nn.Module) -> nn.Module:
@@ -130,32 +85,11 @@ def classifier_head(model: nn.Module) -> nn.Module:
     return linears[-1]
 
 
-def replace_head(model: nn.Module, num_classes: int) -> None:
-    """Swap the last Linear layer of the head for one with ``num_classes`` outputs."""
-    head = classifier_head(model)
-    if isinstance(head, nn.Linear):
-        parent, attr = _parent_of(model, head)
-        setattr(parent, attr, nn.Linear(head.in_features, num_classes))
-        return
-    linears = [(n, m) for n, m in head.named_modules() if isinstance(m, nn.Linear)]
-    _, last = linears[-1]
-    parent, attr = _parent_of(head, last)
-    setattr(parent, attr, nn.Linear(last.in_features, num_classes))
-
-
-def _parent_of(root: nn.Module, child: nn.Module) -> tuple[nn.Module, str]:
-    for module in root.modules():
-        for attr, sub in module.named_children():
-            if sub is child:
-                return module, attr
-    raise CamtrapError("classifier head is not a child module")
-
-
 def load_matching_weights(model: nn.Module, path: Path) -> None:
     """Start from an earlier checkpoint of ours (e.g. MegaClassifier), skipping a head of another size."""
     if not path.is_file():
         raise CamtrapError(
-            f"model.pretrained: {path} not found (use imagenet, none, or a checkpoint path)"
+            f"model.pretrained: {path} not found (use imagenet, offline-imagenet, none, or a checkpoint path)"
         )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)

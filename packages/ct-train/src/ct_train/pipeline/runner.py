@@ -128,7 +128,7 @@ def run_stage(
         digests = state.hashes.digests(inputs)
         if not force and state.is_current(stage.name, conf, digests, stage.outputs(ctx)):
             rec = state.stages[stage.name]
-            return StageReport(stage.name, SKIPPED, rec.seconds, rec.counts, "up to date")
+            return StageReport(stage.name, SKIPPED, rec.seconds, rec.counts)
         # same inputs and config as an interrupted attempt: the stage may continue it
         attempt = config_digest({"config": conf, "inputs": digests})
         ctx.resume = state.started.get(stage.name) == attempt
