@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +155,9 @@ def export(ctx: Context) -> Outcome:
     counts: dict[str, Any] = {}
     for fmt in ctx.cfg.export.formats:
         out = export_path(ctx, fmt)
-        export_bundle(b, out, fmt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.save's deprecation note
+            export_bundle(b, out, fmt)
         counts[f"{fmt} max |Δ|"] = f"{max_abs_difference(b, out):.1e}"
     return Outcome(counts)
 

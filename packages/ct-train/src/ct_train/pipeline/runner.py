@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from attrs import define, field
+from rich.markup import escape
 from rich.table import Table
 
 from ct_io.errors import CamtrapError
@@ -56,7 +57,7 @@ class PipelineResult:
             counts = ", ".join(f"{k} {_fmt(v)}" for k, v in s.counts.items())
             result = "; ".join(x for x in (counts, s.note) if x)
             timing = f"{s.seconds:.1f} s" if s.status in (RAN, FAILED) else ""
-            t.add_row(s.name, f"[{STYLE[s.status]}]{s.status}[/]", timing, result)
+            t.add_row(s.name, f"[{STYLE[s.status]}]{s.status}[/]", timing, escape(result))
         return t
 
 
