@@ -86,9 +86,7 @@ def demo(session: nox.Session) -> None:
     """The main job on the built-in synthetic demo dataset, into ./demo-run (offline)."""
     _sync(session, "--all-packages")
     out = Path(os.environ.get("CAMTRAP_DEMO_DIR", str(ROOT / "demo-run")))
-    session.run("ct-io", "fetch", "demo", str(out / "data"), *session.posargs)
-    session.run("ct-io", "validate", str(out / "data" / "demo" / "demo_cct.json"), str(out / "data" / "demo" / "demo_md.json"))
-    session.run("ct-io", "info", str(out / "data" / "demo" / "demo_cct.json"))
+    session.run("ct-train", "demo", str(out), *session.posargs)
 
 
 @nox.session(python=PYTHON)

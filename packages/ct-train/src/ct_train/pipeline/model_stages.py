@@ -43,8 +43,8 @@ def train(ctx: Context) -> Outcome:
 def _train_inputs(ctx: Context) -> list[Path]:
     p = ctx.paths
     files = [p.dataset_csv, p.label_index, p.splits]
-    if p.crops_manifest.is_file():
-        files.append(p.crops_manifest)
+    # the crops' pixels: the manifest, and the settings they were made with
+    files += [f for f in (p.crops_manifest, p.crops_dir / "crop_settings.json") if f.is_file()]
     return files
 
 
