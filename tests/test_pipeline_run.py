@@ -1,0 +1,198 @@
+"""``ct-train run`` end to end on a tiny synthetic dataset (the demo source, a tiny CNN).
+
+Checks the orchestrator's contract: every stage runs and writes its files; a rerun skips
+everything; a changed config section reruns only the stages that depend on it; --from /
+--to bound the run; a failing stage stops the run with one line.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch")
+
+from ct_infer.backbones import BuiltBackbone, Preprocessing  # noqa: E402
+from ct_io import hookimpl  # noqa: E402
+from ct_io.plugins import get_plugin_manager  # noqa: E402
+from ct_train.config import deep_merge, load_config  # noqa: E402
+from ct_train.pipeline.runner import (  # noqa: E402
+    NOT_NEEDED,
+    NOT_RUN,
+    RAN,
+    SKIPPED,
+    PipelineResult,
+    run_pipeline,
+)
+
+DATA_STAGES = ["fetch", "select", "detect", "crop", "table", "split"]
+MODEL_STAGES = ["train", "bundle", "evaluate", "export", "report"]
+
+
+class TinyPlugin:
+    """A tiny CNN backbone, registered through the backbone hook like any plugin."""
+
+    @hookimpl
+    def ct_register_backbones(self, register: Any) -> None:
+        def make(num_classes: int, pretrained: object) -> BuiltBackbone:
+            net = torch.nn.Sequential(
+                torch.nn.Conv2d(3, 8, 3, stride=2, padding=1),
+                torch.nn.BatchNorm2d(8),
+                torch.nn.ReLU(),
+                torch.nn.AdaptiveAvgPool2d(1),
+                torch.nn.Flatten(),
+                torch.nn.Linear(8, num_classes),
+            )
+            return BuiltBackbone(net, Preprocessing(32))
+
+        register("tiny-cnn", make, description="tiny CNN for the pipeline tests")
+
+
+@pytest.fixture(autouse=True)
+def tiny_backbone() -> Any:
+    """The tiny backbone in the process-wide plugin manager (ct-infer loads bundles through it)."""
+    shared = get_plugin_manager()
+    name = shared.register_plugin(TinyPlugin(), "tiny-pipeline", distribution="tests")
+    shared.registry_cache.clear()
+    yield
+    shared.unregister(name=name)
+    shared.registry_cache.clear()
+
+
+def config(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "sources": [{"name": "demo", "options": {"num_images": 48, "num_locations": 6}}],
+        "data": {"sources_dir": "data", "batch_size": 8, "num_workers": 0},
+        "model": {"backbone": "tiny-cnn", "pretrained": "none"},
+        "optim": {"lr": 0.01, "weight_decay": 0.0},
+        "train": {"epochs": 1, "amp": "off", "early_stop": {"patience": 0}},
+        "loggers": [{"name": "console", "options": {"progress": False}}],
+        "crop": {"size": 48, "workers": 1},
+        "splits": {"trials": 200},
+        "evaluate": {"batch_size": 16},
+        "export": {"formats": ["torchscript"]},
+    }
+    return deep_merge(base, extra or {})
+
+
+def run(run_dir: Path, extra: dict[str, Any] | None = None, **kwargs: Any) -> PipelineResult:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yml").write_text(yaml.safe_dump(config(extra)))
+    return run_pipeline(load_config(run_dir / "config.yml"), **kwargs)
+
+
+def statuses(result: PipelineResult) -> dict[str, str]:
+    return {s.name: s.status for s in result.stages}
+
+
+def test_run_rerun_and_downstream_only(tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "tiny" / "base"
+    first = run(run_dir)
+    assert first.ok, first.error
+    st = statuses(first)
+    assert st["detect"] == NOT_NEEDED  # the demo source brings MD JSON and GT boxes
+    assert all(st[s] == RAN for s in DATA_STAGES + MODEL_STAGES if s != "detect")
+    for rel in (
+        "selection/queried_images.json",
+        "crops/crops.csv",
+        "classification_ds.csv",
+        "label_index.json",
+        "splits.json",
+        "checkpoints/best.pt",
+        "model/base.safetensors",
+        "model/base.torchscript.pt",
+        "evaluation/overall_metrics.csv",
+        "evaluation/confusion_matrices.npz",
+        "evaluation/label_stats.csv",
+        "evaluation/outputs_test.csv.gz",
+        "report/report.html",
+        "pipeline_state.json",
+    ):
+        assert (run_dir / rel).is_file(), rel
+    assert first.stage("crop").counts["crops"] > 0
+
+    again = run(run_dir)
+    assert again.ok and set(statuses(again).values()) == {SKIPPED}
+
+    # a training option: the data stages are up to date, everything from train on reruns
+    longer = run(run_dir, {"train": {"epochs": 2}})
+    st = statuses(longer)
+    assert [st[s] for s in DATA_STAGES] == [SKIPPED] * len(DATA_STAGES)
+    assert [st[s] for s in MODEL_STAGES] == [RAN] * len(MODEL_STAGES)
+
+    # a crop option: selection is kept, the crops are remade and the model retrained
+    margin = run(run_dir, {"train": {"epochs": 2}, "crop": {"margin": 0.2}})
+    st = statuses(margin)
+    assert st["fetch"] == st["select"] == SKIPPED
+    assert st["crop"] == RAN and st["train"] == RAN
+
+    # a deleted output is noticed
+    (run_dir / "report" / "report.html").unlink()
+    st = statuses(run(run_dir, {"train": {"epochs": 2}, "crop": {"margin": 0.2}}))
+    assert st["report"] == RAN and st["train"] == SKIPPED
+
+
+def test_from_and_to_bound_the_run(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    upto = run(run_dir, stop="table")
+    st = statuses(upto)
+    assert st["table"] == RAN and st["split"] == NOT_RUN and st["train"] == NOT_RUN
+    assert (run_dir / "classification_ds.csv").is_file()
+    assert not (run_dir / "splits.json").exists()
+
+    only = run(run_dir, start="split", stop="split")
+    st = statuses(only)
+    assert st["split"] == RAN
+    assert all(st[s] == NOT_RUN for s in st if s != "split")
+
+    # train without splits: one-line failure naming the missing input, later stages not run
+    missing = run(tmp_path / "empty", start="train")
+    assert not missing.ok and "missing" in (missing.error or "")
+    assert statuses(missing)["bundle"] == NOT_RUN
+
+
+def test_failing_stage_stops_with_one_line(tmp_path: Path) -> None:
+    run_dir = tmp_path / "bad"
+    run_dir.mkdir()
+    (run_dir / "spec.json").write_text('{"cat": {"dataset_labels": {"demo": ["no-such-label"]}}}')
+    cfg = config({"labels": {"spec": "spec.json"}})
+    (run_dir / "config.yml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run(
+        [sys.executable, "-m", "ct_train", "run", str(run_dir / "config.yml"), "--to", "crop"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr + proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: stage select failed:")
+    assert "no-such-label" in errors[0]
+    assert "failed" in proc.stdout and "not run" in proc.stdout  # the summary table
+    assert not (run_dir / "crops").exists()
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    """The README's main job (minutes): location split vs random split, every file written."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ct_train", "demo", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_dir = tmp_path / "demo" / "location-split"
+    for rel in (
+        "report/report.html",
+        "model/location-split.onnx",
+        "evaluation/outputs_test.csv.gz",
+    ):
+        assert (run_dir / rel).is_file(), rel
+    assert "location split vs naive random split" in proc.stdout
+    assert (tmp_path / "demo" / "random-split" / "evaluation" / "overall_metrics.csv").is_file()
