@@ -131,6 +131,93 @@ def classify_cmd(
         console.print(f"unreadable crops listed in {failed}")
 
 
+@app.command("evaluate")
+def evaluate_cmd(
+    model: ModelArg,
+    dataset_dir: Annotated[Path, typer.Argument(help="Folder with classification_ds.csv, label_index.json and splits.json.")],
+    crops_dir: Annotated[Path, typer.Argument(help="Folder the dataset's crop paths are relative to.")],
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where outputs and metrics go.")] = Path("evaluation"),
+    splits: Annotated[list[str] | None, typer.Option("--split", help="Split(s) to evaluate (repeat; default train, val, test).")] = None,
+    dataset_csv: Annotated[Path | None, typer.Option("--dataset-csv", help="Override DATASET_DIR/classification_ds.csv.")] = None,
+    splits_json: Annotated[Path | None, typer.Option("--splits-json", help="Override DATASET_DIR/splits.json (absent: one split 'all').")] = None,
+    target_mapping: Annotated[Path | None, typer.Option("--target-mapping", help="JSON target label → classifier labels: score against other labels.")] = None,
+    weights: Annotated[str, typer.Option("--weights", help="auto (a 'weight' column if present), none, column, or label (inverse label frequency).")] = "auto",
+    batch_size: BatchOpt = 64,
+    workers: WorkersOpt = None,
+    device: DeviceOpt = "auto",
+    bf16: Bf16Opt = False,
+    compile_model: CompileOpt = False,
+    label_index: LabelIndexOpt = None,
+    image_size: ImageSizeOpt = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Recompute outputs instead of resuming.")] = False,
+) -> None:
+    """Evaluate a model on dataset splits: outputs_{split}.csv.gz, overall_metrics.csv, confusion_matrices.npz, label_stats.csv."""
+    from ct_infer.evaluate import evaluate
+    from ct_infer.mapping import read_target_mapping
+    from ct_io.errors import CamtrapError
+    from ct_io.tables import read_label_index
+
+    if weights not in ("auto", "none", "column", "label"):
+        raise CamtrapError(f"--weights {weights!r}: use auto, none, column or label")
+    settings = _settings(batch_size, workers, device, bf16, compile_model)
+    predictor = _predictor(model, label_index, image_size, settings)
+    csv = dataset_csv or dataset_dir / "classification_ds.csv"
+    split_file = splits_json or (dataset_dir / "splits.json" if (dataset_dir / "splits.json").is_file() else None)
+    mapping = read_target_mapping(target_mapping) if target_mapping else None
+    targets = None
+    if mapping is not None and (dataset_dir / "label_index.json").is_file():
+        targets = read_label_index(dataset_dir / "label_index.json")
+    results = evaluate(
+        predictor, csv, crops_dir, output_dir, settings, splits_json=split_file,
+        split_names=splits or ("train", "val", "test"), target_mapping=mapping, target_labels=targets,
+        weights=weights,  # type: ignore[arg-type]
+        overwrite=overwrite,
+    )
+    from rich.table import Table
+
+    table = Table("split", "crops", "loss", "top-1", "top-3", "macro recall")
+    for split, r in results.items():
+        o = r.overall
+        table.add_row(split, f"{o['count']:.0f}", f"{o['loss']:.3f}", f"{o['acc_top1']:.3f}", f"{o['acc_top3']:.3f}", f"{o['macro_recall']:.3f}")
+    console.print(table)
+    console.print(f"wrote {output_dir}/overall_metrics.csv, label_stats.csv, confusion_matrices.npz, outputs_*.csv.gz")
+
+
+@app.command("merge")
+def merge_cmd(
+    classifier_csv: Annotated[Path, typer.Argument(help="Classifier output CSV(.gz): path + one column per label (classify or evaluate output).")],
+    detections: Annotated[Path, typer.Option("--detections", "-d", help="MegaDetector JSON the crops were cut from.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Merged MD JSON to write.")],
+    label_index: Annotated[Path | None, typer.Option("--label-index", help="label_index.json giving category ids (default: CSV column order).")] = None,
+    classifier_name: Annotated[str, typer.Option("--classifier-name", help="Written to info.classifier.")] = "classifier",
+    threshold: Annotated[float, typer.Option("--threshold", help="Leave out classes below this confidence (margin with --relative-conf).")] = 0.0,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Keep at most this many classes per detection.")] = None,
+    relative_conf: Annotated[bool, typer.Option("--relative-conf", help="Write each class's margin over the true label (mislabel review).")] = False,
+    label: Annotated[str | None, typer.Option("--label", help="Add the true label as a 'label: <name>' class, first or last.")] = None,
+    strip_prefix: Annotated[str, typer.Option("--strip-prefix", help="Leading folder of crop paths not present in the MD JSON's file names.")] = "",
+    sequences: Annotated[Path | None, typer.Option("--sequences", help="Smooth over sequences: CCT JSON with seq_id, or CSV file,seq_id.")] = None,
+    smoothing: Annotated[float, typer.Option("--smoothing", help="Sequence smoothing strength 0..1.")] = 0.5,
+) -> None:
+    """Merge classifier output into a MegaDetector JSON (classification_categories + per-detection classifications) for Timelapse."""
+    from ct_infer.merge import MergeOptions, merge_classifications, read_classifier_csv
+    from ct_infer.smoothing import read_sequences
+    from ct_io.errors import CamtrapError
+    from ct_io.md import read_md, write_md
+    from ct_io.tables import read_label_index
+
+    if label not in (None, "first", "last"):
+        raise CamtrapError(f"--label {label!r}: use first or last")
+    frame, labels = read_classifier_csv(str(classifier_csv), read_label_index(label_index) if label_index else None)
+    options = MergeOptions(
+        classifier_name=classifier_name, threshold=threshold, top_k=top_k, relative_conf=relative_conf,
+        label=label,  # type: ignore[arg-type]
+        strip_prefix=strip_prefix, sequences=read_sequences(sequences) if sequences else None, smoothing=smoothing,
+    )
+    merged, report = merge_classifications(read_md(detections), frame, labels, options)
+    write_md(merged, output)
+    console.print(f"{report.matched} of {report.rows} crops merged into {output}", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     run_cli(app)
