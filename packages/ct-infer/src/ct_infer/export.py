@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -73,7 +74,8 @@ def export_torchscript(bundle: Bundle, output: Path) -> None:
     import torch
 
     module = _exportable(bundle)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(module, example_input(bundle), check_trace=False)
     buffer = io.BytesIO()
     torch.jit.save(traced, buffer, _extra_files={TORCHSCRIPT_META: json.dumps(bundle.meta.to_json())})
@@ -92,7 +94,8 @@ def export_onnx(bundle: Bundle, output: Path) -> None:
         raise CamtrapError("ONNX export needs the onnx package: pip install 'ct-infer[onnx]'") from None
     module = _exportable(bundle)
     buffer = io.BytesIO()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             module,
             (example_input(bundle),),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -107,7 +108,9 @@ def _load_torchscript(p: Path, labels: Sequence[str] | None, input_size: int | N
 
     extra = {TORCHSCRIPT_META: ""}
     try:
-        module = torch.jit.load(str(p), map_location="cpu", _extra_files=extra)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(p), map_location="cpu", _extra_files=extra)
     except (RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CamtrapError(f"{p}: not a TorchScript model ({first}); bundles end in {SUFFIX}") from None
