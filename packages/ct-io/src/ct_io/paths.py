@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path, PurePosixPath
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ct_io.errors import UnsafePathError
+
+if TYPE_CHECKING:  # pandas takes about a second to import: CLIs that never need it stay fast
+    import pandas as pd
 
 
 def unsafe_reason(relative: str) -> str | None:

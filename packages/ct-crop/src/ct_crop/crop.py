@@ -1,0 +1,346 @@
+"""The batch cropper: every box of every image, in parallel, resumable, atomic.
+
+Per image (in a worker process): read the header, plan every crop
+(:mod:`ct_crop.geometry`), skip crops whose file exists, decode the image once — at
+reduced size when every remaining crop allows it — and write each crop through a
+temporary file renamed into place. The main process gathers one manifest row per crop
+(made now or earlier: rows depend only on the inputs and the image header) and writes
+``crops.csv`` and ``crop_failures.csv`` at the end, sorted. A run killed at any point
+leaves only whole crops plus temporaries in ``.ct-crop-tmp/``, which the next run
+deletes; rerunning the same command then gives exactly the files and manifest of an
+uninterrupted run.
+
+``crop_settings.json`` records the settings that change pixels (strategy, margin, size,
+quality...); a rerun with other settings into the same folder is refused (use
+``overwrite``), so a folder never mixes crops made two ways.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from attrs import asdict, define, field, frozen
+
+from ct_crop.boxes import BoxSpec, ImageJob, Skipped
+from ct_crop.geometry import CropRegion, Strategy, UnusableBox, crop_region, decode_scale, normalized_to_pixels, output_size
+from ct_crop.images import ExifMode, FailureKind, ImageFailure, decode_image, open_image
+from ct_io.errors import CamtrapError, UnsafePathError
+from ct_io.paths import safe_join, unsafe_reason
+
+TMP_DIR_NAME = ".ct-crop-tmp"
+SETTINGS_NAME = "crop_settings.json"
+FULL_IMAGES_DIR = "full_images"
+
+
+@frozen
+class CropSettings:
+    """Settings that decide a crop's pixels (recorded in ``crop_settings.json``)."""
+
+    strategy: Strategy = Strategy.SQUARE
+    margin: float = 0.0
+    min_size: int = 0
+    size: int | None = None
+    upscale: bool = True
+    fill: tuple[int, int, int] = (0, 0, 0)
+    quality: int = 95
+    exif: ExifMode = ExifMode.MEGADETECTOR
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 <= self.margin < 100:
+            raise CamtrapError(f"--margin must be a fraction of the box size between 0 and 100, got {self.margin}")
+        if self.min_size < 0:
+            raise CamtrapError(f"--min-size must be >= 0, got {self.min_size}")
+        if self.size is not None and self.size <= 0:
+            raise CamtrapError(f"--size must be a positive number of pixels, got {self.size}")
+        if not 1 <= self.quality <= 100:
+            raise CamtrapError(f"--quality must be 1..100, got {self.quality}")
+        if len(self.fill) != 3 or not all(0 <= c <= 255 for c in self.fill):
+            raise CamtrapError(f"--fill must be three values 0..255, got {self.fill}")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["strategy"] = self.strategy.value
+        data["exif"] = self.exif.value
+        data["fill"] = list(self.fill)
+        return data
+
+
+@define
+class RunOptions:
+    """How to run (does not change pixels)."""
+
+    workers: int = field(factory=lambda: os.cpu_count() or 1)
+    allow_truncated: bool = False
+    save_full_images: bool = False
+    overwrite: bool = False
+    #: fsync every crop (slow: ms per file). Off, a crop still appears only whole (it is
+    #: renamed into place), and an empty file left by a power cut is remade on resume.
+    fsync: bool = False
+
+
+@define
+class CropSummary:
+    """What a run did."""
+
+    images: int = 0
+    crops_made: int = 0
+    crops_existing: int = 0
+    boxes_skipped: int = 0
+    images_failed: int = 0
+    rows: list[dict[str, Any]] = field(factory=list)
+    failures: list[dict[str, Any]] = field(factory=list)
+
+    @property
+    def crops(self) -> int:
+        return self.crops_made + self.crops_existing
+
+
+@frozen
+class ImageResult:
+    rows: list[dict[str, Any]]
+    failures: list[dict[str, Any]]
+    made: int
+    existing: int
+
+
+@frozen
+class _Context:
+    images_dir: Path
+    out_dir: Path
+    tmp_dir: Path
+    settings: CropSettings
+    options: RunOptions
+
+
+# --------------------------------------------------------------------------- per image
+
+
+def crop_image(job: ImageJob, ctx: _Context) -> ImageResult:
+    """Make every crop of one image that does not exist yet; never raises for bad data."""
+    failures: list[dict[str, Any]] = []
+    try:
+        path = input_path(ctx.images_dir, job.file)
+        im, header = open_image(path, ctx.settings.exif)
+    except UnsafePathError as exc:
+        return ImageResult([], [_failure(job.file, None, "unsafe_path", str(exc))], 0, 0)
+    except ImageFailure as exc:
+        return ImageResult([], [_failure(job.file, None, exc.kind.value, exc.reason)], 0, 0)
+    with im:
+        planned: list[tuple[BoxSpec, CropRegion, Path]] = []
+        for spec in job.boxes:
+            try:
+                region = crop_region(_box_pixels(spec, header.size, job.ref_size), header.size, ctx.settings.strategy, margin=ctx.settings.margin, min_size=ctx.settings.min_size)
+                target = safe_join(ctx.out_dir, spec.crop_name)
+            except UnusableBox as exc:
+                failures.append(_failure(job.file, spec.index, "unusable_box", str(exc)))
+                continue
+            except UnsafePathError as exc:
+                failures.append(_failure(job.file, spec.index, "unsafe_path", str(exc)))
+                continue
+            planned.append((spec, region, target))
+        todo = [(s, r, t) for s, r, t in planned if ctx.options.overwrite or not _exists(t)]
+        full_target = _full_image_target(job, ctx)
+        if not todo and full_target is None:
+            rows = [_row(job.file, s, r, header.size, ctx.settings) for s, r, _ in planned]
+            return ImageResult(rows, failures, 0, len(rows))
+        reduce = 1 if full_target is not None else decode_scale([max(r.canvas) for _, r, _ in todo], ctx.settings.size)
+        try:
+            image = decode_image(im, header, reduce=reduce, allow_truncated=ctx.options.allow_truncated, path=path)
+        except ImageFailure as exc:
+            return ImageResult([], [*failures, _failure(job.file, None, exc.kind.value, exc.reason)], 0, 0)
+    from ct_crop.render import render_crop
+
+    scale = (image.width / header.size[0], image.height / header.size[1])
+    for _, region, target in todo:
+        crop = render_crop(image, region, size=ctx.settings.size, upscale=ctx.settings.upscale, fill=ctx.settings.fill, scale=scale)
+        _save_jpeg(crop, target, ctx)
+    if full_target is not None:
+        _save_jpeg(image, full_target, ctx)
+    rows = [_row(job.file, s, r, header.size, ctx.settings) for s, r, _ in planned]
+    return ImageResult(rows, failures, len(todo), len(planned) - len(todo))
+
+
+def input_path(images_dir: Path, relative: str) -> Path:
+    """An image's path: refuses absolute paths and ``..`` (symlinks are followed: reading is safe)."""
+    reason = unsafe_reason(relative)
+    if reason:
+        raise UnsafePathError(f"refusing path {relative!r}: {reason} — image paths must be relative to the images folder")
+    return images_dir.joinpath(*relative.replace("\\", "/").split("/"))
+
+
+def _box_pixels(spec: BoxSpec, size: tuple[int, int], ref: tuple[int, int] | None) -> tuple[float, float, float, float]:
+    if spec.normalized:
+        return normalized_to_pixels(spec.bbox, size)
+    x, y, w, h = spec.bbox
+    if ref is None or ref == size:
+        return (x, y, w, h)
+    sx, sy = size[0] / ref[0], size[1] / ref[1]  # the CCT's size differs from the file's: rescale
+    return (x * sx, y * sy, w * sx, h * sy)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _full_image_target(job: ImageJob, ctx: _Context) -> Path | None:
+    if not ctx.options.save_full_images:
+        return None
+    target = safe_join(ctx.out_dir / FULL_IMAGES_DIR, job.file)
+    target = target.with_name(target.name + ".jpg") if target.suffix.lower() not in (".jpg", ".jpeg") else target
+    return None if _exists(target) and not ctx.options.overwrite else target
+
+
+def _row(file: str, spec: BoxSpec, region: CropRegion, image_size: tuple[int, int], settings: CropSettings) -> dict[str, Any]:
+    out_w, out_h = output_size(region.canvas, settings.size, upscale=settings.upscale)
+    bx, by, bw, bh = region.box.xywh
+    sx, sy, sw, sh = region.source.xywh
+    return {
+        "crop": spec.crop_name,
+        "image": file,
+        "box_index": spec.index,
+        "source": spec.source,
+        "detector": spec.detector,
+        "category": spec.category,
+        "confidence": spec.confidence,
+        "box_x": bx,
+        "box_y": by,
+        "box_w": bw,
+        "box_h": bh,
+        "crop_x": sx,
+        "crop_y": sy,
+        "crop_w": sw,
+        "crop_h": sh,
+        "width": out_w,
+        "height": out_h,
+        "image_width": image_size[0],
+        "image_height": image_size[1],
+    }
+
+
+def _failure(image: str, box_index: int | None, kind: str, reason: str) -> dict[str, Any]:
+    return {"image": image, "box_index": box_index, "kind": kind, "reason": reason}
+
+
+_made_dirs: set[Path] = set()
+
+
+def _save_jpeg(image: Any, target: Path, ctx: _Context) -> None:
+    """Encode to JPEG and move into place atomically (temp file in the run's temp folder)."""
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=ctx.settings.quality)
+    parent = target.parent
+    if parent not in _made_dirs:
+        parent.mkdir(parents=True, exist_ok=True)
+        _made_dirs.add(parent)
+    tmp = ctx.tmp_dir / f"{os.getpid()}-{target.name}"
+    with tmp.open("wb") as fh:
+        fh.write(buf.getbuffer())
+        if ctx.options.fsync:
+            fh.flush()
+            os.fsync(fh.fileno())
+    tmp.replace(target)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+_CTX: _Context | None = None
+
+
+def _init_worker(ctx: _Context) -> None:
+    global _CTX
+    _CTX = ctx
+    _made_dirs.clear()
+
+
+def _work(job: ImageJob) -> ImageResult:
+    assert _CTX is not None
+    try:
+        return crop_image(job, _CTX)
+    except Exception as exc:  # a bug or an OS error (disk full...) must name the image
+        return ImageResult([], [_failure(job.file, None, FailureKind.BAD.value, f"unexpected {type(exc).__name__}: {exc}")], 0, 0)
+
+
+def run_crop(
+    jobs: Sequence[ImageJob],
+    images_dir: Path,
+    out_dir: Path,
+    settings: CropSettings | None = None,
+    options: RunOptions | None = None,
+    *,
+    skipped: Sequence[Skipped] = (),
+    on_image: Callable[[ImageResult], None] | None = None,
+) -> CropSummary:
+    """Crop every job's boxes into ``out_dir``; write ``crops.csv`` and ``crop_failures.csv``."""
+    from ct_crop.manifest import FAILURES_NAME, MANIFEST_NAME, write_failures, write_manifest
+
+    settings = settings or CropSettings()
+    options = options or RunOptions()
+    if not images_dir.is_dir():
+        raise CamtrapError(f"images folder {images_dir} does not exist")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_settings(out_dir, settings, overwrite=options.overwrite)
+    tmp_dir = out_dir / TMP_DIR_NAME
+    shutil.rmtree(tmp_dir, ignore_errors=True)  # leftovers of a killed run
+    tmp_dir.mkdir()
+    ctx = _Context(images_dir, out_dir, tmp_dir, settings, options)
+    summary = CropSummary()
+    summary.failures.extend(_failure(s.image, s.box_index, s.kind, s.reason) for s in skipped)
+    for result in _results(jobs, ctx, options.workers):
+        summary.images += 1
+        summary.crops_made += result.made
+        summary.crops_existing += result.existing
+        summary.rows.extend(result.rows)
+        summary.failures.extend(result.failures)
+        summary.boxes_skipped += sum(1 for f in result.failures if f["box_index"] is not None)
+        summary.images_failed += any(f["box_index"] is None for f in result.failures)
+        if on_image is not None:
+            on_image(result)
+    write_manifest(summary.rows, out_dir / MANIFEST_NAME)
+    write_failures(summary.failures, out_dir / FAILURES_NAME)
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    return summary
+
+
+def _results(jobs: Sequence[ImageJob], ctx: _Context, workers: int) -> Iterator[ImageResult]:
+    workers = max(1, min(workers, len(jobs)))
+    if workers == 1:
+        _init_worker(ctx)
+        for job in jobs:
+            yield _work(job)
+        return
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    mp = multiprocessing.get_context(method)
+    chunk = max(1, min(16, len(jobs) // (workers * 8)))
+    with mp.Pool(workers, initializer=_init_worker, initargs=(ctx,)) as pool:
+        yield from pool.imap_unordered(_work, jobs, chunksize=chunk)
+
+
+def check_settings(out_dir: Path, settings: CropSettings, *, overwrite: bool) -> None:
+    """Refuse to mix crops made with other settings in ``out_dir``; record ours."""
+    from ct_io.jsonio import read_json, write_json
+
+    path = out_dir / SETTINGS_NAME
+    wanted = settings.to_json()
+    if path.exists() and not overwrite:
+        try:
+            found = read_json(path)
+        except CamtrapError:
+            found = None
+        if found != wanted:
+            diff = ", ".join(f"{k}: {found.get(k)!r} → {v!r}" for k, v in wanted.items() if not isinstance(found, dict) or found.get(k) != v) if isinstance(found, dict) else "unreadable settings file"
+            raise CamtrapError(
+                f"{out_dir} holds crops made with other settings ({diff}) — use another output folder, "
+                "or --overwrite to remake every crop"
+            )
+        return
+    write_json(path, wanted)

@@ -1,0 +1,95 @@
+"""Run a detector on images that lack ground-truth boxes, with a per-version cache.
+
+The cache is the seed's ``mdcache/``: ``<cache_dir>/<detector version>/<dataset>.json``,
+an MD JSON file holding every image ever detected with that detector version. A rerun
+detects only images not in the cache, so nothing is detected twice; the cache is saved
+atomically every ``checkpoint_every`` images, so an interrupted run keeps its work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ct_crop.boxes import safe_detector_version
+from ct_crop.detectors import detection_categories
+from ct_io.errors import CamtrapError
+from ct_io.md import MDImage, MDInfo, MDResults, read_md, write_md
+from ct_io.paths import unsafe_reason
+
+if TYPE_CHECKING:
+    from ct_io.cct import CocoCameraTraps
+    from ct_io.hookspecs import Detector
+
+
+def cache_path(cache_dir: Path, version: str, dataset: str) -> Path:
+    """Where detections of ``dataset`` by detector ``version`` are cached."""
+    return cache_dir / safe_detector_version(version) / f"{safe_detector_version(dataset)}.json"
+
+
+def load_cache(path: Path) -> dict[str, MDImage]:
+    """Cached entries by file (empty when there is no cache yet)."""
+    return read_md(path).by_file() if path.is_file() else {}
+
+
+def images_without_boxes(cct: CocoCameraTraps) -> list[str]:
+    """Files of the CCT's images that have no ground-truth box and are not only ``empty``."""
+    ann = cct.annotations
+    names = cct.category_names
+    empty_ids = {cid for cid, name in names.items() if str(name).lower() == "empty"}
+    with_box: set[object] = set()
+    non_empty: set[object] = set()
+    if len(ann):
+        if "bbox_x" in ann.columns:
+            with_box = set(ann.loc[ann["bbox_x"].notna(), "image_id"].tolist())
+        non_empty = set(ann.loc[~ann["category_id"].isin(list(empty_ids)), "image_id"].tolist())
+    ids = cct.images["id"].tolist()
+    files = cct.images["file_name"].tolist()
+    return sorted(f for i, f in zip(ids, files, strict=True) if i not in with_box and i in non_empty)
+
+
+def detect_cached(
+    detector: Detector,
+    images_dir: Path,
+    files: Sequence[str],
+    cache_dir: Path,
+    *,
+    dataset: str,
+    retry_failures: bool = False,
+    checkpoint_every: int = 200,
+    on_image: Callable[[MDImage], None] | None = None,
+) -> tuple[MDResults, int]:
+    """Detections for ``files`` (from the cache or the detector); returns them and how many were new."""
+    version = str(detector.version)
+    path = cache_path(cache_dir, version, dataset)
+    cache = load_cache(path)
+    categories = detection_categories(detector)
+    todo = [f for f in dict.fromkeys(files) if f not in cache or (retry_failures and cache[f].detections is None)]
+    bad = [f for f in todo if unsafe_reason(f)]
+    if bad:
+        raise CamtrapError(f"refusing image path {bad[0]!r}: {unsafe_reason(bad[0])} (paths must be relative to {images_dir})")
+    new = 0
+    if todo:
+        for entry in _checked(detector.detect(images_dir, todo), set(todo)):
+            cache[entry.file] = entry
+            new += 1
+            if on_image is not None:
+                on_image(entry)
+            if new % checkpoint_every == 0:
+                _save(cache, path, version, categories)
+        _save(cache, path, version, categories)
+    images = [cache[f] for f in dict.fromkeys(files) if f in cache]
+    return MDResults(info=MDInfo(detector=version), detection_categories=categories, images=images), new
+
+
+def _checked(entries: Iterable[MDImage], wanted: set[str]) -> Iterable[MDImage]:
+    for entry in entries:
+        if entry.file not in wanted:
+            raise CamtrapError(f"detector returned an entry for {entry.file!r}, which it was not asked about")
+        yield entry
+
+
+def _save(cache: dict[str, MDImage], path: Path, version: str, categories: dict[str, str]) -> None:
+    images = [cache[f] for f in sorted(cache)]
+    write_md(MDResults(info=MDInfo(detector=version), detection_categories=categories, images=images), path)
