@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ct_infer.crops import crop_box, crop_name
+from ct_crop.render import crop_box
+from ct_infer.crops import crop_name
 
 MD_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "md-test-images"
 DETECTOR_VERSION = "v5a"

@@ -218,6 +218,71 @@ def merge_cmd(
     console.print(f"{report.matched} of {report.rows} crops merged into {output}", highlight=False)
 
 
+@app.command("run")
+def run_cmd(
+    images_dir: Annotated[Path, typer.Argument(help="Folder of camera-trap photos.")],
+    model: ModelArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="MD JSON with classifications to write (open it in Timelapse).")],
+    detections: Annotated[Path | None, typer.Option("--detections", "-d", help="MegaDetector JSON for these images (file paths relative to IMAGES_DIR).")] = None,
+    detector: Annotated[str | None, typer.Option("--detector", help="Detector plugin to run instead of --detections (see ct-crop).")] = None,
+    detector_option: Annotated[list[str] | None, typer.Option("--detector-option", help="KEY=VALUE option of the detector (repeat).")] = None,
+    detection_threshold: Annotated[float, typer.Option("--detection-threshold", help="Classify detections with at least this confidence.")] = 0.2,
+    category: Annotated[list[str] | None, typer.Option("--category", help="Detection categories to classify (default animal).")] = None,
+    target_mapping: Annotated[Path | None, typer.Option("--target-mapping", help="JSON target → classifier labels: report your own categories.")] = None,
+    rollup: Annotated[float | None, typer.Option("--rollup", help="Name the lowest taxon reaching this probability when no label does.")] = None,
+    sequence_gap: Annotated[float | None, typer.Option("--sequence-gap", help="Smooth over sequences: frames of a folder at most this many seconds apart (EXIF time).")] = None,
+    smoothing: Annotated[float, typer.Option("--smoothing", help="Sequence smoothing strength 0..1.")] = 0.5,
+    threshold: Annotated[float, typer.Option("--threshold", help="Leave out classes below this confidence in the JSON.")] = 0.0,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Keep at most this many classes per detection.")] = 5,
+    classifier_name: Annotated[str | None, typer.Option("--classifier-name", help="Written to info.classifier (default: the bundle's name).")] = None,
+    batch_size: BatchOpt = 64,
+    workers: WorkersOpt = None,
+    device: DeviceOpt = "auto",
+    bf16: Bf16Opt = False,
+    compile_model: CompileOpt = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Reclassify everything instead of resuming.")] = False,
+) -> None:
+    """Photos → crops in memory → classify → MD JSON for Timelapse, plus a per-class summary."""
+    from ct_infer.mapping import read_target_mapping
+    from ct_infer.merge import MergeOptions
+    from ct_infer.run import RunOptions, check_images_dir, default_paths, detect_images, run_pipeline
+    from ct_io.errors import CamtrapError
+    from ct_io.md import read_md
+    from ct_io.options import parse_key_values
+
+    images = check_images_dir(images_dir)
+    if (detections is None) == (detector is None):
+        raise CamtrapError("give exactly one of --detections (an MD JSON) or --detector (a detector plugin)")
+    md = read_md(detections) if detections else detect_images(detector, parse_key_values(detector_option or []), images, default_paths(output)["detections"])  # type: ignore[arg-type]
+    settings = _settings(batch_size, workers, device, bf16, compile_model)
+    predictor = _predictor(model, None, None, settings)
+    name = classifier_name or predictor.classifier.name
+    options = RunOptions(
+        detection_threshold=detection_threshold,
+        categories=tuple(category or ["animal"]),
+        merge=MergeOptions(classifier_name=name, threshold=threshold, top_k=top_k, smoothing=smoothing),
+        target_mapping=read_target_mapping(target_mapping) if target_mapping else None,
+        rollup_threshold=rollup,
+        sequence_gap=sequence_gap,
+        overwrite=overwrite,
+    )
+    report = run_pipeline(predictor, images, md, output, settings, options)
+    from rich.table import Table
+
+    table = Table("predicted class", "detections", title=f"{output}")
+    assert report.summary is not None
+    for row in report.summary.itertuples(index=False):
+        table.add_row(str(row[0]), str(row[1]))
+    console.print(table)
+    console.print(
+        f"{report.images} images, {report.boxes} detections: {report.classified} classified, "
+        f"{report.resumed} from an earlier run, {len(report.failures)} failures",
+        highlight=False,
+    )
+    for file, k, reason in report.failures[:10]:
+        console.print(f"[yellow]failed[/] {file}" + (f" box {k}" if k is not None else "") + f": {reason}", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     run_cli(app)
