@@ -283,6 +283,109 @@ def run_cmd(
         console.print(f"[yellow]failed[/] {file}" + (f" box {k}" if k is not None else "") + f": {reason}", highlight=False)
 
 
+@app.command("calibrate")
+def calibrate_cmd(
+    bundle: Annotated[Path, typer.Argument(help="Bundle whose outputs were evaluated.")],
+    val_outputs: Annotated[Path, typer.Argument(help="outputs_val.csv.gz from `ct-infer evaluate` with this bundle.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Calibrated bundle to write (may be BUNDLE itself).")],
+) -> None:
+    """Fit temperature scaling on validation outputs and store it in the bundle."""
+    from ct_infer.bundle import load_bundle, save_tensors
+    from ct_infer.calibration import fit_temperature
+    from ct_infer.evaluate import read_outputs
+    from ct_infer.metrics import label_indices
+    from ct_io.errors import CamtrapError
+
+    loaded = load_bundle(bundle)
+    frame, labels = read_outputs(val_outputs)
+    if labels != loaded.meta.labels:
+        raise CamtrapError(f"{val_outputs}: label columns differ from the bundle's labels — outputs of another model?")
+    fit = fit_temperature(frame[labels].to_numpy(), label_indices(frame["label"].tolist(), labels))
+    temperature = loaded.meta.temperature * fit.temperature  # outputs were already at the old temperature
+    save_tensors(output, loaded.state_dict, loaded.with_meta(temperature=temperature).meta)
+    console.print(
+        f"temperature {temperature:.3f} on {fit.count} crops: NLL {fit.nll_before:.4f} → {fit.nll_after:.4f}, "
+        f"ECE {fit.ece_before:.4f} → {fit.ece_after:.4f}; wrote {output}",
+        highlight=False,
+    )
+
+
+@app.command("mislabeled")
+def mislabeled_cmd(
+    eval_dir: Annotated[Path, typer.Argument(help="Folder with outputs_{split}.csv.gz (from evaluate).")],
+    margin: Annotated[float, typer.Option("--margin", help="Minimum p(predicted) - p(label); 0.95 keeps the most likely mistakes.")] = 0.95,
+    splits: Annotated[list[str] | None, typer.Option("--split", help="Split(s) to scan (repeat; default all found).")] = None,
+    include_dataset: Annotated[bool, typer.Option("--include-dataset-in-filename", help="Keep the dataset folder in listed file names.")] = False,
+    detections: Annotated[Path | None, typer.Option("--detections", help="MD JSON of the images: also write a Timelapse review file per split.")] = None,
+    strip_prefix: Annotated[str, typer.Option("--strip-prefix", help="Leading folder of crop paths absent from the MD JSON's file names.")] = "",
+) -> None:
+    """List likely mislabeled crops per split and dataset (mislabeled_candidates_{split}_{dataset}.txt)."""
+    import pandas as pd
+
+    from ct_infer.evaluate import read_outputs
+    from ct_infer.merge import MergeOptions, merge_classifications
+    from ct_infer.mislabeled import find_candidates, write_candidate_lists
+    from ct_io.errors import CamtrapError
+    from ct_io.md import read_md, write_md
+
+    files = sorted(eval_dir.glob("outputs_*.csv.gz"))
+    wanted = {f.name[len("outputs_") : -len(".csv.gz")]: f for f in files}
+    if splits:
+        missing = [s for s in splits if s not in wanted]
+        if missing:
+            raise CamtrapError(f"no outputs_{missing[0]}.csv.gz in {eval_dir}")
+        wanted = {s: wanted[s] for s in splits}
+    if not wanted:
+        raise CamtrapError(f"{eval_dir}: no outputs_<split>.csv.gz — run `ct-infer evaluate` first")
+    for split, path in wanted.items():
+        frame, labels = read_outputs(path)
+        candidates = find_candidates(frame, labels, margin)
+        written = write_candidate_lists(candidates, split, eval_dir, include_dataset=include_dataset)
+        from ct_io.tables import write_csv
+
+        write_csv(candidates, eval_dir / f"mislabeled_candidates_{split}.csv")
+        console.print(f"{split}: {len(candidates)} of {len(frame)} crops are candidates (margin ≥ {margin}); {len(written)} list file(s)", highlight=False)
+        if detections is not None:
+            subset = frame[frame["path"].isin(set(candidates["path"]))]
+            merged, _ = merge_classifications(read_md(detections), subset if len(subset) else pd.DataFrame(columns=frame.columns), labels, MergeOptions(classifier_name="mislabel-review", relative_conf=True, label="last", strip_prefix=strip_prefix))
+            write_md(merged, eval_dir / f"mislabeled_candidates_{split}.json")
+
+
+@app.command("save-mislabeled")
+def save_mislabeled_cmd(
+    timelapse_csv: Annotated[Path, typer.Argument(help="CSV exported from Timelapse after review.")],
+    mislabeled_dir: Annotated[Path, typer.Argument(help="Folder of known-mislabeled lists (<dataset>.csv), read by ct-taxonomy.")],
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset of every row (default: each file's first folder).")] = None,
+    flag: Annotated[str, typer.Option("--flag", help="Timelapse flag column marking a mislabeled image.")] = "mislabeled",
+    note: Annotated[str, typer.Option("--note", help="Timelapse note column with the correct class.")] = "correct_class",
+) -> None:
+    """Add images flagged in a Timelapse review to the known-mislabeled lists."""
+    from ct_infer.mislabeled import read_timelapse_export, save_mislabeled
+
+    reviewed = read_timelapse_export(timelapse_csv, flag, note)
+    counts = save_mislabeled(reviewed, mislabeled_dir, dataset)
+    for name, n in counts.items():
+        console.print(f"{name}: {n} reviewed image(s) saved to {mislabeled_dir / (name + '.csv')}", highlight=False)
+    if not counts:
+        console.print("no image was flagged as mislabeled")
+
+
+@app.command("report")
+def report_cmd(
+    eval_dir: Annotated[Path, typer.Argument(help="Folder with outputs_{split}.csv.gz (from evaluate).")],
+    output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Where report.html and PNGs go (default: EVAL_DIR/report).")] = None,
+    crops_dir: Annotated[Path | None, typer.Option("--crops-dir", help="Crops folder, for the image grid.")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Show crops of this label grouped by predicted class.")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="Split for the image grid (default test).")] = None,
+    per_class: Annotated[int, typer.Option("--per-class", help="Crops shown per predicted class.")] = 16,
+) -> None:
+    """One self-contained HTML page: confusion matrices, precision/recall, calibration, top confusions, image grid."""
+    from ct_infer.report import build_report
+
+    page = build_report(eval_dir, output_dir or eval_dir / "report", crops_dir=crops_dir, grid_label=label, grid_split=split, per_class=per_class)
+    console.print(f"wrote {page}")
+
+
 def main() -> None:
     """Console-script entry point."""
     run_cli(app)
