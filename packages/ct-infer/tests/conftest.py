@@ -55,7 +55,9 @@ def crop_paths(crops_dir: Path) -> list[str]:
 TINY_LABELS = ["antelope", "bird", "carnivore", "primate"]
 
 
-def make_tiny_bundle(path: Path, labels: list[str] = TINY_LABELS, seed: int = 0, **meta: object) -> Path:
+def make_tiny_bundle(
+    path: Path, labels: list[str] = TINY_LABELS, seed: int = 0, **meta: object
+) -> Path:
     """A randomly initialised tiny timm network (64 px) saved as a bundle."""
     import torch
 
@@ -64,7 +66,11 @@ def make_tiny_bundle(path: Path, labels: list[str] = TINY_LABELS, seed: int = 0,
 
     torch.manual_seed(seed)
     built = build_backbone("timm:test_efficientnet", len(labels), None, {"input_size": 64})
-    save_bundle(path, built.module, make_meta("timm:test_efficientnet", labels, built.preprocessing, built.options, **meta))  # type: ignore[arg-type]
+    save_bundle(
+        path,
+        built.module,
+        make_meta("timm:test_efficientnet", labels, built.preprocessing, built.options, **meta),
+    )  # type: ignore[arg-type]
     return path
 
 
@@ -85,7 +91,13 @@ def lite0_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     labels = [f"{i:03d} {info.index_to_description(i).split(',')[0]}" for i in range(1000)]
     built = build_backbone("efficientnet-lite0", 1000, "offline-imagenet")
     path = tmp_path_factory.mktemp("lite0") / "lite0.safetensors"
-    save_bundle(path, built.module, make_meta("efficientnet-lite0", labels, built.preprocessing, built.options, name="lite0-imagenet"))
+    save_bundle(
+        path,
+        built.module,
+        make_meta(
+            "efficientnet-lite0", labels, built.preprocessing, built.options, name="lite0-imagenet"
+        ),
+    )
     return path
 
 

@@ -9,9 +9,9 @@ import torch
 
 from ct_infer.backbones import (
     BuiltBackbone,
+    Preprocessing,
     PretrainedKind,
     PretrainedSource,
-    Preprocessing,
     build_backbone,
     list_backbones,
 )
@@ -21,7 +21,9 @@ from ct_io.errors import CamtrapError, PluginError
 from ct_io.plugins import make_plugin_manager
 
 FAST = ["resnet18", "efficientnet-b0", "efficientnet-lite0", "timm:test_resnet"]
-HEAVY = ["resnet34", "resnet50", "resnet101", "resnet152"] + [f"efficientnet-b{i}" for i in range(1, 8)]
+HEAVY = ["resnet34", "resnet50", "resnet101", "resnet152"] + [
+    f"efficientnet-b{i}" for i in range(1, 8)
+]
 
 
 def _forward(built: BuiltBackbone, classes: int) -> None:
@@ -46,7 +48,9 @@ def test_backbone_contract_large_variants(name: str) -> None:
 
 def test_every_builtin_family_is_registered() -> None:
     names = list_backbones()
-    for expected in [f"resnet{d}" for d in (18, 34, 50, 101, 152)] + [f"efficientnet-b{i}" for i in range(8)]:
+    for expected in [f"resnet{d}" for d in (18, 34, 50, 101, 152)] + [
+        f"efficientnet-b{i}" for i in range(8)
+    ]:
         assert expected in names
     assert "timm" in names and "efficientnet-lite0" in names
 
@@ -55,7 +59,9 @@ def test_native_input_sizes_and_normalization() -> None:
     assert build_backbone("efficientnet-b0", 2).preprocessing.input_size == 224
     lite = build_backbone("efficientnet-lite0", 2).preprocessing
     assert lite.mean == lite.std == (0.5, 0.5, 0.5)
-    assert build_backbone("resnet18", 2, options={"input_size": 160}).preprocessing.input_size == 160
+    assert (
+        build_backbone("resnet18", 2, options={"input_size": 160}).preprocessing.input_size == 160
+    )
 
 
 def test_timm_names_and_options_are_recorded() -> None:
@@ -90,7 +96,10 @@ def test_third_party_backbone_plugin() -> None:
         @hookimpl
         def ct_register_backbones(self, register):  # type: ignore[no-untyped-def]
             def factory(num_classes, pretrained):  # type: ignore[no-untyped-def]
-                return BuiltBackbone(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(num_classes)), Preprocessing(32))
+                return BuiltBackbone(
+                    torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(num_classes)),
+                    Preprocessing(32),
+                )
 
             register("flat", factory, description="a linear probe")
 
@@ -108,7 +117,10 @@ def test_offline_lite0_maps_every_tensor() -> None:
     mapped = lite0_state_dict(model)
     assert set(mapped) == set(model.state_dict())  # one-to-one, 1000-class head included
     fresh = timm.create_model("tf_efficientnet_lite0", num_classes=7)
-    assert set(lite0_state_dict(fresh)) == set(fresh.state_dict()) - {"classifier.weight", "classifier.bias"}
+    assert set(lite0_state_dict(fresh)) == set(fresh.state_dict()) - {
+        "classifier.weight",
+        "classifier.bias",
+    }
 
 
 def test_offline_lite0_recognises_real_animals(lite0_bundle: Path, crops_dir: Path) -> None:
@@ -129,7 +141,9 @@ def test_offline_lite0_recognises_real_animals(lite0_bundle: Path, crops_dir: Pa
     assert labels[top[1]].split(" ", 1)[1] == "baboon"
 
 
-def test_fine_tune_from_bundle_keeps_body_and_resets_head(tiny_bundle_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_fine_tune_from_bundle_keeps_body_and_resets_head(
+    tiny_bundle_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     from ct_infer.bundle import load_bundle
 
     source = tiny_bundle_factory("source", labels=["a", "b", "c"], seed=3)

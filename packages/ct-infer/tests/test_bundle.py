@@ -28,7 +28,10 @@ def test_round_trip_rebuilds_the_same_network(tiny_bundle: Path) -> None:
 
 def test_metadata_fields_are_kept(tiny_bundle_factory) -> None:  # type: ignore[no-untyped-def]
     path = tiny_bundle_factory(
-        "meta", taxonomy={"bird": "animalia;chordata;aves"}, config_digest="abc123", crop={"square": True, "padding": 8}
+        "meta",
+        taxonomy={"bird": "animalia;chordata;aves"},
+        config_digest="abc123",
+        crop={"square": True, "padding": 8},
     )
     meta = read_bundle_meta(path)
     assert meta.taxonomy == {"bird": "animalia;chordata;aves"}
@@ -48,7 +51,7 @@ def test_tampered_weights_are_refused(tiny_bundle: Path, tmp_path: Path) -> None
 def test_truncated_bundle_is_refused(tiny_bundle: Path, tmp_path: Path) -> None:
     bad = tmp_path / "cut.safetensors"
     bad.write_bytes(tiny_bundle.read_bytes()[:5000])
-    with pytest.raises(BundleError, match="not a camtrap bundle|damaged"):
+    with pytest.raises(BundleError, match=r"not a camtrap bundle|damaged"):
         load_bundle(bad)
 
 

@@ -25,9 +25,18 @@ def predictor(tiny_bundle: Path) -> Predictor:
     return Predictor(load_classifier(tiny_bundle), device="cpu")
 
 
-def test_classifies_every_crop_into_probabilities(predictor: Predictor, crops_dir: Path, crop_paths: list[str], tmp_path: Path) -> None:
+def test_classifies_every_crop_into_probabilities(
+    predictor: Predictor, crops_dir: Path, crop_paths: list[str], tmp_path: Path
+) -> None:
     out = tmp_path / "out.csv.gz"
-    report = classify_crops(predictor, crops_dir, crop_paths, out, RunSettings(batch_size=8, workers=2, device="cpu"), progress=False)
+    report = classify_crops(
+        predictor,
+        crops_dir,
+        crop_paths,
+        out,
+        RunSettings(batch_size=8, workers=2, device="cpu"),
+        progress=False,
+    )
     frame = pd.read_csv(out)
     assert list(frame.columns) == ["path", *predictor.classifier.labels]
     assert sorted(frame["path"]) == crop_paths and report.classified == len(crop_paths) == 30
@@ -35,14 +44,36 @@ def test_classifies_every_crop_into_probabilities(predictor: Predictor, crops_di
     assert not (tmp_path / "out.csv.gz.partial").exists()
 
 
-def test_batched_equals_one_at_a_time(predictor: Predictor, crops_dir: Path, crop_paths: list[str], tmp_path: Path) -> None:
-    classify_crops(predictor, crops_dir, crop_paths[:9], tmp_path / "a.csv", RunSettings(batch_size=9, workers=0, device="cpu"), progress=False)
-    classify_crops(predictor, crops_dir, crop_paths[:9], tmp_path / "b.csv", RunSettings(batch_size=1, workers=0, device="cpu"), progress=False)
+def test_batched_equals_one_at_a_time(
+    predictor: Predictor, crops_dir: Path, crop_paths: list[str], tmp_path: Path
+) -> None:
+    classify_crops(
+        predictor,
+        crops_dir,
+        crop_paths[:9],
+        tmp_path / "a.csv",
+        RunSettings(batch_size=9, workers=0, device="cpu"),
+        progress=False,
+    )
+    classify_crops(
+        predictor,
+        crops_dir,
+        crop_paths[:9],
+        tmp_path / "b.csv",
+        RunSettings(batch_size=1, workers=0, device="cpu"),
+        progress=False,
+    )
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     np.testing.assert_allclose(a.iloc[:, 1:].to_numpy(), b.iloc[:, 1:].to_numpy(), atol=1e-5)
 
 
-def test_interrupted_run_resumes_after_written_rows(predictor: Predictor, crops_dir: Path, crop_paths: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_run_resumes_after_written_rows(
+    predictor: Predictor,
+    crops_dir: Path,
+    crop_paths: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     full = tmp_path / "full.csv"
     classify_crops(predictor, crops_dir, crop_paths, full, SETTINGS, progress=False)
 
@@ -75,17 +106,29 @@ def test_interrupted_run_resumes_after_written_rows(predictor: Predictor, crops_
     assert again.classified == 0 and again.skipped_done == 30
 
 
-def test_output_from_another_model_is_not_mixed(predictor: Predictor, tiny_bundle_factory, crops_dir: Path, crop_paths: list[str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_output_from_another_model_is_not_mixed(
+    predictor: Predictor,
+    tiny_bundle_factory,
+    crops_dir: Path,
+    crop_paths: list[str],
+    tmp_path: Path,
+) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "o.csv"
     classify_crops(predictor, crops_dir, crop_paths[:3], out, SETTINGS, progress=False)
-    other = Predictor(load_classifier(tiny_bundle_factory("other", labels=["x", "y"])), device="cpu")
+    other = Predictor(
+        load_classifier(tiny_bundle_factory("other", labels=["x", "y"])), device="cpu"
+    )
     with pytest.raises(CamtrapError, match="--overwrite"):
         classify_crops(other, crops_dir, crop_paths, out, SETTINGS, progress=False)
-    report = classify_crops(other, crops_dir, crop_paths[:3], out, SETTINGS, overwrite=True, progress=False)
+    report = classify_crops(
+        other, crops_dir, crop_paths[:3], out, SETTINGS, overwrite=True, progress=False
+    )
     assert report.classified == 3 and list(pd.read_csv(out).columns) == ["path", "x", "y"]
 
 
-def test_bad_crops_are_counted_not_fatal(predictor: Predictor, crops_dir: Path, crop_paths: list[str], tmp_path: Path) -> None:
+def test_bad_crops_are_counted_not_fatal(
+    predictor: Predictor, crops_dir: Path, crop_paths: list[str], tmp_path: Path
+) -> None:
     folder = tmp_path / "crops"
     shutil.copytree(crops_dir, folder)
     good = folder / crop_paths[0]
@@ -101,13 +144,17 @@ def test_bad_crops_are_counted_not_fatal(predictor: Predictor, crops_dir: Path, 
     assert report.classified == 32
 
 
-def test_reduced_size_decoding_matches_full_decode_closely(crops_dir: Path, crop_paths: list[str]) -> None:
+def test_reduced_size_decoding_matches_full_decode_closely(
+    crops_dir: Path, crop_paths: list[str]
+) -> None:
     prep = Preprocessing(64)
     big = max(crop_paths, key=lambda p: Image.open(crops_dir / p).size[0])
     assert Image.open(crops_dir / big).size[0] >= 256  # draft mode really reduces this one
     fast = load_crop(crops_dir / big, prep).astype(float)
     with Image.open(crops_dir / big) as im:
-        slow = np.asarray(im.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR), dtype=float)
+        slow = np.asarray(
+            im.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR), dtype=float
+        )
     assert fast.shape == (64, 64, 3)
     assert np.abs(fast - slow).mean() < 6.0
 
@@ -122,7 +169,9 @@ def test_exif_rotation_is_applied(tmp_path: Path) -> None:
     assert out[2, 10, 2] > 150 and out[17, 10, 0] > 150  # blue on top, red below after rotation
 
 
-def test_manifest_input_and_hostile_paths(crops_dir: Path, crop_paths: list[str], tmp_path: Path) -> None:
+def test_manifest_input_and_hostile_paths(
+    crops_dir: Path, crop_paths: list[str], tmp_path: Path
+) -> None:
     manifest = tmp_path / "m.csv"
     pd.DataFrame({"path": crop_paths[:4], "label": "x"}).to_csv(manifest, index=False)
     root, paths = crops_from_source(manifest, crops_dir)
@@ -134,10 +183,22 @@ def test_manifest_input_and_hostile_paths(crops_dir: Path, crop_paths: list[str]
         crops_from_source(tmp_path / "nope")
 
 
-def test_cli_classify_and_resume(tiny_bundle: Path, crops_dir: Path, crop_paths: list[str], tmp_path: Path) -> None:
+def test_cli_classify_and_resume(
+    tiny_bundle: Path, crops_dir: Path, crop_paths: list[str], tmp_path: Path
+) -> None:
     out = tmp_path / "cli.csv.gz"
     runner = CliRunner()
-    args = ["classify", str(tiny_bundle), str(crops_dir), str(out), "--workers", "0", "--device", "cpu", "--bf16"]
+    args = [
+        "classify",
+        str(tiny_bundle),
+        str(crops_dir),
+        str(out),
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--bf16",
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "30 crops classified" in first.output

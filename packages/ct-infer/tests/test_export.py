@@ -22,19 +22,37 @@ def calibrated_bundle(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.mark.parametrize("fmt,suffix", [("torchscript", ".pt"), ("onnx", ".onnx")])
-def test_export_matches_bundle_on_real_crops(fmt: str, suffix: str, calibrated_bundle: Path, crops_dir: Path, crop_paths: list[str], tmp_path: Path) -> None:
+def test_export_matches_bundle_on_real_crops(
+    fmt: str,
+    suffix: str,
+    calibrated_bundle: Path,
+    crops_dir: Path,
+    crop_paths: list[str],
+    tmp_path: Path,
+) -> None:
     bundle = load_bundle(calibrated_bundle)
     out = export_bundle(bundle, tmp_path / f"model{suffix}", fmt)  # type: ignore[arg-type]
     assert max_abs_difference(bundle, out) < 1e-4
     settings = RunSettings(batch_size=8, workers=0, device="cpu")
-    ref = classify_crops(Predictor(load_classifier(calibrated_bundle)), crops_dir, crop_paths, tmp_path / "a.csv", settings, progress=False)
+    ref = classify_crops(
+        Predictor(load_classifier(calibrated_bundle)),
+        crops_dir,
+        crop_paths,
+        tmp_path / "a.csv",
+        settings,
+        progress=False,
+    )
     exported = load_classifier(out)
     assert exported.labels == bundle.meta.labels and exported.calibrated_inside
-    classify_crops(Predictor(exported), crops_dir, crop_paths, tmp_path / "b.csv", settings, progress=False)
+    classify_crops(
+        Predictor(exported), crops_dir, crop_paths, tmp_path / "b.csv", settings, progress=False
+    )
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert ref.classified == len(crop_paths) == len(b)
     assert (a["path"] == b["path"]).all()
-    np.testing.assert_allclose(a[bundle.meta.labels].to_numpy(), b[bundle.meta.labels].to_numpy(), atol=1e-4)
+    np.testing.assert_allclose(
+        a[bundle.meta.labels].to_numpy(), b[bundle.meta.labels].to_numpy(), atol=1e-4
+    )
 
 
 def test_torchscript_runs_without_camtrap(calibrated_bundle: Path, tmp_path: Path) -> None:
@@ -44,7 +62,9 @@ def test_torchscript_runs_without_camtrap(calibrated_bundle: Path, tmp_path: Pat
 
     out = export_bundle(load_bundle(calibrated_bundle), tmp_path / "m.pt", "torchscript")
     code = f"import torch; m = torch.jit.load({str(out)!r}); print(tuple(m(torch.zeros(1, 3, 64, 64)).softmax(1).shape))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "(1, 4)"
 
 

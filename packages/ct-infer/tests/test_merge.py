@@ -20,9 +20,21 @@ LABELS = ["antelope", "bird", "carnivore", "primate"]
 
 
 @pytest.fixture(scope="module")
-def classifier_csv(tiny_bundle: Path, crops_dir: Path, crop_paths: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def classifier_csv(
+    tiny_bundle: Path,
+    crops_dir: Path,
+    crop_paths: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
     out = tmp_path_factory.mktemp("merge") / "classifier.csv.gz"
-    classify_crops(Predictor(load_classifier(tiny_bundle), device="cpu"), crops_dir, crop_paths, out, RunSettings(batch_size=16, workers=0, device="cpu"), progress=False)
+    classify_crops(
+        Predictor(load_classifier(tiny_bundle), device="cpu"),
+        crops_dir,
+        crop_paths,
+        out,
+        RunSettings(batch_size=16, workers=0, device="cpu"),
+        progress=False,
+    )
     return out
 
 
@@ -30,9 +42,23 @@ def _classified(doc: dict) -> list[dict]:  # type: ignore[type-arg]
     return [d for im in doc["images"] for d in (im["detections"] or []) if "classifications" in d]
 
 
-def test_merge_writes_valid_sorted_classifications(classifier_csv: Path, md_json: Path, tmp_path: Path) -> None:
+def test_merge_writes_valid_sorted_classifications(
+    classifier_csv: Path, md_json: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "merged.json"
-    result = CliRunner().invoke(app, ["merge", str(classifier_csv), "-d", str(md_json), "-o", str(out), "--classifier-name", "tiny-v1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "merge",
+            str(classifier_csv),
+            "-d",
+            str(md_json),
+            "-o",
+            str(out),
+            "--classifier-name",
+            "tiny-v1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     assert not errors_only(validate_md_dict(doc))
@@ -51,7 +77,9 @@ def test_merge_writes_valid_sorted_classifications(classifier_csv: Path, md_json
 
 def test_threshold_and_top_k(classifier_csv: Path, md_json: Path) -> None:
     frame = pd.read_csv(classifier_csv)
-    merged, report = merge_classifications(read_md(md_json), frame, LABELS, MergeOptions(threshold=0.2, top_k=2))
+    merged, report = merge_classifications(
+        read_md(md_json), frame, LABELS, MergeOptions(threshold=0.2, top_k=2)
+    )
     assert report.matched == 30
     for det in _classified(md_to_dict(merged)):
         assert len(det["classifications"]) <= 2 and all(c[1] >= 0.2 for c in det["classifications"])
@@ -59,7 +87,9 @@ def test_threshold_and_top_k(classifier_csv: Path, md_json: Path) -> None:
 
 def test_relative_conf_and_true_label(classifier_csv: Path, md_json: Path) -> None:
     frame = pd.read_csv(classifier_csv).assign(label="bird")
-    merged, _ = merge_classifications(read_md(md_json), frame, LABELS, MergeOptions(relative_conf=True, label="last"))
+    merged, _ = merge_classifications(
+        read_md(md_json), frame, LABELS, MergeOptions(relative_conf=True, label="last")
+    )
     doc = md_to_dict(merged)
     assert doc["classification_categories"]["5"] == "label: bird"
     probs = frame.set_index("path")[LABELS]
@@ -75,7 +105,9 @@ def test_relative_conf_and_true_label(classifier_csv: Path, md_json: Path) -> No
     got = {int(c[0]): c[1] for c in first.detections[k].classifications[:-1]}  # type: ignore[index]
     assert got.keys() == expected.keys()
     assert all(abs(got[j] - expected[j]) < 1e-3 for j in got)
-    first_label, _ = merge_classifications(read_md(md_json), frame, LABELS, MergeOptions(label="first"))
+    first_label, _ = merge_classifications(
+        read_md(md_json), frame, LABELS, MergeOptions(label="first")
+    )
     assert _classified(md_to_dict(first_label))[0]["classifications"][0] == ["5", 1.0]
 
 
@@ -83,7 +115,9 @@ def test_unmatched_rows_are_counted(classifier_csv: Path, md_json: Path) -> None
     frame = pd.read_csv(classifier_csv)
     extra = frame.iloc[:2].copy()
     extra["path"] = ["elsewhere.jpg___crop00_v5a.jpg", "not-a-crop-name.jpg"]
-    merged, report = merge_classifications(read_md(md_json), pd.concat([frame, extra]), LABELS, MergeOptions())
+    _merged, report = merge_classifications(
+        read_md(md_json), pd.concat([frame, extra]), LABELS, MergeOptions()
+    )
     assert report.matched == 30 and report.unmatched == ["elsewhere.jpg___crop00_v5a.jpg"]
     assert report.unparsable == ["not-a-crop-name.jpg"]
 
@@ -92,13 +126,17 @@ def test_relative_conf_needs_true_labels(classifier_csv: Path, md_json: Path) ->
     from ct_io.errors import CamtrapError
 
     with pytest.raises(CamtrapError, match="'label' column"):
-        merge_classifications(read_md(md_json), pd.read_csv(classifier_csv), LABELS, MergeOptions(relative_conf=True))
+        merge_classifications(
+            read_md(md_json), pd.read_csv(classifier_csv), LABELS, MergeOptions(relative_conf=True)
+        )
 
 
 def test_sequence_smoothing(classifier_csv: Path, md_json: Path, tmp_path: Path) -> None:
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
     out = smooth(probs, ["s1", "s1", None], np.array([1.0, 1.0, 1.0]), strength=1.0)
-    np.testing.assert_allclose(out[0], [0.55, 0.45]) and np.testing.assert_allclose(out[1], [0.55, 0.45])
+    np.testing.assert_allclose(out[0], [0.55, 0.45]) and np.testing.assert_allclose(
+        out[1], [0.55, 0.45]
+    )
     np.testing.assert_allclose(out[2], [0.5, 0.5])
     # every detection of the two Camdeboo frames in one "sequence": predictions converge
     md = read_md(md_json)
@@ -106,12 +144,29 @@ def test_sequence_smoothing(classifier_csv: Path, md_json: Path, tmp_path: Path)
     sequences = {f: "camdeboo" for f in files if "camdeboo" in f}
     frame = pd.read_csv(classifier_csv)
     plain, _ = merge_classifications(md, frame, LABELS, MergeOptions())
-    smoothed, _ = merge_classifications(md, frame, LABELS, MergeOptions(sequences=sequences, smoothing=1.0))
+    smoothed, _ = merge_classifications(
+        md, frame, LABELS, MergeOptions(sequences=sequences, smoothing=1.0)
+    )
 
     def tops(res) -> set:  # type: ignore[no-untyped-def,type-arg]
-        return {d.classifications[0][0] for im in res.images if "camdeboo" in im.file for d in im.detections or [] if d.classifications}
+        return {
+            d.classifications[0][0]
+            for im in res.images
+            if "camdeboo" in im.file
+            for d in im.detections or []
+            if d.classifications
+        }
 
     assert len(tops(smoothed)) == 1
     assert len(tops(plain)) >= 1
-    seqs = sequences_from_times({"a/1.jpg": pd.Timestamp("2020-01-01 10:00:00"), "a/2.jpg": pd.Timestamp("2020-01-01 10:00:05"), "a/3.jpg": pd.Timestamp("2020-01-01 11:00:00"), "b/1.jpg": pd.Timestamp("2020-01-01 10:00:01")})
-    assert seqs["a/1.jpg"] == seqs["a/2.jpg"] != seqs["a/3.jpg"] and seqs["b/1.jpg"] != seqs["a/1.jpg"]
+    seqs = sequences_from_times(
+        {
+            "a/1.jpg": pd.Timestamp("2020-01-01 10:00:00"),
+            "a/2.jpg": pd.Timestamp("2020-01-01 10:00:05"),
+            "a/3.jpg": pd.Timestamp("2020-01-01 11:00:00"),
+            "b/1.jpg": pd.Timestamp("2020-01-01 10:00:01"),
+        }
+    )
+    assert (
+        seqs["a/1.jpg"] == seqs["a/2.jpg"] != seqs["a/3.jpg"] and seqs["b/1.jpg"] != seqs["a/1.jpg"]
+    )

@@ -47,15 +47,38 @@ def dataset_dir(crop_paths: list[str], tmp_path_factory: pytest.TempPathFactory)
     folder = tmp_path_factory.mktemp("ds")
     rows = []
     for p in crop_paths:
-        label = "primate" if "enonkishu" in p else "antelope" if p.startswith("snapshot") else "carnivore" if "idaho" in p or "wcs" in p else "bird"
+        label = (
+            "primate"
+            if "enonkishu" in p
+            else "antelope"
+            if p.startswith("snapshot")
+            else "carnivore"
+            if "idaho" in p or "wcs" in p
+            else "bird"
+        )
         dataset = p.split("_")[0]
-        rows.append({"path": p, "dataset": dataset, "location": p.split("_")[1], "dataset_class": label, "confidence": 0.9, "label": label})
+        rows.append(
+            {
+                "path": p,
+                "dataset": dataset,
+                "location": p.split("_")[1],
+                "dataset_class": label,
+                "confidence": 0.9,
+                "label": label,
+            }
+        )
     frame = pd.DataFrame(rows)
     frame.to_csv(folder / "classification_ds.csv", index=False)
     locs = sorted({(r["dataset"], r["location"]) for r in rows})
-    splits = {"train": [list(x) for x in locs[::3]], "val": [list(x) for x in locs[1::3]], "test": [list(x) for x in locs[2::3]]}
+    splits = {
+        "train": [list(x) for x in locs[::3]],
+        "val": [list(x) for x in locs[1::3]],
+        "test": [list(x) for x in locs[2::3]],
+    }
     (folder / "splits.json").write_text(json.dumps(splits))
-    (folder / "label_index.json").write_text(json.dumps(dict(enumerate(["antelope", "bird", "carnivore", "primate"]))))
+    (folder / "label_index.json").write_text(
+        json.dumps(dict(enumerate(["antelope", "bird", "carnivore", "primate"])))
+    )
     return folder
 
 
@@ -64,20 +87,46 @@ def _run(args: list[str]) -> None:
     assert result.exit_code == 0, (result.output, result.exception)
 
 
-def test_evaluate_writes_the_four_outputs(tiny_bundle: Path, dataset_dir: Path, crops_dir: Path, tmp_path: Path) -> None:
+def test_evaluate_writes_the_four_outputs(
+    tiny_bundle: Path, dataset_dir: Path, crops_dir: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "eval"
-    _run(["evaluate", str(tiny_bundle), str(dataset_dir), str(crops_dir), "-o", str(out), "--workers", "0"])
+    _run(
+        [
+            "evaluate",
+            str(tiny_bundle),
+            str(dataset_dir),
+            str(crops_dir),
+            "-o",
+            str(out),
+            "--workers",
+            "0",
+        ]
+    )
     overall = pd.read_csv(out / "overall_metrics.csv")
     assert set(overall["split"]) == {"train", "val", "test"}
-    assert {"loss", "acc_top1", "acc_top3", "loss_weighted", "acc_weighted_top1", "macro_recall"} <= set(overall.columns)
+    assert {
+        "loss",
+        "acc_top1",
+        "acc_top3",
+        "loss_weighted",
+        "acc_weighted_top1",
+        "macro_recall",
+    } <= set(overall.columns)
     total = 0
     matrices = np.load(out / "confusion_matrices.npz")
     for split in ("train", "val", "test"):
         outputs = pd.read_csv(out / f"outputs_{split}.csv.gz")
         total += len(outputs)
-        assert list(outputs.columns[:3]) == ["path", "label", "weight"] and (outputs["weight"] == 1.0).all()
+        assert (
+            list(outputs.columns[:3]) == ["path", "label", "weight"]
+            and (outputs["weight"] == 1.0).all()
+        )
         probs = outputs[["antelope", "bird", "carnivore", "primate"]].to_numpy()
-        top1 = (np.array(["antelope", "bird", "carnivore", "primate"])[probs.argmax(1)] == outputs["label"]).mean()
+        top1 = (
+            np.array(["antelope", "bird", "carnivore", "primate"])[probs.argmax(1)]
+            == outputs["label"]
+        ).mean()
         row = overall.set_index("split").loc[split]
         assert row["acc_top1"] == pytest.approx(top1)
         assert matrices[split].sum() == len(outputs)
@@ -86,19 +135,40 @@ def test_evaluate_writes_the_four_outputs(tiny_bundle: Path, dataset_dir: Path, 
     assert list(stats.columns) == ["split", "label", "precision", "recall", "f1", "support"]
 
 
-def test_evaluate_with_weights_and_target_mapping(tiny_bundle: Path, dataset_dir: Path, crops_dir: Path, tmp_path: Path) -> None:
+def test_evaluate_with_weights_and_target_mapping(
+    tiny_bundle: Path, dataset_dir: Path, crops_dir: Path, tmp_path: Path
+) -> None:
     ds = pd.read_csv(dataset_dir / "classification_ds.csv")
     ds["weight"] = np.where(ds["label"] == "antelope", 0.5, 2.0)
     ds["label"] = np.where(ds["label"].isin(["antelope", "primate"]), "mammal_prey", "other")
     ds.to_csv(tmp_path / "ds.csv", index=False)
     mapping = tmp_path / "map.json"
-    mapping.write_text(json.dumps({"mammal_prey": ["antelope", "primate"], "other": ["bird", "carnivore"]}))
+    mapping.write_text(
+        json.dumps({"mammal_prey": ["antelope", "primate"], "other": ["bird", "carnivore"]})
+    )
     out = tmp_path / "eval"
-    _run([
-        "evaluate", str(tiny_bundle), str(tmp_path), str(crops_dir), "-o", str(out), "--workers", "0",
-        "--dataset-csv", str(tmp_path / "ds.csv"), "--splits-json", str(dataset_dir / "splits.json"),
-        "--target-mapping", str(mapping), "--split", "train", "--split", "test",
-    ])
+    _run(
+        [
+            "evaluate",
+            str(tiny_bundle),
+            str(tmp_path),
+            str(crops_dir),
+            "-o",
+            str(out),
+            "--workers",
+            "0",
+            "--dataset-csv",
+            str(tmp_path / "ds.csv"),
+            "--splits-json",
+            str(dataset_dir / "splits.json"),
+            "--target-mapping",
+            str(mapping),
+            "--split",
+            "train",
+            "--split",
+            "test",
+        ]
+    )
     outputs = pd.read_csv(out / "outputs_train.csv.gz")
     assert list(outputs.columns) == ["path", "label", "weight", "mammal_prey", "other"]
     np.testing.assert_allclose(outputs[["mammal_prey", "other"]].sum(axis=1), 1.0, atol=1e-4)
@@ -106,10 +176,17 @@ def test_evaluate_with_weights_and_target_mapping(tiny_bundle: Path, dataset_dir
     assert set(pd.read_csv(out / "overall_metrics.csv")["split"]) == {"train", "test"}
 
 
-def test_unknown_labels_point_to_target_mapping(tiny_bundle: Path, dataset_dir: Path, crops_dir: Path, tmp_path: Path) -> None:
+def test_unknown_labels_point_to_target_mapping(
+    tiny_bundle: Path, dataset_dir: Path, crops_dir: Path, tmp_path: Path
+) -> None:
     from ct_io.errors import CamtrapError
 
     ds = pd.read_csv(dataset_dir / "classification_ds.csv").assign(label="zebra")
     ds.to_csv(tmp_path / "classification_ds.csv", index=False)
-    result = CliRunner().invoke(app, ["evaluate", str(tiny_bundle), str(tmp_path), str(crops_dir), "-o", str(tmp_path / "e")])
-    assert isinstance(result.exception, CamtrapError) and "--target-mapping" in str(result.exception)
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", str(tiny_bundle), str(tmp_path), str(crops_dir), "-o", str(tmp_path / "e")],
+    )
+    assert isinstance(result.exception, CamtrapError) and "--target-mapping" in str(
+        result.exception
+    )

@@ -16,7 +16,8 @@ if os.environ.get("CT_REQUIRE_MEGADETECTOR"):  # the peer session: a missing val
     import megadetector.postprocessing.validate_batch_results as validate
 else:
     validate = pytest.importorskip(
-        "megadetector.postprocessing.validate_batch_results", reason="megadetector not installed (nox -s peer installs it)"
+        "megadetector.postprocessing.validate_batch_results",
+        reason="megadetector not installed (nox -s peer installs it)",
     )
 
 LABELS = ["antelope", "bird", "carnivore", "primate"]
@@ -24,15 +25,34 @@ LABELS = ["antelope", "bird", "carnivore", "primate"]
 
 @pytest.mark.parametrize(
     "options",
-    [MergeOptions(), MergeOptions(threshold=0.1, top_k=2), MergeOptions(relative_conf=True, label="last"), MergeOptions(label="first", sequences={})],
+    [
+        MergeOptions(),
+        MergeOptions(threshold=0.1, top_k=2),
+        MergeOptions(relative_conf=True, label="last"),
+        MergeOptions(label="first", sequences={}),
+    ],
     ids=["plain", "threshold-topk", "relative-label", "label-first"],
 )
-def test_megadetector_validator_accepts_merged_output(options: MergeOptions, tiny_bundle: Path, crops_dir: Path, crop_paths: list[str], md_json: Path, tmp_path: Path) -> None:
+def test_megadetector_validator_accepts_merged_output(
+    options: MergeOptions,
+    tiny_bundle: Path,
+    crops_dir: Path,
+    crop_paths: list[str],
+    md_json: Path,
+    tmp_path: Path,
+) -> None:
     from ct_infer.classify import RunSettings, classify_crops
     from ct_infer.predictor import Predictor, load_classifier
 
     csv = tmp_path / "c.csv"
-    classify_crops(Predictor(load_classifier(tiny_bundle), device="cpu"), crops_dir, crop_paths, csv, RunSettings(workers=0, device="cpu"), progress=False)
+    classify_crops(
+        Predictor(load_classifier(tiny_bundle), device="cpu"),
+        crops_dir,
+        crop_paths,
+        csv,
+        RunSettings(workers=0, device="cpu"),
+        progress=False,
+    )
     frame = pd.read_csv(csv).assign(label="primate")
     merged, report = merge_classifications(read_md(md_json), frame, LABELS, options)
     assert report.matched == 30

@@ -157,17 +157,29 @@ def build_backbone(
     """Build backbone ``name`` with a ``num_classes`` head and starting weights ``pretrained``."""
     if num_classes < 1:
         raise CamtrapError(f"num_classes must be at least 1, got {num_classes}")
-    source = pretrained if isinstance(pretrained, PretrainedSource) else PretrainedSource.parse(pretrained)
+    source = (
+        pretrained
+        if isinstance(pretrained, PretrainedSource)
+        else PretrainedSource.parse(pretrained)
+    )
     reg, raw = resolve_backbone(name, options, pm)
     opts = build_options(reg, raw)
     if source.kind is PretrainedKind.BUNDLE:
-        built = reg.factory(num_classes, PretrainedSource(), opts) if reg.options else reg.factory(num_classes, PretrainedSource())
+        built = (
+            reg.factory(num_classes, PretrainedSource(), opts)
+            if reg.options
+            else reg.factory(num_classes, PretrainedSource())
+        )
         from ct_infer.bundle import load_weights_into
 
         assert source.path is not None
         load_weights_into(built.module, source.path, expect_backbone=name)
     else:
-        built = reg.factory(num_classes, source, opts) if reg.options else reg.factory(num_classes, source)
+        built = (
+            reg.factory(num_classes, source, opts)
+            if reg.options
+            else reg.factory(num_classes, source)
+        )
     if not isinstance(built, BuiltBackbone):
         raise CamtrapError(
             f"backbone {name!r} (plugin {reg.plugin!r}) returned {type(built).__name__}, not BuiltBackbone"

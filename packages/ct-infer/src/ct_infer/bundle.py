@@ -75,11 +75,17 @@ class BundleMeta:
             raw = dict(data)
             raw["preprocessing"] = Preprocessing.from_dict(raw["preprocessing"])
             labels = raw["labels"]
-            if not isinstance(labels, list) or not labels or not all(isinstance(v, str) for v in labels):
+            if (
+                not isinstance(labels, list)
+                or not labels
+                or not all(isinstance(v, str) for v in labels)
+            ):
                 raise ValueError("labels must be a non-empty list of strings")
             return cls(**raw)
         except (KeyError, TypeError, ValueError) as exc:
-            raise BundleError(f"{source}: bundle metadata is invalid ({exc}) — was it written by ct-infer?") from None
+            raise BundleError(
+                f"{source}: bundle metadata is invalid ({exc}) — was it written by ct-infer?"
+            ) from None
 
 
 @frozen
@@ -94,12 +100,16 @@ class Bundle:
         """The network with these weights, in eval mode."""
         from ct_infer.backbones import build_backbone
 
-        built = build_backbone(self.meta.backbone, self.meta.num_classes, None, self.meta.backbone_options)
+        built = build_backbone(
+            self.meta.backbone, self.meta.num_classes, None, self.meta.backbone_options
+        )
         try:
             built.module.load_state_dict(self.state_dict, strict=True)
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0]
-            raise BundleError(f"{self.path or 'bundle'}: weights do not fit {self.meta.backbone} ({first})") from None
+            raise BundleError(
+                f"{self.path or 'bundle'}: weights do not fit {self.meta.backbone} ({first})"
+            ) from None
         return built.module.eval()
 
     def with_meta(self, **changes: Any) -> Bundle:
@@ -124,7 +134,9 @@ def save_bundle(path: str | os.PathLike[str], module: torch.nn.Module, meta: Bun
     return save_tensors(path, tensors, meta)
 
 
-def save_tensors(path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], meta: BundleMeta) -> Path:
+def save_tensors(
+    path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], meta: BundleMeta
+) -> Path:
     """Write already-extracted CPU tensors and ``meta`` as a bundle (atomic)."""
     from safetensors.torch import save
 
@@ -156,9 +168,13 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     try:
         tensors = load(p.read_bytes())
     except (SafetensorError, ValueError, OSError) as exc:
-        raise BundleError(f"{p}: cannot read bundle weights ({exc}) — the file is damaged") from None
+        raise BundleError(
+            f"{p}: cannot read bundle weights ({exc}) — the file is damaged"
+        ) from None
     if verify and header.get("weights_sha256") != weights_digest(tensors):
-        raise BundleError(f"{p}: weights do not match their recorded digest — the file was modified or damaged")
+        raise BundleError(
+            f"{p}: weights do not match their recorded digest — the file was modified or damaged"
+        )
     return Bundle(meta, tensors, p)
 
 
@@ -176,13 +192,17 @@ def _read_header(p: Path) -> dict[str, str]:
             "TorchScript/ONNX exports are used with --model, pickled checkpoints are never loaded"
         ) from None
     if header.get("format") != BUNDLE_FORMAT or META_KEY not in header:
-        raise BundleError(f"{p}: a safetensors file but not a camtrap bundle (no {BUNDLE_FORMAT} metadata)")
+        raise BundleError(
+            f"{p}: a safetensors file but not a camtrap bundle (no {BUNDLE_FORMAT} metadata)"
+        )
     try:
         version = int(header.get("format_version", "0"))
     except ValueError:
         version = -1
     if version != BUNDLE_VERSION:
-        raise BundleError(f"{p}: bundle format version {header.get('format_version')!r}; this ct-infer reads {BUNDLE_VERSION}")
+        raise BundleError(
+            f"{p}: bundle format version {header.get('format_version')!r}; this ct-infer reads {BUNDLE_VERSION}"
+        )
     return header
 
 
@@ -196,7 +216,9 @@ def _meta_from_header(header: Mapping[str, str], source: str) -> BundleMeta:
     return BundleMeta.from_json(data, source)
 
 
-def load_weights_into(module: torch.nn.Module, path: str | os.PathLike[str], *, expect_backbone: str | None = None) -> list[str]:
+def load_weights_into(
+    module: torch.nn.Module, path: str | os.PathLike[str], *, expect_backbone: str | None = None
+) -> list[str]:
     """Start ``module`` from a bundle's weights (fine-tuning); returns the keys left fresh.
 
     Tensors whose shape differs (the classification head when the label set changed) keep
@@ -211,7 +233,9 @@ def load_weights_into(module: torch.nn.Module, path: str | os.PathLike[str], *, 
     usable = {k: v for k, v in bundle.state_dict.items() if k in own and own[k].shape == v.shape}
     fresh = sorted(set(own) - set(usable))
     if len(fresh) > 4:  # more than a head (weight, bias, maybe dropout-wrapped)
-        raise BundleError(f"{path}: {len(fresh)} tensors do not fit (e.g. {fresh[0]}) — different architecture options?")
+        raise BundleError(
+            f"{path}: {len(fresh)} tensors do not fit (e.g. {fresh[0]}) — different architecture options?"
+        )
     module.load_state_dict(usable, strict=False)
     return fresh
 
@@ -224,4 +248,10 @@ def make_meta(
     **kwargs: Any,
 ) -> BundleMeta:
     """Convenience constructor with plain arguments."""
-    return BundleMeta(backbone=backbone, labels=list(labels), preprocessing=preprocessing, backbone_options=dict(backbone_options or {}), **kwargs)
+    return BundleMeta(
+        backbone=backbone,
+        labels=list(labels),
+        preprocessing=preprocessing,
+        backbone_options=dict(backbone_options or {}),
+        **kwargs,
+    )

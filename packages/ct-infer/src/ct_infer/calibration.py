@@ -43,7 +43,9 @@ def nll(log_p: np.ndarray, targets: np.ndarray, t: float) -> float:
     return float(-_scaled(log_p, t)[np.arange(len(targets)), targets].mean())
 
 
-def fit_temperature(probs: np.ndarray, targets: Sequence[int] | np.ndarray, *, iterations: int = 60) -> TemperatureFit:
+def fit_temperature(
+    probs: np.ndarray, targets: Sequence[int] | np.ndarray, *, iterations: int = 60
+) -> TemperatureFit:
     """Golden-section search for T over log-space in ``T_RANGE`` (NLL is unimodal in T)."""
     log_p = np.log(np.clip(np.asarray(probs, np.float64), EPS, 1.0))
     y = np.asarray(targets, np.int64)

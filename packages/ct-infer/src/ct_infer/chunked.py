@@ -26,7 +26,14 @@ FLOAT_FORMAT = "%.6g"
 class ChunkedCsv:
     """Rows keyed by ``key`` (e.g. ``path``) with fixed ``columns``."""
 
-    def __init__(self, output: str | Path, columns: Sequence[str], *, key: str = "path", overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        output: str | Path,
+        columns: Sequence[str],
+        *,
+        key: str = "path",
+        overwrite: bool = False,
+    ) -> None:
         self.output = Path(output)
         self.columns = list(columns)
         self.key = key
@@ -58,7 +65,10 @@ class ChunkedCsv:
 
     def finish(self) -> pd.DataFrame:
         """Join everything into the final output; returns the whole table."""
-        parts = [read_csv(p, dtype={self.key: str}) for p in ([self.output] if self.output.is_file() else []) + self._chunks]
+        parts = [
+            read_csv(p, dtype={self.key: str})
+            for p in ([self.output] if self.output.is_file() else []) + self._chunks
+        ]
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=self.columns)
         frame = frame.drop_duplicates(self.key, keep="last")
         if self._chunks or not self.output.is_file():

@@ -6,10 +6,11 @@ per label, in the model's label order — the format of the seed's ``run_classif
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,7 +59,9 @@ class ClassifyReport:
         return self.classified / self.seconds if self.seconds else 0.0
 
 
-def crops_from_source(source: str | os.PathLike[str], crops_dir: str | os.PathLike[str] | None = None) -> tuple[Path, list[str]]:
+def crops_from_source(
+    source: str | os.PathLike[str], crops_dir: str | os.PathLike[str] | None = None
+) -> tuple[Path, list[str]]:
     """The crops folder and relative crop paths from a folder or a crops manifest CSV.
 
     A manifest is any CSV with a ``path`` column (``classification_ds.csv``, ct-crop's
@@ -67,7 +70,9 @@ def crops_from_source(source: str | os.PathLike[str], crops_dir: str | os.PathLi
     p = Path(source)
     if p.is_dir():
         if crops_dir is not None and Path(crops_dir) != p:
-            raise CamtrapError("give either a crops folder or a manifest with --crops-dir, not both")
+            raise CamtrapError(
+                "give either a crops folder or a manifest with --crops-dir, not both"
+            )
         paths = list_image_files(p)
         if not paths:
             raise CamtrapError(f"{p}: no image files found (looked for .jpg, .jpeg, .png, ...)")
@@ -79,7 +84,9 @@ def crops_from_source(source: str | os.PathLike[str], crops_dir: str | os.PathLi
     paths = list(dict.fromkeys(frame["path"].dropna().tolist()))
     bad = [(x, r) for x in paths if (r := unsafe_reason(x))]
     if bad:
-        raise CamtrapError(f"{p}: {len(bad)} unsafe crop path(s), e.g. {bad[0][0]!r} ({bad[0][1]}) — paths must be relative to the crops folder")
+        raise CamtrapError(
+            f"{p}: {len(bad)} unsafe crop path(s), e.g. {bad[0][0]!r} ({bad[0][1]}) — paths must be relative to the crops folder"
+        )
     return root, paths
 
 
@@ -92,10 +99,20 @@ def predict_files(
     """Yield (paths, probabilities, failures) per batch, in order."""
     dataset = CropFilesDataset(root, paths, predictor.classifier.preprocessing)
     pin = predictor.device.type == "cuda"
-    for batch in iterate_batches(dataset, batch_size=settings.batch_size, workers=settings.workers, pin_memory=pin):
+    for batch in iterate_batches(
+        dataset, batch_size=settings.batch_size, workers=settings.workers, pin_memory=pin
+    ):
         ok = [i for i, e in enumerate(batch.errors) if e is None]
-        failures = {paths[batch.indices[i]]: str(e) for i, e in enumerate(batch.errors) if e is not None}
-        probs = predictor.probabilities(batch.pixels[ok] if len(ok) < len(batch.indices) else batch.pixels) if ok else np.zeros((0, len(predictor.classifier.labels)), np.float32)
+        failures = {
+            paths[batch.indices[i]]: str(e) for i, e in enumerate(batch.errors) if e is not None
+        }
+        probs = (
+            predictor.probabilities(
+                batch.pixels[ok] if len(ok) < len(batch.indices) else batch.pixels
+            )
+            if ok
+            else np.zeros((0, len(predictor.classifier.labels)), np.float32)
+        )
         yield [paths[batch.indices[i]] for i in ok], probs, failures
 
 
@@ -111,15 +128,20 @@ def classify_crops(
 ) -> ClassifyReport:
     """Classify every crop not already in ``output``; writes the CSV (or CSV.gz) atomically."""
     labels = predictor.classifier.labels
-    out = ChunkedCsv(output, ["path", *labels], overwrite=overwrite)
+    out = ChunkedCsv(Path(output), ["path", *labels], overwrite=overwrite)
     todo = [x for x in paths if x not in out.done]
     report = ClassifyReport(total=len(paths), skipped_done=len(paths) - len(todo))
     if report.skipped_done:
-        log.info("resuming: %d of %d crops already classified in %s", report.skipped_done, len(paths), output)
+        log.info(
+            "resuming: %d of %d crops already classified in %s",
+            report.skipped_done,
+            len(paths),
+            output,
+        )
     pending: list[pd.DataFrame] = []
     pending_rows = 0
     start = time.perf_counter()
-    with _progress(progress, len(todo)) as advance:
+    with progress_bar(progress, len(todo)) as advance:
         for batch_paths, probs, failures in predict_files(predictor, root, todo, settings):
             report.failed.update(failures)
             report.classified += len(batch_paths)
@@ -143,28 +165,34 @@ def classify_crops(
     return report
 
 
-class _progress:
-    """A rich progress bar (or nothing) as a context giving an ``advance(n)`` function."""
+@contextlib.contextmanager
+def progress_bar(
+    enabled: bool, total: int, description: str = "classifying"
+) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr (or nothing) giving an ``advance(n)`` function."""
+    if not enabled or total <= 0:
+        yield lambda n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled = enabled and total > 0
-        self.total = total
+    from ct_io.clitools import err_console
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        from ct_io.clitools import err_console
-
-        self._bar = Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err_console, transient=True)
-        self._bar.__enter__()
-        task = self._bar.add_task("crops", total=self.total)
-        return lambda n: self._bar.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._bar.__exit__(None, None, None)
+    with Progress(
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def write_failures(report: ClassifyReport, output: str | os.PathLike[str]) -> Path | None:
@@ -175,5 +203,7 @@ def write_failures(report: ClassifyReport, output: str | os.PathLike[str]) -> Pa
     if not report.failed:
         target.unlink(missing_ok=True)
         return None
-    write_csv(pd.DataFrame({"path": list(report.failed), "reason": list(report.failed.values())}), target)
+    write_csv(
+        pd.DataFrame({"path": list(report.failed), "reason": list(report.failed.values())}), target
+    )
     return target

@@ -8,13 +8,16 @@ a crop maps back to exactly one detection.
 from __future__ import annotations
 
 import re
+
 from attrs import frozen
 
 from ct_crop.boxes import crop_name
 
 __all__ = ["CropRef", "crop_name", "parse_crop_name"]
 
-_CROP_RE = re.compile(r"^(?P<file>.+)___crop(?P<k>\d+)(?:_(?P<version>[^/]*?))?\.(?:jpg|jpeg|png)$", re.IGNORECASE)
+_CROP_RE = re.compile(
+    r"^(?P<file>.+)___crop(?P<k>\d+)(?:_(?P<version>[^/]*?))?\.(?:jpg|jpeg|png)$", re.IGNORECASE
+)
 
 
 @frozen

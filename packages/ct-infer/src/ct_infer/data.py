@@ -55,8 +55,9 @@ def load_crop(path: str | os.PathLike[str], prep: Preprocessing) -> np.ndarray:
             # decode at 1/2, 1/4 or 1/8 scale while both sides stay >= the input size
             im.draft("RGB", (prep.input_size, prep.input_size))
         if im.getexif().get(_EXIF_ORIENTATION, 1) != 1:
-            im = ImageOps.exif_transpose(im)
-        rgb = im.convert("RGB")
+            rgb = ImageOps.exif_transpose(im).convert("RGB")
+        else:
+            rgb = im.convert("RGB")
     return to_network_input(rgb, prep)
 
 
@@ -72,7 +73,9 @@ class CropItem:
 class CropFilesDataset:
     """Crop files under ``root`` (relative paths), yielding uint8 (size, size, 3) arrays."""
 
-    def __init__(self, root: str | os.PathLike[str], paths: Sequence[str], prep: Preprocessing) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], paths: Sequence[str], prep: Preprocessing
+    ) -> None:
         self.root = Path(root)
         self.paths = list(paths)
         self.prep = prep
@@ -109,7 +112,15 @@ def collate_crops(items: Sequence[CropItem]) -> Batch:
 
 def default_workers() -> int:
     """Worker processes for decoding: the CPU count, capped at 8."""
-    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)))
+    return max(
+        1,
+        min(
+            8,
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1),
+        ),
+    )
 
 
 def iterate_batches(

@@ -18,13 +18,13 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from ct_infer.chunked import ChunkedCsv
-from ct_infer.classify import RunSettings, _progress, predict_files
+from ct_infer.classify import RunSettings, predict_files, progress_bar
 from ct_infer.mapping import aggregation_matrix
 from ct_infer.metrics import SplitScores, label_indices, score
 from ct_io.atomic import write_bytes_atomic
@@ -96,8 +96,14 @@ def evaluate(
         labels, matrix = list(model_labels), None
     unknown = sorted(set(frame["label"]) - set(labels))
     if unknown:
-        hint = "" if target_mapping is not None else " — score it against other labels with --target-mapping"
-        raise CamtrapError(f"dataset label(s) the model cannot predict: {', '.join(unknown[:5])}{hint}")
+        hint = (
+            ""
+            if target_mapping is not None
+            else " — score it against other labels with --target-mapping"
+        )
+        raise CamtrapError(
+            f"dataset label(s) the model cannot predict: {', '.join(unknown[:5])}{hint}"
+        )
     out_dir = Path(output_dir)
     wanted = [ALL_SPLIT] if (frame["split"] == ALL_SPLIT).all() else list(split_names)
     results: dict[str, SplitScores] = {}
@@ -106,12 +112,32 @@ def evaluate(
         if rows.empty:
             log.warning("split %r has no crops; skipped", split)
             continue
-        outputs = _split_outputs(predictor, rows, Path(crops_dir), out_dir / f"outputs_{split}.csv.gz", labels, matrix, settings, overwrite, progress)
+        outputs = _split_outputs(
+            predictor,
+            rows,
+            Path(crops_dir),
+            out_dir / f"outputs_{split}.csv.gz",
+            labels,
+            matrix,
+            settings,
+            overwrite,
+            progress,
+        )
         targets = label_indices(outputs["label"].tolist(), labels)
-        results[split] = score(outputs[labels].to_numpy(), targets, labels, outputs["weight"].to_numpy(np.float64))
-        log.info("%s: %d crops, top-1 %.3f, macro recall %.3f", split, len(outputs), results[split].overall["acc_top1"], results[split].overall["macro_recall"])
+        results[split] = score(
+            outputs[labels].to_numpy(), targets, labels, outputs["weight"].to_numpy(np.float64)
+        )
+        log.info(
+            "%s: %d crops, top-1 %.3f, macro recall %.3f",
+            split,
+            len(outputs),
+            results[split].overall["acc_top1"],
+            results[split].overall["macro_recall"],
+        )
     if not results:
-        raise CamtrapError(f"no crops in split(s) {', '.join(wanted)} — check splits.json and the dataset CSV")
+        raise CamtrapError(
+            f"no crops in split(s) {', '.join(wanted)} — check splits.json and the dataset CSV"
+        )
     write_scores(results, labels, out_dir)
     return results
 
@@ -131,8 +157,10 @@ def _split_outputs(
     todo = rows[~rows["path"].isin(chunks.done)]
     info = rows.set_index("path")[["label", "weight"]]
     failed: dict[str, str] = {}
-    with _progress(progress, len(todo)) as advance:
-        for paths, probs, failures in predict_files(predictor, crops_dir, todo["path"].tolist(), settings):
+    with progress_bar(progress, len(todo)) as advance:
+        for paths, probs, failures in predict_files(
+            predictor, crops_dir, todo["path"].tolist(), settings
+        ):
             failed.update(failures)
             if paths:
                 p = probs @ matrix if matrix is not None else probs
@@ -143,7 +171,11 @@ def _split_outputs(
                 chunks.write(part)
             advance(len(paths) + len(failures))
     if failed:
-        log.warning("%d crop(s) could not be read and are left out, e.g. %s (%s)", len(failed), *next(iter(failed.items())))
+        log.warning(
+            "%d crop(s) could not be read and are left out, e.g. %s (%s)",
+            len(failed),
+            *next(iter(failed.items())),
+        )
     result = chunks.finish()
     result["label"] = result["label"].astype(str)
     return result
@@ -153,10 +185,17 @@ def write_scores(results: Mapping[str, SplitScores], labels: Sequence[str], out_
     """``overall_metrics.csv``, ``confusion_matrices.npz`` and ``label_stats.csv``."""
     overall = pd.DataFrame([{"split": s, **r.overall} for s, r in results.items()])
     write_csv(overall, out_dir / "overall_metrics.csv")
-    stats = pd.concat([r.label_stats.assign(split=s) for s, r in results.items()], ignore_index=True)
-    write_csv(stats[["split", "label", "precision", "recall", "f1", "support"]], out_dir / "label_stats.csv")
+    stats = pd.concat(
+        [r.label_stats.assign(split=s) for s, r in results.items()], ignore_index=True
+    )
+    write_csv(
+        stats[["split", "label", "precision", "recall", "f1", "support"]],
+        out_dir / "label_stats.csv",
+    )
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{s: r.confusion for s, r in results.items()}, labels=np.array(list(labels)))
+    arrays: dict[str, Any] = {s: r.confusion for s, r in results.items()}
+    arrays["labels"] = np.array(list(labels))
+    np.savez_compressed(buffer, **arrays)
     write_bytes_atomic(out_dir / "confusion_matrices.npz", buffer.getvalue())
 
 

@@ -13,7 +13,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ct_infer.bundle import Bundle
 from ct_infer.predictor import ONNX_META, TORCHSCRIPT_META
@@ -30,8 +30,8 @@ ONNX_OPSET = 17
 def _exportable(bundle: Bundle) -> torch.nn.Module:
     import torch
 
-    model = bundle.build_model()
-    if hasattr(model, "set_swish"):  # efficientnet-pytorch: its memory-efficient swish is not traceable
+    model: Any = bundle.build_model()
+    if hasattr(model, "set_swish"):  # efficientnet-pytorch: memory-efficient swish is not traceable
         model.set_swish(memory_efficient=False)
 
     class Calibrated(torch.nn.Module):
@@ -78,7 +78,9 @@ def export_torchscript(bundle: Bundle, output: Path) -> None:
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(module, example_input(bundle), check_trace=False)
     buffer = io.BytesIO()
-    torch.jit.save(traced, buffer, _extra_files={TORCHSCRIPT_META: json.dumps(bundle.meta.to_json())})
+    torch.jit.save(
+        traced, buffer, _extra_files={TORCHSCRIPT_META: json.dumps(bundle.meta.to_json())}
+    )
     write_bytes_atomic(output, buffer.getvalue())
 
 
@@ -91,7 +93,9 @@ def export_onnx(bundle: Bundle, output: Path) -> None:
     try:
         import onnx
     except ImportError:
-        raise CamtrapError("ONNX export needs the onnx package: pip install 'ct-infer[onnx]'") from None
+        raise CamtrapError(
+            "ONNX export needs the onnx package: pip install 'ct-infer[onnx]'"
+        ) from None
     module = _exportable(bundle)
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
@@ -99,7 +103,7 @@ def export_onnx(bundle: Bundle, output: Path) -> None:
         torch.onnx.export(
             module,
             (example_input(bundle),),
-            buffer,
+            buffer,  # type: ignore[arg-type]
             input_names=["input"],
             output_names=["logits"],
             dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},

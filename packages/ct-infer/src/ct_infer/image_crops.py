@@ -39,7 +39,9 @@ class CropPolicy:
         try:
             return cls(Strategy(name), float(crop.get("margin", 0.0)))
         except ValueError:
-            raise CamtrapError(f"bundle crop strategy {name!r} is unknown; known: {', '.join(s.value for s in Strategy)}") from None
+            raise CamtrapError(
+                f"bundle crop strategy {name!r} is unknown; known: {', '.join(s.value for s in Strategy)}"
+            ) from None
 
 
 @frozen
@@ -63,7 +65,13 @@ class ImageCrops:
 class ImageCropsDataset:
     """Per image, the network inputs of its boxes."""
 
-    def __init__(self, images_dir: str | os.PathLike[str], jobs: Sequence[tuple[str, list[BoxJob]]], prep: Preprocessing, policy: CropPolicy) -> None:
+    def __init__(
+        self,
+        images_dir: str | os.PathLike[str],
+        jobs: Sequence[tuple[str, list[BoxJob]]],
+        prep: Preprocessing,
+        policy: CropPolicy,
+    ) -> None:
         self.images_dir = Path(images_dir)
         self.jobs = list(jobs)
         self.prep = prep
@@ -84,7 +92,12 @@ class ImageCropsDataset:
         with im:
             for box in boxes:
                 try:
-                    region = crop_region(normalized_to_pixels(box.bbox, header.size), header.size, self.policy.strategy, margin=self.policy.margin)
+                    region = crop_region(
+                        normalized_to_pixels(box.bbox, header.size),
+                        header.size,
+                        self.policy.strategy,
+                        margin=self.policy.margin,
+                    )
                 except UnusableBox as exc:
                     failures.append((box.index, str(exc)))
                     continue

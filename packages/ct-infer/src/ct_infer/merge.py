@@ -57,7 +57,9 @@ class MergeReport:
     unmatched: list[str] = field(factory=list)
 
 
-def _match_rows(paths: Sequence[str], md: MDResults, strip_prefix: str) -> tuple[list[tuple[int, int, int]], MergeReport]:
+def _match_rows(
+    paths: Sequence[str], md: MDResults, strip_prefix: str
+) -> tuple[list[tuple[int, int, int]], MergeReport]:
     """(row, image position, detection index) for each row that names a detection."""
     position = {im.file: i for i, im in enumerate(md.images)}
     prefix = strip_prefix.strip("/") + "/" if strip_prefix else ""
@@ -88,11 +90,17 @@ def merge_classifications(
     """A copy of ``md`` with the classifications of ``outputs`` (``path`` + label columns)."""
     missing = [label for label in labels if label not in outputs.columns]
     if missing:
-        raise CamtrapError(f"classifier CSV lacks column(s) for label(s) {', '.join(missing[:5])} — wrong label index?")
+        raise CamtrapError(
+            f"classifier CSV lacks column(s) for label(s) {', '.join(missing[:5])} — wrong label index?"
+        )
     if (options.relative_conf or options.label) and "label" not in outputs.columns:
-        raise CamtrapError("--relative-conf and --label need a 'label' column (true labels), as in outputs_{split}.csv.gz")
+        raise CamtrapError(
+            "--relative-conf and --label need a 'label' column (true labels), as in outputs_{split}.csv.gz"
+        )
     result = copy.deepcopy(md)
-    matches, report = _match_rows(outputs["path"].astype(str).tolist(), result, options.strip_prefix)
+    matches, report = _match_rows(
+        outputs["path"].astype(str).tolist(), result, options.strip_prefix
+    )
     probs = outputs[list(labels)].to_numpy(np.float64)
     rows = np.array([r for r, _, _ in matches], dtype=np.int64)
     if options.sequences is not None and len(rows):
@@ -103,20 +111,30 @@ def merge_classifications(
     true_labels = outputs["label"].astype(str).tolist() if "label" in outputs.columns else None
     for r, i, k in matches:
         det = result.images[i].detections[k]  # type: ignore[index]
-        det.classifications = _classifications(probs[r], index, true_labels[r] if true_labels else None, options)
+        det.classifications = _classifications(
+            probs[r], index, true_labels[r] if true_labels else None, options
+        )
     result.classification_categories = {str(j): label for j, label in enumerate(labels)}
     if options.label:
-        result.classification_categories.update({str(len(labels) + j): TRUE_LABEL_PREFIX + label for j, label in enumerate(labels)})
+        result.classification_categories.update(
+            {str(len(labels) + j): TRUE_LABEL_PREFIX + label for j, label in enumerate(labels)}
+        )
     _stamp_info(result, options)
     if report.unmatched or report.unparsable:
         log.warning(
             "%d of %d rows matched a detection; %d name no detection of the MD JSON (e.g. %s), %d are not crop names",
-            report.matched, report.rows, len(report.unmatched), report.unmatched[:1], len(report.unparsable),
+            report.matched,
+            report.rows,
+            len(report.unmatched),
+            report.unmatched[:1],
+            len(report.unparsable),
         )
     return result, report
 
 
-def _classifications(p: np.ndarray, index: Mapping[str, int], true_label: str | None, options: MergeOptions) -> list[list[object]]:
+def _classifications(
+    p: np.ndarray, index: Mapping[str, int], true_label: str | None, options: MergeOptions
+) -> list[list[object]]:
     values = p.copy()
     if options.relative_conf:
         if true_label not in index:
@@ -153,10 +171,16 @@ def _stamp_info(result: MDResults, options: MergeOptions) -> None:
         info.extra["classifier_metadata"] = meta
 
 
-def read_classifier_csv(path: str, label_index: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+def read_classifier_csv(
+    path: str, label_index: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
     """A classifier CSV and its labels (from ``label_index`` or the columns after path/label/weight)."""
     from ct_io.tables import read_csv
 
     frame = read_csv(path, required=["path"], dtype={"path": str, "label": str})
-    labels = list(label_index) if label_index else [c for c in frame.columns if c not in ("path", "label", "weight")]
+    labels = (
+        list(label_index)
+        if label_index
+        else [c for c in frame.columns if c not in ("path", "label", "weight")]
+    )
     return frame, labels

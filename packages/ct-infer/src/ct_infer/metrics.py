@@ -33,7 +33,9 @@ def label_indices(true_labels: Sequence[str], labels: Sequence[str]) -> np.ndarr
     return np.fromiter((index[t] for t in true_labels), dtype=np.int64, count=len(true_labels))
 
 
-def score(probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], weights: np.ndarray | None = None) -> SplitScores:
+def score(
+    probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], weights: np.ndarray | None = None
+) -> SplitScores:
     """Loss, top-k accuracy (plain and weighted), macro recall, confusion matrix, per-label stats."""
     probs = np.asarray(probs, np.float64)
     n, k = probs.shape
@@ -43,17 +45,23 @@ def score(probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], weights
     order = np.argsort(-probs, axis=1, kind="stable")
     overall: dict[str, float] = {"count": float(n)}
     overall["loss"] = float(loss.mean()) if n else float("nan")
-    overall["loss_weighted"] = float((w * loss).sum() / w.sum()) if n and w.sum() > 0 else float("nan")
+    overall["loss_weighted"] = (
+        float((w * loss).sum() / w.sum()) if n and w.sum() > 0 else float("nan")
+    )
     for top in TOP_K:
         hit = (order[:, : min(top, k)] == targets[:, None]).any(axis=1) if n else np.zeros(0, bool)
         overall[f"acc_top{top}"] = float(hit.mean()) if n else float("nan")
-        overall[f"acc_weighted_top{top}"] = float((w * hit).sum() / w.sum()) if n and w.sum() > 0 else float("nan")
+        overall[f"acc_weighted_top{top}"] = (
+            float((w * hit).sum() / w.sum()) if n and w.sum() > 0 else float("nan")
+        )
     predicted = order[:, 0] if n else np.zeros(0, np.int64)
     confusion = np.zeros((k, k), np.int64)
     np.add.at(confusion, (targets, predicted), 1)
     stats = per_label_stats(confusion, labels)
     present = stats["support"] > 0
-    overall["macro_recall"] = float(stats.loc[present, "recall"].mean()) if present.any() else float("nan")
+    overall["macro_recall"] = (
+        float(stats.loc[present, "recall"].mean()) if present.any() else float("nan")
+    )
     overall["macro_f1"] = float(stats.loc[present, "f1"].mean()) if present.any() else float("nan")
     return SplitScores(overall, confusion, stats)
 
@@ -67,7 +75,15 @@ def per_label_stats(confusion: np.ndarray, labels: Sequence[str]) -> pd.DataFram
         precision = np.where(predicted > 0, tp / predicted, 0.0)
         recall = np.where(support > 0, tp / support, 0.0)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    return pd.DataFrame({"label": list(labels), "precision": precision, "recall": recall, "f1": f1, "support": support.astype(np.int64)})
+    return pd.DataFrame(
+        {
+            "label": list(labels),
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": support.astype(np.int64),
+        }
+    )
 
 
 def top_confusions(confusion: np.ndarray, labels: Sequence[str], n: int = 10) -> pd.DataFrame:
@@ -80,7 +96,14 @@ def top_confusions(confusion: np.ndarray, labels: Sequence[str], n: int = 10) ->
         i, j = np.unravel_index(idx, off.shape)
         if off[i, j] == 0:
             break
-        rows.append({"true": labels[i], "predicted": labels[j], "count": int(off[i, j]), "share": float(off[i, j] / max(confusion[i].sum(), 1))})
+        rows.append(
+            {
+                "true": labels[i],
+                "predicted": labels[j],
+                "count": int(off[i, j]),
+                "share": float(off[i, j] / max(confusion[i].sum(), 1)),
+            }
+        )
     return pd.DataFrame(rows, columns=["true", "predicted", "count", "share"])
 
 
@@ -92,13 +115,25 @@ def calibration_curve(confidence: np.ndarray, correct: np.ndarray, bins: int = 1
     for b in range(bins):
         sel = which == b
         if sel.any():
-            rows.append({"bin": b, "confidence": float(confidence[sel].mean()), "accuracy": float(correct[sel].mean()), "count": int(sel.sum())})
+            rows.append(
+                {
+                    "bin": b,
+                    "confidence": float(confidence[sel].mean()),
+                    "accuracy": float(correct[sel].mean()),
+                    "count": int(sel.sum()),
+                }
+            )
     return pd.DataFrame(rows, columns=["bin", "confidence", "accuracy", "count"])
 
 
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 15
+) -> float:
     """ECE: count-weighted gap between confidence and accuracy over bins."""
     table = calibration_curve(confidence, correct, bins)
     if table.empty:
         return float("nan")
-    return float((table["count"] * (table["confidence"] - table["accuracy"]).abs()).sum() / table["count"].sum())
+    return float(
+        (table["count"] * (table["confidence"] - table["accuracy"]).abs()).sum()
+        / table["count"].sum()
+    )

@@ -33,7 +33,9 @@ def find_candidates(outputs: pd.DataFrame, labels: Sequence[str], margin: float)
     index = {label: i for i, label in enumerate(labels)}
     unknown = sorted(set(outputs["label"]) - set(index))
     if unknown:
-        raise CamtrapError(f"true label(s) not among the outputs' label columns: {', '.join(unknown[:5])}")
+        raise CamtrapError(
+            f"true label(s) not among the outputs' label columns: {', '.join(unknown[:5])}"
+        )
     true_idx = outputs["label"].map(index).to_numpy()
     rows = np.arange(len(outputs))
     predicted = probs.argmax(axis=1)
@@ -43,7 +45,9 @@ def find_candidates(outputs: pd.DataFrame, labels: Sequence[str], margin: float)
     out["predicted"] = [labels[i] for i in predicted[keep]]
     out["margin"] = margins[keep]
     out["image"] = [_image_of(p) for p in out["path"]]
-    out["dataset"] = [PurePosixPath(p).parts[0] if len(PurePosixPath(p).parts) > 1 else "" for p in out["image"]]
+    out["dataset"] = [
+        PurePosixPath(p).parts[0] if len(PurePosixPath(p).parts) > 1 else "" for p in out["image"]
+    ]
     return out.sort_values("margin", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -52,7 +56,9 @@ def _image_of(path: str) -> str:
     return ref.file if ref else path
 
 
-def write_candidate_lists(candidates: pd.DataFrame, split: str, out_dir: Path, *, include_dataset: bool = False) -> list[Path]:
+def write_candidate_lists(
+    candidates: pd.DataFrame, split: str, out_dir: Path, *, include_dataset: bool = False
+) -> list[Path]:
     """One ``mislabeled_candidates_{split}_{dataset}.txt`` per dataset; returns the files."""
     written = []
     for dataset, group in candidates.groupby("dataset", sort=True):
@@ -65,21 +71,38 @@ def write_candidate_lists(candidates: pd.DataFrame, split: str, out_dir: Path, *
     return written
 
 
-def read_timelapse_export(path: str | os.PathLike[str], flag: str = "mislabeled", note: str = "correct_class") -> pd.DataFrame:
+def read_timelapse_export(
+    path: str | os.PathLike[str], flag: str = "mislabeled", note: str = "correct_class"
+) -> pd.DataFrame:
     """Rows a reviewer flagged in a Timelapse CSV export: ``file`` (relative path) and ``correct_class``."""
     frame = read_csv(path)
     frame = frame.astype(object).where(frame.notna(), "").astype(str)
     columns = {c.lower(): c for c in frame.columns}
     if "file" not in columns or flag.lower() not in columns:
-        raise CamtrapError(f"{path}: a Timelapse export needs columns File and {flag} (found: {', '.join(frame.columns)})")
+        raise CamtrapError(
+            f"{path}: a Timelapse export needs columns File and {flag} (found: {', '.join(frame.columns)})"
+        )
     flagged = frame[frame[columns[flag.lower()]].str.strip().str.lower().isin(TRUE_VALUES)]
-    rel = flagged[columns["relativepath"]].fillna("") if "relativepath" in columns else pd.Series("", index=flagged.index)
-    files = [str(PurePosixPath(r.replace("\\", "/")) / f) if r else f for r, f in zip(rel, flagged[columns["file"]], strict=True)]
-    correct = flagged[columns[note.lower()]].fillna("").str.strip().str.lower() if note.lower() in columns else pd.Series("", index=flagged.index)
+    rel = (
+        flagged[columns["relativepath"]].fillna("")
+        if "relativepath" in columns
+        else pd.Series("", index=flagged.index)
+    )
+    files = [
+        str(PurePosixPath(r.replace("\\", "/")) / f) if r else f
+        for r, f in zip(rel, flagged[columns["file"]], strict=True)
+    ]
+    correct = (
+        flagged[columns[note.lower()]].fillna("").str.strip().str.lower()
+        if note.lower() in columns
+        else pd.Series("", index=flagged.index)
+    )
     return pd.DataFrame({"file": files, "correct_class": correct.to_numpy()})
 
 
-def save_mislabeled(reviewed: pd.DataFrame, mislabeled_dir: str | os.PathLike[str], dataset: str | None = None) -> dict[str, int]:
+def save_mislabeled(
+    reviewed: pd.DataFrame, mislabeled_dir: str | os.PathLike[str], dataset: str | None = None
+) -> dict[str, int]:
     """Add reviewed rows to ``<mislabeled_dir>/<dataset>.csv`` (``file, correct_class``); returns rows per dataset.
 
     Without ``dataset`` each file's first folder names its dataset (and is removed from it).
@@ -99,8 +122,14 @@ def save_mislabeled(reviewed: pd.DataFrame, mislabeled_dir: str | os.PathLike[st
         from ct_io.paths import safe_join
 
         target = safe_join(folder, f"{name}.csv")
-        old = read_csv(target, dtype={"file": str, "correct_class": str}) if target.is_file() else pd.DataFrame(columns=["file", "correct_class"])
-        merged = pd.concat([old[["file", "correct_class"]], rows[["file", "correct_class"]]], ignore_index=True)
+        old = (
+            read_csv(target, dtype={"file": str, "correct_class": str})
+            if target.is_file()
+            else pd.DataFrame(columns=["file", "correct_class"])
+        )
+        merged = pd.concat(
+            [old[["file", "correct_class"]], rows[["file", "correct_class"]]], ignore_index=True
+        )
         merged = merged.drop_duplicates("file", keep="last").sort_values("file", kind="stable")
         write_csv(merged.fillna(""), target)
         counts[name] = len(rows)

@@ -61,9 +61,13 @@ def pick_device(choice: DeviceChoice = "auto") -> torch.device:
     try:
         device = torch.device(choice)
     except RuntimeError:
-        raise CamtrapError(f"unknown device {choice!r}; use auto, cpu, cuda, cuda:N or mps") from None
+        raise CamtrapError(
+            f"unknown device {choice!r}; use auto, cpu, cuda, cuda:N or mps"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise CamtrapError(f"device {choice!r} asked for but CUDA is not available; use --device cpu")
+        raise CamtrapError(
+            f"device {choice!r} asked for but CUDA is not available; use --device cpu"
+        )
     return device
 
 
@@ -86,24 +90,35 @@ def load_classifier(
         bundle = load_bundle(p)
         meta = bundle.meta
         return LoadedClassifier(
-            list(meta.labels), meta.preprocessing, "bundle", meta.name or p.stem, bundle.build_model(),
-            temperature=meta.temperature, meta=meta,
+            list(meta.labels),
+            meta.preprocessing,
+            "bundle",
+            meta.name or p.stem,
+            bundle.build_model(),
+            temperature=meta.temperature,
+            meta=meta,
         )
     if p.suffix.lower() == ".onnx":
         return _load_onnx(p, labels, input_size)
     return _load_torchscript(p, labels, input_size)
 
 
-def _meta_or_args(meta_json: str | None, p: Path, labels: Sequence[str] | None, input_size: int | None) -> tuple[list[str], Preprocessing, float, BundleMeta | None]:
+def _meta_or_args(
+    meta_json: str | None, p: Path, labels: Sequence[str] | None, input_size: int | None
+) -> tuple[list[str], Preprocessing, float, BundleMeta | None]:
     if meta_json:
         meta = BundleMeta.from_json(json.loads(meta_json), str(p))
         return list(meta.labels), meta.preprocessing, meta.temperature, meta
     if not labels or not input_size:
-        raise CamtrapError(f"{p}: a model without camtrap metadata needs --label-index and --image-size")
+        raise CamtrapError(
+            f"{p}: a model without camtrap metadata needs --label-index and --image-size"
+        )
     return list(labels), Preprocessing(int(input_size)), 1.0, None
 
 
-def _load_torchscript(p: Path, labels: Sequence[str] | None, input_size: int | None) -> LoadedClassifier:
+def _load_torchscript(
+    p: Path, labels: Sequence[str] | None, input_size: int | None
+) -> LoadedClassifier:
     import torch
 
     extra = {TORCHSCRIPT_META: ""}
@@ -113,9 +128,20 @@ def _load_torchscript(p: Path, labels: Sequence[str] | None, input_size: int | N
             module = torch.jit.load(str(p), map_location="cpu", _extra_files=extra)
     except (RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CamtrapError(f"{p}: not a TorchScript model ({first}); bundles end in {SUFFIX}") from None
+        raise CamtrapError(
+            f"{p}: not a TorchScript model ({first}); bundles end in {SUFFIX}"
+        ) from None
     lab, prep, temp, meta = _meta_or_args(extra[TORCHSCRIPT_META] or None, p, labels, input_size)
-    return LoadedClassifier(lab, prep, "torchscript", p.stem, module.eval(), temperature=temp, meta=meta, calibrated_inside=meta is not None)
+    return LoadedClassifier(
+        lab,
+        prep,
+        "torchscript",
+        p.stem,
+        module.eval(),
+        temperature=temp,
+        meta=meta,
+        calibrated_inside=meta is not None,
+    )
 
 
 def _load_onnx(p: Path, labels: Sequence[str] | None, input_size: int | None) -> LoadedClassifier:
@@ -129,7 +155,16 @@ def _load_onnx(p: Path, labels: Sequence[str] | None, input_size: int | None) ->
         raise CamtrapError(f"{p}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
     meta_json = session.get_modelmeta().custom_metadata_map.get(ONNX_META)
     lab, prep, temp, meta = _meta_or_args(meta_json, p, labels, input_size)
-    return LoadedClassifier(lab, prep, "onnx", p.stem, session, temperature=temp, meta=meta, calibrated_inside=meta is not None)
+    return LoadedClassifier(
+        lab,
+        prep,
+        "onnx",
+        p.stem,
+        session,
+        temperature=temp,
+        meta=meta,
+        calibrated_inside=meta is not None,
+    )
 
 
 class Predictor:
@@ -174,7 +209,7 @@ class Predictor:
             module = module.to(memory_format=torch.channels_last)
             if compile_model:
                 module = torch.compile(module)
-        return module  # type: ignore[no-any-return]
+        return module
 
     def normalize(self, batch_hwc: torch.Tensor) -> torch.Tensor:
         """uint8 (N, H, W, 3) → normalized float (N, 3, H, W), channels-last in memory."""

@@ -62,11 +62,21 @@ def confusion_png(confusion: np.ndarray, labels: Sequence[str], title: str) -> b
         for i in range(n):
             for j in range(n):
                 if confusion[i, j]:
-                    ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8, color="white" if norm[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(confusion[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if norm[i, j] > 0.5 else "black",
+                    )
     return _png(fig)
 
 
-def calibration_png(probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], title: str) -> bytes:
+def calibration_png(
+    probs: np.ndarray, targets: np.ndarray, labels: Sequence[str], title: str
+) -> bytes:
     """One reliability diagram per label (one-vs-rest): predicted probability vs frequency."""
     shown = list(range(min(len(labels), MAX_CALIBRATION_PANELS)))
     cols = min(4, len(shown))
@@ -116,7 +126,9 @@ def _img(name: str, data: bytes, alt: str) -> str:
 
 
 def _table(frame: pd.DataFrame, floats: str = "{:.3f}") -> str:
-    return frame.to_html(index=False, float_format=lambda v: floats.format(v), border=0, classes="t", escape=True)
+    return frame.to_html(
+        index=False, float_format=lambda v: floats.format(v), border=0, classes="t", escape=True
+    )
 
 
 STYLE = """
@@ -128,12 +140,22 @@ img{max-width:100%;border:1px solid #ddd}.lead{color:#555}
 """
 
 
-def build_report(eval_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str], *, crops_dir: str | os.PathLike[str] | None = None, grid_label: str | None = None, grid_split: str | None = None, per_class: int = 16) -> Path:
+def build_report(
+    eval_dir: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    crops_dir: str | os.PathLike[str] | None = None,
+    grid_label: str | None = None,
+    grid_split: str | None = None,
+    per_class: int = 16,
+) -> Path:
     """Write ``report.html`` and its PNGs into ``output_dir``; returns the HTML path."""
     src, out = Path(eval_dir), Path(output_dir)
     outputs = sorted(src.glob("outputs_*.csv.gz"))
     if not outputs:
-        raise CamtrapError(f"{src}: no outputs_<split>.csv.gz files — run `ct-infer evaluate` first")
+        raise CamtrapError(
+            f"{src}: no outputs_<split>.csv.gz files — run `ct-infer evaluate` first"
+        )
     parts = [f"<h1>Classifier report</h1><p class='lead'>from {html.escape(str(src))}</p>"]
     split_frames: dict[str, tuple[pd.DataFrame, list[str]]] = {}
     summary = []
@@ -151,31 +173,56 @@ def build_report(eval_dir: str | os.PathLike[str], output_dir: str | os.PathLike
         cal = calibration_png(probs, targets, labels, f"calibration per label — {split}")
         for name, data in ((f"confusion_{split}.png", cm), (f"calibration_{split}.png", cal)):
             write_bytes_atomic(out / name, data)
-        body.append(_img(f"confusion_{split}.png", cm, f"Confusion matrix ({split}); colour = share of the true label"))
+        body.append(
+            _img(
+                f"confusion_{split}.png",
+                cm,
+                f"Confusion matrix ({split}); colour = share of the true label",
+            )
+        )
         body.append("<h3>Precision and recall per label</h3>" + _table(s.label_stats))
         body.append("<h3>Top confusions</h3>" + _table(top_confusions(s.confusion, labels, 10)))
-        body.append(_img(f"calibration_{split}.png", cal, f"Calibration curves ({split}): predicted probability vs observed frequency"))
+        body.append(
+            _img(
+                f"calibration_{split}.png",
+                cal,
+                f"Calibration curves ({split}): predicted probability vs observed frequency",
+            )
+        )
         parts.extend(body)
     parts.insert(1, "<h2>Overview</h2>" + _table(pd.DataFrame(summary)))
     if grid_label is not None:
         if crops_dir is None:
             raise CamtrapError("--label needs --crops-dir to show crops")
-        parts.append(_grid_section(Path(crops_dir), split_frames, grid_label, grid_split, per_class, out))
+        parts.append(
+            _grid_section(Path(crops_dir), split_frames, grid_label, grid_split, per_class, out)
+        )
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>Classifier report</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
     target = out / "report.html"
     write_text_atomic(target, page)
     return target
 
 
-def _grid_section(crops_dir: Path, split_frames: dict[str, tuple[pd.DataFrame, list[str]]], label: str, split: str | None, per_class: int, out: Path) -> str:
+def _grid_section(
+    crops_dir: Path,
+    split_frames: dict[str, tuple[pd.DataFrame, list[str]]],
+    label: str,
+    split: str | None,
+    per_class: int,
+    out: Path,
+) -> str:
     chosen = split or ("test" if "test" in split_frames else next(iter(split_frames)))
     if chosen not in split_frames:
         raise CamtrapError(f"no outputs for split {chosen!r}; have {', '.join(split_frames)}")
     frame, labels = split_frames[chosen]
     if label not in labels:
-        raise CamtrapError(f"--label {label!r} is not a label of these outputs (e.g. {', '.join(labels[:5])})")
+        raise CamtrapError(
+            f"--label {label!r} is not a label of these outputs (e.g. {', '.join(labels[:5])})"
+        )
     rows = frame[frame["label"] == label]
-    predicted = np.array(labels)[rows[labels].to_numpy().argmax(axis=1)] if len(rows) else np.array([])
+    predicted = (
+        np.array(labels)[rows[labels].to_numpy().argmax(axis=1)] if len(rows) else np.array([])
+    )
     section = [f"<h2>Crops labelled {html.escape(label)} ({chosen}), by prediction</h2>"]
     for pred, group in rows.assign(predicted=predicted).groupby("predicted", sort=False):
         group = group.sort_values(str(pred), ascending=False)

@@ -15,19 +15,20 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from attrs import define, field
+from attrs import define, evolve, field
 
 from ct_infer.chunked import ChunkedCsv
-from ct_infer.classify import RunSettings, _progress
+from ct_infer.classify import RunSettings, progress_bar
 from ct_infer.crops import crop_name
 from ct_infer.image_crops import BoxJob, CropPolicy, ImageCrops, ImageCropsDataset
 from ct_infer.merge import MergeOptions, MergeReport, merge_classifications
 from ct_io.errors import CamtrapError
 from ct_io.md import MDResults
+from ct_taxonomy.taxonomy import Taxon
 
 if TYPE_CHECKING:
     from ct_infer.predictor import Predictor
@@ -65,11 +66,19 @@ class RunReport:
     seconds: float = 0.0
 
 
-def box_jobs(md: MDResults, threshold: float, categories: Sequence[str]) -> list[tuple[str, list[BoxJob]]]:
+def box_jobs(
+    md: MDResults, threshold: float, categories: Sequence[str]
+) -> list[tuple[str, list[BoxJob]]]:
     """Per image, the detections to classify (category kept, conf >= threshold, has a box)."""
-    keep = {cid for cid, name in md.detection_categories.items() if name in categories or cid in categories}
+    keep = {
+        cid
+        for cid, name in md.detection_categories.items()
+        if name in categories or cid in categories
+    }
     if not keep:
-        raise CamtrapError(f"no detection category matches {', '.join(categories)} (known: {', '.join(md.detection_categories.values())})")
+        raise CamtrapError(
+            f"no detection category matches {', '.join(categories)} (known: {', '.join(md.detection_categories.values())})"
+        )
     jobs = []
     for im in md.images:
         boxes = [
@@ -85,7 +94,14 @@ def box_jobs(md: MDResults, threshold: float, categories: Sequence[str]) -> list
 def _crop_batches(dataset: ImageCropsDataset, settings: RunSettings) -> Iterator[ImageCrops]:
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=settings.workers, prefetch_factor=8 if settings.workers else None, collate_fn=lambda x: x)
+    loader: Any = DataLoader(
+        dataset,  # type: ignore[arg-type]
+        batch_size=None,
+        shuffle=False,
+        num_workers=settings.workers,
+        prefetch_factor=8 if settings.workers else None,
+        collate_fn=lambda x: x,
+    )
     yield from loader
 
 
@@ -134,7 +150,7 @@ def classify_images(
             pending.clear()
 
     start = time.perf_counter()
-    with _progress(progress, len(todo)) as advance:
+    with progress_bar(progress, len(todo)) as advance:
         for item in _crop_batches(dataset, settings):
             report.failures.extend((item.file, k, reason) for k, reason in item.failures)
             names.extend(crop_name(item.file, k, version) for k in item.indices)
@@ -146,18 +162,18 @@ def classify_images(
     return out.finish(), report
 
 
-def lineages_from_meta(taxonomy: Mapping[str, str]) -> dict[str, tuple[object, ...]]:
+def lineages_from_meta(taxonomy: Mapping[str, str]) -> dict[str, tuple[Taxon, ...]]:
     """Label → lineage from bundle taxonomy strings ``"class:mammalia;order:carnivora;..."`` (root first)."""
-    from ct_taxonomy.taxonomy import Taxon
-
-    out: dict[str, tuple[object, ...]] = {}
+    out: dict[str, tuple[Taxon, ...]] = {}
     for label, text in taxonomy.items():
         parts = [p.strip() for p in str(text).split(";") if p.strip()]
         lineage = []
         for part in parts:
             level, sep, name = part.partition(":")
             if not sep:
-                raise CamtrapError(f"bundle taxonomy of {label!r}: {part!r} is not level:name (e.g. family:canidae)")
+                raise CamtrapError(
+                    f"bundle taxonomy of {label!r}: {part!r} is not level:name (e.g. family:canidae)"
+                )
             lineage.append(Taxon(level, name))
         out[label] = tuple(lineage)
     return out
@@ -172,8 +188,12 @@ def apply_mapping_and_rollup(
         from ct_infer.mapping import aggregation_matrix
 
         out_labels = list(options.target_mapping)
-        sums = frame[labels].to_numpy() @ aggregation_matrix(labels, out_labels, options.target_mapping)
-        frame = pd.concat([frame[["path"]], pd.DataFrame(sums, columns=out_labels, index=frame.index)], axis=1)
+        sums = frame[labels].to_numpy() @ aggregation_matrix(
+            labels, out_labels, options.target_mapping
+        )
+        frame = pd.concat(
+            [frame[["path"]], pd.DataFrame(sums, columns=out_labels, index=frame.index)], axis=1
+        )
     rolled = None
     if options.rollup_threshold is not None:
         from ct_taxonomy.rollup import rollup_array
@@ -181,8 +201,17 @@ def apply_mapping_and_rollup(
         if not taxonomy and options.target_mapping is None:
             raise CamtrapError("--rollup needs the bundle's label taxonomy (this bundle has none)")
         lineages = lineages_from_meta(taxonomy) if options.target_mapping is None else {}
-        names, levels, confs = rollup_array(frame[out_labels].to_numpy(), out_labels, lineages, options.rollup_threshold)  # type: ignore[arg-type]
-        rolled = pd.DataFrame({"path": frame["path"], "rollup_label": names, "rollup_level": levels, "rollup_conf": confs})
+        names, levels, confs = rollup_array(
+            frame[out_labels].to_numpy(), out_labels, lineages, options.rollup_threshold
+        )
+        rolled = pd.DataFrame(
+            {
+                "path": frame["path"],
+                "rollup_label": names,
+                "rollup_level": levels,
+                "rollup_conf": confs,
+            }
+        )
     return frame, out_labels, rolled
 
 
@@ -207,14 +236,21 @@ def add_rollup(result: MDResults, rolled: pd.DataFrame) -> None:
         if ref is None or im is None or not im.detections:
             continue
         det = im.detections[ref.index]
-        det.classifications = [[ids[name], round(float(row.rollup_conf), 4)], *(det.classifications or [])]
+        det.classifications = [
+            [ids[name], round(float(row.rollup_conf), 4)],
+            *(det.classifications or []),
+        ]
     result.classification_categories = cats
 
 
 def summarize(result: MDResults) -> pd.DataFrame:
     """Detections per top predicted class."""
     cats = result.classification_categories or {}
-    tops = [cats.get(d.classifications[0][0], "?") for _, _, d in result.iter_detections() if d.classifications]
+    tops = [
+        cats.get(d.classifications[0][0], "?")
+        for _, _, d in result.iter_detections()
+        if d.classifications
+    ]
     counts = pd.Series(tops, dtype=object).value_counts()
     return pd.DataFrame({"class": counts.index.astype(str), "detections": counts.to_numpy()})
 
@@ -241,13 +277,19 @@ def run_pipeline(
     from ct_io.md import write_md
 
     csv = output.with_name(output.name + ".classifications.csv.gz")
-    frame, report = classify_images(predictor, images_dir, md, csv, settings, options, progress=progress)
+    frame, report = classify_images(
+        predictor, images_dir, md, csv, settings, options, progress=progress
+    )
     taxonomy = predictor.classifier.meta.taxonomy if predictor.classifier.meta else {}
-    frame, labels, rolled = apply_mapping_and_rollup(frame, predictor.classifier.labels, options, taxonomy)
+    frame, labels, rolled = apply_mapping_and_rollup(
+        frame, predictor.classifier.labels, options, taxonomy
+    )
     merge_opts = options.merge
     if options.sequence_gap is not None:
-        seqs = sequences_for(images_dir, [im.file for im in md.images if im.detections], options.sequence_gap)
-        merge_opts = MergeOptions(**{**_fields(merge_opts), "sequences": seqs})
+        seqs = sequences_for(
+            images_dir, [im.file for im in md.images if im.detections], options.sequence_gap
+        )
+        merge_opts = evolve(merge_opts, sequences=seqs)
     result, report.merge = merge_classifications(md, frame, labels, merge_opts)
     if rolled is not None:
         add_rollup(result, rolled)
@@ -259,13 +301,9 @@ def run_pipeline(
     return report
 
 
-def _fields(obj: object) -> dict[str, object]:
-    from attrs import asdict
-
-    return asdict(obj, recurse=False)  # type: ignore[arg-type]
-
-
-def detect_images(detector_name: str, detector_options: Mapping[str, object], images_dir: Path, cache: Path) -> MDResults:
+def detect_images(
+    detector_name: str, detector_options: Mapping[str, object], images_dir: Path, cache: Path
+) -> MDResults:
     """Run a detector plugin over every image of ``images_dir``; cached in ``cache`` (MD JSON)."""
     from ct_crop.detectors import detection_categories, get_detector
     from ct_infer.data import list_image_files
@@ -279,7 +317,11 @@ def detect_images(detector_name: str, detector_options: Mapping[str, object], im
     if not files:
         raise CamtrapError(f"{images_dir}: no images found")
     entries = sorted(detector.detect(images_dir, files), key=lambda e: e.file)
-    md = MDResults(info=MDInfo(detector=getattr(detector, "version", detector_name)), detection_categories=detection_categories(detector), images=entries)
+    md = MDResults(
+        info=MDInfo(detector=getattr(detector, "version", detector_name)),
+        detection_categories=detection_categories(detector),
+        images=entries,
+    )
     write_md(md, cache)
     return md
 

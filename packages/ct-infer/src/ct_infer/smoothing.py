@@ -27,7 +27,12 @@ _EXIF_IFD = 0x8769
 _DATETIME = 0x0132
 
 
-def smooth(probs: np.ndarray, groups: Sequence[object], weights: np.ndarray | None = None, strength: float = 0.5) -> np.ndarray:
+def smooth(
+    probs: np.ndarray,
+    groups: Sequence[object],
+    weights: np.ndarray | None = None,
+    strength: float = 0.5,
+) -> np.ndarray:
     """Blend each row with the weighted mean of its group's rows (``None`` group: unchanged)."""
     if not 0.0 <= strength <= 1.0:
         raise CamtrapError(f"smoothing strength must be between 0 and 1, got {strength}")
@@ -53,7 +58,9 @@ def read_sequences(path: str | os.PathLike[str]) -> dict[str, str]:
 
         images = read_cct(p).images
         if "seq_id" not in images.columns:
-            raise CamtrapError(f"{p}: images have no seq_id; use --sequence-gap to infer sequences from capture times")
+            raise CamtrapError(
+                f"{p}: images have no seq_id; use --sequence-gap to infer sequences from capture times"
+            )
         images = images[images["seq_id"].notna()]
         return dict(zip(images["file_name"].astype(str), images["seq_id"].astype(str), strict=True))
     from ct_io.tables import read_csv
@@ -81,7 +88,9 @@ def capture_time(path: str | os.PathLike[str]) -> dt.datetime | None:
         return None
 
 
-def sequences_from_times(times: Mapping[str, dt.datetime | None], gap_seconds: float = DEFAULT_GAP_SECONDS) -> dict[str, str]:
+def sequences_from_times(
+    times: Mapping[str, dt.datetime | None], gap_seconds: float = DEFAULT_GAP_SECONDS
+) -> dict[str, str]:
     """Group files of one folder whose capture times are at most ``gap_seconds`` apart."""
     frame = pd.DataFrame({"file": list(times), "time": list(times.values())}).dropna()
     if frame.empty:

