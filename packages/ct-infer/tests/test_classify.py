@@ -204,3 +204,30 @@ def test_cli_classify_and_resume(
     assert "30 crops classified" in first.output
     second = runner.invoke(app, args)
     assert second.exit_code == 0 and "30 already done" in second.output
+
+
+def test_cli_classify_only_confident_detections(
+    tiny_bundle: Path, crops_dir: Path, md_json: Path, tmp_path: Path
+) -> None:
+    import json
+
+    out = tmp_path / "confident.csv"
+    md = json.loads(md_json.read_text())
+    expected = sum(1 for im in md["images"] for d in im["detections"] or [] if d["conf"] >= 0.8)
+    result = CliRunner().invoke(
+        app,
+        [
+            "classify",
+            str(tiny_bundle),
+            str(crops_dir),
+            str(out),
+            "--workers",
+            "0",
+            "--detections",
+            str(md_json),
+            "--detection-threshold",
+            "0.8",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert 0 < len(pd.read_csv(out)) == expected < 30

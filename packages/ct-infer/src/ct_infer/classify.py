@@ -26,6 +26,7 @@ from ct_io.tables import read_csv
 
 if TYPE_CHECKING:
     from ct_infer.predictor import Predictor
+    from ct_io.md import MDResults
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,21 @@ def crops_from_source(
             f"{p}: {len(bad)} unsafe crop path(s), e.g. {bad[0][0]!r} ({bad[0][1]}) — paths must be relative to the crops folder"
         )
     return root, paths
+
+
+def filter_by_detections(paths: Sequence[str], md: MDResults, threshold: float) -> list[str]:
+    """Crops whose detection (named by the crop file) has at least ``threshold`` confidence."""
+    from ct_infer.crops import parse_crop_name
+
+    by_file = md.by_file()
+    kept = []
+    for path in paths:
+        ref = parse_crop_name(path)
+        im = by_file.get(ref.file) if ref else None
+        dets = im.detections if im is not None else None
+        if ref and dets and ref.index < len(dets) and dets[ref.index].conf >= threshold:
+            kept.append(path)
+    return kept
 
 
 def predict_files(

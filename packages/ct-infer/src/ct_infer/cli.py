@@ -175,6 +175,13 @@ def classify_cmd(
     no_calibration: Annotated[
         bool, typer.Option("--no-calibration", help="Ignore the bundle's fitted temperature.")
     ] = False,
+    detections: Annotated[
+        Path | None,
+        typer.Option("--detections", help="MD JSON: classify only crops of its detections."),
+    ] = None,
+    detection_threshold: Annotated[
+        float, typer.Option("--detection-threshold", help="With --detections: minimum confidence.")
+    ] = 0.0,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Start over instead of resuming.")
     ] = False,
@@ -184,6 +191,11 @@ def classify_cmd(
 
     settings = _settings(batch_size, workers, device, bf16, compile_model)
     root, paths = crops_from_source(crops, crops_dir)
+    if detections is not None:
+        from ct_infer.classify import filter_by_detections
+        from ct_io.md import read_md
+
+        paths = filter_by_detections(paths, read_md(detections), detection_threshold)
     predictor = _predictor(model, label_index, image_size, settings, calibrate=not no_calibration)
     report = classify_crops(predictor, root, paths, output, settings, overwrite=overwrite)
     failed = write_failures(report, output)
