@@ -170,3 +170,75 @@ def test_sequence_smoothing(classifier_csv: Path, md_json: Path, tmp_path: Path)
     assert (
         seqs["a/1.jpg"] == seqs["a/2.jpg"] != seqs["a/3.jpg"] and seqs["b/1.jpg"] != seqs["a/1.jpg"]
     )
+
+
+def test_ground_truth_crops_merge_with_detector_crops(
+    md_dir: Path, md_json: Path, tmp_path: Path
+) -> None:
+    """Seed step 9: outputs of ground-truth crops (no detector suffix) land on GT boxes."""
+    from PIL import Image
+
+    from ct_io.cct import from_records, write_cct
+
+    md = json.loads(md_json.read_text())
+    images, annotations, rows = [], [], []
+    for i, im in enumerate(md["images"][:5]):
+        w, h = Image.open(md_dir / "images" / im["file"]).size
+        images.append({"id": i, "file_name": im["file"]})  # no width/height: read from the image
+        for k, box in enumerate([[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.2, 0.1]]):
+            annotations.append(
+                {
+                    "id": f"{i}-{k}",
+                    "image_id": i,
+                    "category_id": 1,
+                    "bbox": [box[0] * w, box[1] * h, box[2] * w, box[3] * h],
+                }
+            )
+            rows.append(
+                {
+                    "path": f"{im['file']}___crop{k:02d}.jpg",
+                    "label": "bird",
+                    **{lb: 0.25 for lb in LABELS},
+                }
+            )
+    cct = tmp_path / "cct.json"
+    write_cct(from_records(images, annotations, [{"id": 1, "name": "animal"}]), cct)
+    det_rows = pd.DataFrame(
+        [
+            {
+                "path": f"{md['images'][0]['file']}___crop00_v5a.jpg",
+                "label": "bird",
+                **{lb: 0.25 for lb in LABELS},
+            }
+        ]
+    )
+    csv = tmp_path / "outputs_test.csv"
+    pd.concat([pd.DataFrame(rows), det_rows]).to_csv(csv, index=False)
+    out = tmp_path / "merged.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "merge",
+            str(csv),
+            "-o",
+            str(out),
+            "--detections",
+            str(md_json),
+            "--cct",
+            str(cct),
+            "--images-dir",
+            str(md_dir / "images"),
+            "--label",
+            "last",
+        ],
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "11 of 11 crops merged" in result.output
+    doc = json.loads(out.read_text())
+    assert not errors_only(validate_md_dict(doc))
+    first = next(im for im in doc["images"] if im["file"] == md["images"][0]["file"])
+    n_det = len(md["images"][0]["detections"])
+    assert len(first["detections"]) == n_det + 2
+    gt = first["detections"][n_det + 1]
+    assert gt["conf"] == 1.0 and gt["bbox"] == pytest.approx([0.5, 0.5, 0.2, 0.1], abs=1e-3)
+    assert gt["classifications"][-1] == ["5", 1.0]

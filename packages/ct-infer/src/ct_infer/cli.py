@@ -318,10 +318,25 @@ def merge_cmd(
             help="Classifier output CSV(.gz): path + one column per label (classify or evaluate output)."
         ),
     ],
-    detections: Annotated[
-        Path, typer.Option("--detections", "-d", help="MegaDetector JSON the crops were cut from.")
-    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Merged MD JSON to write.")],
+    detections: Annotated[
+        Path | None,
+        typer.Option(
+            "--detections", "-d", help="MegaDetector JSON the detector crops were cut from."
+        ),
+    ] = None,
+    cct: Annotated[
+        Path | None,
+        typer.Option(
+            "--cct", help="COCO Camera Traps JSON whose boxes the ground-truth crops were cut from."
+        ),
+    ] = None,
+    images_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--images-dir", help="With --cct lacking width/height: read image sizes here."
+        ),
+    ] = None,
     label_index: Annotated[
         Path | None,
         typer.Option(
@@ -394,7 +409,17 @@ def merge_cmd(
         sequences=read_sequences(sequences) if sequences else None,
         smoothing=smoothing,
     )
-    merged, report = merge_classifications(read_md(detections), frame, labels, options)
+    if detections is None and cct is None:
+        raise CamtrapError("give --detections (MD JSON), --cct (ground-truth boxes), or both")
+    md = read_md(detections) if detections else None
+    gt_index = None
+    if cct is not None:
+        from ct_infer.ground_truth import add_ground_truth
+        from ct_io.cct import read_cct
+
+        md, gt_index = add_ground_truth(md, read_cct(cct), images_dir)
+    assert md is not None
+    merged, report = merge_classifications(md, frame, labels, options, gt_index=gt_index)
     write_md(merged, output)
     console.print(f"{report.matched} of {report.rows} crops merged into {output}", highlight=False)
 

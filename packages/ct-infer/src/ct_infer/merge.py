@@ -58,9 +58,15 @@ class MergeReport:
 
 
 def _match_rows(
-    paths: Sequence[str], md: MDResults, strip_prefix: str
+    paths: Sequence[str],
+    md: MDResults,
+    strip_prefix: str,
+    gt_index: Mapping[tuple[str, int], int] | None = None,
 ) -> tuple[list[tuple[int, int, int]], MergeReport]:
-    """(row, image position, detection index) for each row that names a detection."""
+    """(row, image position, detection index) for each row that names a detection.
+
+    Crops without a detector suffix are ground-truth boxes: ``gt_index`` maps them.
+    """
     position = {im.file: i for i, im in enumerate(md.images)}
     prefix = strip_prefix.strip("/") + "/" if strip_prefix else ""
     report = MergeReport(rows=len(paths))
@@ -73,10 +79,13 @@ def _match_rows(
         file = ref.file[len(prefix) :] if prefix and ref.file.startswith(prefix) else ref.file
         i = position.get(file)
         dets = md.images[i].detections if i is not None else None
-        if i is None or dets is None or ref.index >= len(dets):
+        k = ref.index
+        if gt_index is not None and ref.version is None:
+            k = gt_index.get((file, ref.index), -1)
+        if i is None or dets is None or not 0 <= k < len(dets):
             report.unmatched.append(path)
             continue
-        matches.append((r, i, ref.index))
+        matches.append((r, i, k))
     report.matched = len(matches)
     return matches, report
 
@@ -86,8 +95,14 @@ def merge_classifications(
     outputs: pd.DataFrame,
     labels: Sequence[str],
     options: MergeOptions,
+    *,
+    gt_index: Mapping[tuple[str, int], int] | None = None,
 ) -> tuple[MDResults, MergeReport]:
-    """A copy of ``md`` with the classifications of ``outputs`` (``path`` + label columns)."""
+    """A copy of ``md`` with the classifications of ``outputs`` (``path`` + label columns).
+
+    ``gt_index`` (from ``ct_infer.ground_truth.add_ground_truth``) maps crops of
+    ground-truth boxes to their detections.
+    """
     missing = [label for label in labels if label not in outputs.columns]
     if missing:
         raise CamtrapError(
@@ -99,7 +114,7 @@ def merge_classifications(
         )
     result = copy.deepcopy(md)
     matches, report = _match_rows(
-        outputs["path"].astype(str).tolist(), result, options.strip_prefix
+        outputs["path"].astype(str).tolist(), result, options.strip_prefix, gt_index
     )
     probs = outputs[list(labels)].to_numpy(np.float64)
     rows = np.array([r for r, _, _ in matches], dtype=np.int64)
