@@ -91,6 +91,11 @@ def box_jobs(
     return jobs
 
 
+def _identity(item: Any) -> Any:
+    """No collation (module level, so spawned workers on macOS/Windows can pickle it)."""
+    return item
+
+
 def _crop_batches(dataset: ImageCropsDataset, settings: RunSettings) -> Iterator[ImageCrops]:
     from torch.utils.data import DataLoader
 
@@ -100,7 +105,7 @@ def _crop_batches(dataset: ImageCropsDataset, settings: RunSettings) -> Iterator
         shuffle=False,
         num_workers=settings.workers,
         prefetch_factor=8 if settings.workers else None,
-        collate_fn=lambda x: x,
+        collate_fn=_identity,
     )
     yield from loader
 
