@@ -44,7 +44,7 @@ def test_run_end_to_end(tiny_bundle: Path, md_dir: Path, md_json: Path, tmp_path
             "-o",
             str(out),
             "--workers",
-            "0",
+            "2",  # worker processes decode the photos
             "--top-k",
             "2",
             "--classifier-name",
