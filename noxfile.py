@@ -95,3 +95,18 @@ def bench(session: nox.Session) -> None:
     _sync(session, "--all-packages", "--group", "dev")
     for script in sorted((ROOT / "bench").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def peer(session: nox.Session) -> None:
+    """MegaDetector's own validator (megadetector.postprocessing.validate_batch_results)
+    checks the MD JSON files ct-infer merges from ../shared/data/md-test-images.
+
+    megadetector is installed with --no-deps (its full deps pull in a detector stack),
+    plus exactly what the validator module imports.
+    """
+    _sync(session, "--package", "ct-infer", "--group", "test")
+    session.install("--no-deps", "megadetector")
+    session.install("tqdm", "jsonpickle", "requests", "opencv-python-headless")
+    session.env["CT_REQUIRE_MEGADETECTOR"] = "1"
+    _pytest(session, "packages/ct-infer/tests/test_peer_megadetector.py", "-rs")

@@ -72,7 +72,7 @@ def test_every_problem_gets_one_line_with_its_path() -> None:
         [
             "$.root: required option missing",
             "$.threads: expected int",
-            "$.mode: expected one of 'copy', 'link'",
+            "$.mode: expected one of 'copy', 'link', got 'move'",
             "$.buckets[1].bucket: required option missing",
             "$.buckets[2]: expected a mapping",
         ]

@@ -22,6 +22,7 @@ from ct_io import hookimpl
 from ct_io.errors import PluginError
 from ct_io.hookspecs import ALL_HOOKS, Register
 from ct_io.plugins import (
+    BUILTIN_DISTRIBUTIONS,
     PLUGINS_ENV,
     CamtrapPluginManager,
     allowed_plugins_from_env,
@@ -72,7 +73,12 @@ def make_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeD
 
 
 def loss_names(pm: CamtrapPluginManager) -> dict[str, tuple[str, str]]:
-    return {r.name: (r.plugin, r.distribution) for r in collect(PluginKind.LOSS, pm)}
+    """Losses from non-built-in plugins (ct-train's built-in losses may be installed too)."""
+    return {
+        r.name: (r.plugin, r.distribution)
+        for r in collect(PluginKind.LOSS, pm)
+        if r.distribution not in BUILTIN_DISTRIBUTIONS
+    }
 
 
 # ---------------------------------------------------------------- built-ins and throwaways
@@ -355,20 +361,20 @@ def test_same_loss_from_two_installed_plugins_names_both_distributions(
 ) -> None:
     monkeypatch.delenv(PLUGINS_ENV, raising=False)
     make_dist(
-        "camtrap-one", {"one": "one_plugin"}, {"one_plugin": LOSS_PLUGIN.format(name="focal")}
+        "camtrap-one", {"one": "one_plugin"}, {"one_plugin": LOSS_PLUGIN.format(name="twin")}
     )
     make_dist(
-        "camtrap-two", {"two": "two_plugin"}, {"two_plugin": LOSS_PLUGIN.format(name="focal")}
+        "camtrap-two", {"two": "two_plugin"}, {"two_plugin": LOSS_PLUGIN.format(name="twin")}
     )
     pm = make_plugin_manager()
     with pytest.raises(PluginError) as info:
         collect(PluginKind.LOSS, pm)
     message = str(info.value)
-    assert "loss 'focal' is registered twice" in message
+    assert "loss 'twin' is registered twice" in message
     assert "plugin 'one' (camtrap-one)" in message
     assert "plugin 'two' (camtrap-two)" in message
     monkeypatch.setenv(PLUGINS_ENV, "one")  # the way out the message suggests
-    assert loss_names(make_plugin_manager()) == {"focal": ("one", "camtrap-one")}
+    assert loss_names(make_plugin_manager()) == {"twin": ("one", "camtrap-one")}
 
 
 # ---------------------------------------------------------------- `ct-io plugins`
@@ -439,7 +445,7 @@ def test_ct_io_plugins_lists_registrations_with_plugin_and_distribution(
 
     hidden = ct_io("plugins", "--json", env=plugin_env(site, CAMTRAP_PLUGINS=""))
     assert hidden.returncode == 0, hidden.stderr
-    assert {row["distribution"] for row in json.loads(hidden.stdout)} <= {"ct-io"}
+    assert {row["distribution"] for row in json.loads(hidden.stdout)} <= BUILTIN_DISTRIBUTIONS
 
 
 def test_ct_io_plugins_reports_a_broken_plugin_in_one_line(make_dist: MakeDist) -> None:

@@ -1,17 +1,60 @@
-"""``ct-infer`` console script."""
+"""``ct-infer`` console script.
+
+Heavy libraries (torch, timm, matplotlib) are imported inside the commands, so ``--help``
+stays fast and never imports torch.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
-from ct_io.clitools import run_cli, setup_logging
+from ct_io.clitools import console, run_cli, setup_logging
+
+if TYPE_CHECKING:
+    from ct_infer.classify import RunSettings
+    from ct_infer.predictor import Predictor
 
 app = typer.Typer(
-    help="ct-infer: part of the camtrap classifier toolkit.",
+    help="ct-infer: run camera-trap classifiers — bundles, classification, evaluation, "
+    "merging into MegaDetector JSON for Timelapse, mislabel review, reports.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+ModelArg = Annotated[
+    Path,
+    typer.Argument(help="Model: a bundle (.safetensors), or a TorchScript (.pt) / ONNX export."),
+]
+BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Crops per batch.")]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", "-j", help="Decoding processes (default: CPU count, at most 8; 0 = none)."
+    ),
+]
+DeviceOpt = Annotated[
+    str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+]
+Bf16Opt = Annotated[
+    bool,
+    typer.Option("--bf16", help="Run under bfloat16 autocast (faster on recent GPUs and CPUs)."),
+]
+CompileOpt = Annotated[
+    bool,
+    typer.Option("--compile", help="torch.compile the network (slow start, faster on long runs)."),
+]
+LabelIndexOpt = Annotated[
+    Path | None,
+    typer.Option("--label-index", help="label_index.json, for a foreign model without metadata."),
+]
+ImageSizeOpt = Annotated[
+    int | None,
+    typer.Option("--image-size", help="Input size, for a foreign model without metadata."),
+]
 
 
 @app.callback()
@@ -19,6 +62,711 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
     setup_logging(verbose)
 
 
+def _settings(
+    batch_size: int, workers: int | None, device: str, bf16: bool, compile_model: bool
+) -> RunSettings:
+    from ct_infer.classify import RunSettings
+
+    settings = RunSettings(batch_size=batch_size, device=device, bf16=bf16, compile=compile_model)
+    if workers is not None:
+        settings.workers = workers
+    return settings
+
+
+def _predictor(
+    model: Path,
+    label_index: Path | None,
+    image_size: int | None,
+    settings: RunSettings,
+    calibrate: bool = True,
+) -> Predictor:
+    from ct_infer.predictor import Predictor, load_classifier
+    from ct_io.tables import read_label_index
+
+    labels = read_label_index(label_index) if label_index else None
+    classifier = load_classifier(model, labels=labels, input_size=image_size)
+    return Predictor(
+        classifier,
+        device=settings.device,
+        bf16=settings.bf16,
+        compile=settings.compile,
+        calibrate=calibrate,
+    )
+
+
+@app.command("backbones")
+def backbones_cmd() -> None:
+    """List the registered backbones (built-ins and plugins)."""
+    from ct_infer.backbones import backbone_registry
+
+    for reg in backbone_registry():
+        console.print(
+            f"[bold]{reg.name}[/]  {reg.description}  [dim]({reg.distribution})[/]", highlight=False
+        )
+
+
+@app.command("info")
+def info_cmd(model: ModelArg) -> None:
+    """Show what a bundle or export holds: backbone, labels, preprocessing, calibration."""
+    import json
+
+    from ct_infer.predictor import load_classifier
+
+    loaded = load_classifier(model)
+    meta = loaded.meta.to_json() if loaded.meta else {"labels": loaded.labels}
+    console.print_json(json.dumps({"kind": loaded.kind, **meta}))
+
+
+@app.command("export")
+def export_cmd(
+    bundle: Annotated[Path, typer.Argument(help="Bundle (.safetensors) to export.")],
+    output: Annotated[
+        Path, typer.Argument(help="Output file (.pt for TorchScript, .onnx for ONNX).")
+    ],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="torchscript or onnx (default: from the suffix).")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option(help="Compare the export's outputs with the bundle's.")
+    ] = True,
+) -> None:
+    """Export a bundle as a self-contained TorchScript or ONNX model (runs without camtrap)."""
+    from ct_infer.bundle import load_bundle
+    from ct_infer.export import export_bundle, max_abs_difference
+    from ct_io.errors import CamtrapError
+
+    kind = fmt or ("onnx" if output.suffix.lower() == ".onnx" else "torchscript")
+    loaded = load_bundle(bundle)
+    export_bundle(loaded, output, kind)  # type: ignore[arg-type]
+    console.print(f"wrote {kind} model {output}")
+    if check:
+        diff = max_abs_difference(loaded, output)
+        if diff > 1e-3:
+            raise CamtrapError(f"{output}: export differs from the bundle by {diff:.3g} in logits")
+        console.print(f"checked: largest logit difference {diff:.2g}")
+
+
+@app.command("classify")
+def classify_cmd(
+    model: ModelArg,
+    crops: Annotated[
+        Path, typer.Argument(help="Crops folder, or a CSV manifest with a 'path' column.")
+    ],
+    output: Annotated[
+        Path,
+        typer.Argument(
+            help="Output CSV (.csv or .csv.gz): path + one probability column per label."
+        ),
+    ],
+    crops_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--crops-dir",
+            help="Folder the manifest's paths are relative to (default: the manifest's folder).",
+        ),
+    ] = None,
+    batch_size: BatchOpt = 64,
+    workers: WorkersOpt = None,
+    device: DeviceOpt = "auto",
+    bf16: Bf16Opt = False,
+    compile_model: CompileOpt = False,
+    label_index: LabelIndexOpt = None,
+    image_size: ImageSizeOpt = None,
+    no_calibration: Annotated[
+        bool, typer.Option("--no-calibration", help="Ignore the bundle's fitted temperature.")
+    ] = False,
+    detections: Annotated[
+        Path | None,
+        typer.Option("--detections", help="MD JSON: classify only crops of its detections."),
+    ] = None,
+    detection_threshold: Annotated[
+        float, typer.Option("--detection-threshold", help="With --detections: minimum confidence.")
+    ] = 0.0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Start over instead of resuming.")
+    ] = False,
+) -> None:
+    """Classify crops into a probability CSV. Rerunning resumes after the rows already written."""
+    from ct_infer.classify import classify_crops, crops_from_source, write_failures
+
+    settings = _settings(batch_size, workers, device, bf16, compile_model)
+    root, paths = crops_from_source(crops, crops_dir)
+    if detections is not None:
+        from ct_infer.classify import filter_by_detections
+        from ct_io.md import read_md
+
+        paths = filter_by_detections(paths, read_md(detections), detection_threshold)
+    predictor = _predictor(model, label_index, image_size, settings, calibrate=not no_calibration)
+    report = classify_crops(predictor, root, paths, output, settings, overwrite=overwrite)
+    failed = write_failures(report, output)
+    console.print(
+        f"{report.classified} crops classified ({report.crops_per_second:.0f}/s on {predictor.device}), "
+        f"{report.skipped_done} already done, {len(report.failed)} unreadable → {output}",
+        highlight=False,
+    )
+    if failed:
+        console.print(f"unreadable crops listed in {failed}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: ModelArg,
+    dataset_dir: Annotated[
+        Path,
+        typer.Argument(help="Folder with classification_ds.csv, label_index.json and splits.json."),
+    ],
+    crops_dir: Annotated[
+        Path, typer.Argument(help="Folder the dataset's crop paths are relative to.")
+    ],
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Where outputs and metrics go.")
+    ] = Path("evaluation"),
+    splits: Annotated[
+        list[str] | None,
+        typer.Option("--split", help="Split(s) to evaluate (repeat; default train, val, test)."),
+    ] = None,
+    dataset_csv: Annotated[
+        Path | None,
+        typer.Option("--dataset-csv", help="Override DATASET_DIR/classification_ds.csv."),
+    ] = None,
+    splits_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--splits-json", help="Override DATASET_DIR/splits.json (absent: one split 'all')."
+        ),
+    ] = None,
+    target_mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--target-mapping",
+            help="JSON target label → classifier labels: score against other labels.",
+        ),
+    ] = None,
+    weights: Annotated[
+        str,
+        typer.Option(
+            "--weights",
+            help="auto (a 'weight' column if present), none, column, or label (inverse label frequency).",
+        ),
+    ] = "auto",
+    batch_size: BatchOpt = 64,
+    workers: WorkersOpt = None,
+    device: DeviceOpt = "auto",
+    bf16: Bf16Opt = False,
+    compile_model: CompileOpt = False,
+    label_index: LabelIndexOpt = None,
+    image_size: ImageSizeOpt = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Recompute outputs instead of resuming.")
+    ] = False,
+) -> None:
+    """Evaluate a model on dataset splits: outputs_{split}.csv.gz, overall_metrics.csv, confusion_matrices.npz, label_stats.csv."""
+    from ct_infer.evaluate import evaluate
+    from ct_infer.mapping import read_target_mapping
+    from ct_io.errors import CamtrapError
+    from ct_io.tables import read_label_index
+
+    if weights not in ("auto", "none", "column", "label"):
+        raise CamtrapError(f"--weights {weights!r}: use auto, none, column or label")
+    settings = _settings(batch_size, workers, device, bf16, compile_model)
+    predictor = _predictor(model, label_index, image_size, settings)
+    csv = dataset_csv or dataset_dir / "classification_ds.csv"
+    split_file = splits_json or (
+        dataset_dir / "splits.json" if (dataset_dir / "splits.json").is_file() else None
+    )
+    mapping = read_target_mapping(target_mapping) if target_mapping else None
+    targets = None
+    if mapping is not None and (dataset_dir / "label_index.json").is_file():
+        targets = read_label_index(dataset_dir / "label_index.json")
+    results = evaluate(
+        predictor,
+        csv,
+        crops_dir,
+        output_dir,
+        settings,
+        splits_json=split_file,
+        split_names=splits or ("train", "val", "test"),
+        target_mapping=mapping,
+        target_labels=targets,
+        weights=weights,  # type: ignore[arg-type]
+        overwrite=overwrite,
+    )
+    from rich.table import Table
+
+    table = Table("split", "crops", "loss", "top-1", "top-3", "macro recall")
+    for split, r in results.items():
+        o = r.overall
+        table.add_row(
+            split,
+            f"{o['count']:.0f}",
+            f"{o['loss']:.3f}",
+            f"{o['acc_top1']:.3f}",
+            f"{o['acc_top3']:.3f}",
+            f"{o['macro_recall']:.3f}",
+        )
+    console.print(table)
+    console.print(
+        f"wrote {output_dir}/overall_metrics.csv, label_stats.csv, confusion_matrices.npz, outputs_*.csv.gz"
+    )
+
+
+@app.command("merge")
+def merge_cmd(
+    classifier_csv: Annotated[
+        Path,
+        typer.Argument(
+            help="Classifier output CSV(.gz): path + one column per label (classify or evaluate output)."
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Merged MD JSON to write.")],
+    detections: Annotated[
+        Path | None,
+        typer.Option(
+            "--detections", "-d", help="MegaDetector JSON the detector crops were cut from."
+        ),
+    ] = None,
+    cct: Annotated[
+        Path | None,
+        typer.Option(
+            "--cct", help="COCO Camera Traps JSON whose boxes the ground-truth crops were cut from."
+        ),
+    ] = None,
+    images_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--images-dir", help="With --cct lacking width/height: read image sizes here."
+        ),
+    ] = None,
+    label_index: Annotated[
+        Path | None,
+        typer.Option(
+            "--label-index",
+            help="label_index.json giving category ids (default: CSV column order).",
+        ),
+    ] = None,
+    classifier_name: Annotated[
+        str, typer.Option("--classifier-name", help="Written to info.classifier.")
+    ] = "classifier",
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold",
+            help="Leave out classes below this confidence (margin with --relative-conf).",
+        ),
+    ] = 0.0,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", help="Keep at most this many classes per detection.")
+    ] = None,
+    relative_conf: Annotated[
+        bool,
+        typer.Option(
+            "--relative-conf",
+            help="Write each class's margin over the true label (mislabel review).",
+        ),
+    ] = False,
+    label: Annotated[
+        str | None,
+        typer.Option(
+            "--label", help="Add the true label as a 'label: <name>' class, first or last."
+        ),
+    ] = None,
+    strip_prefix: Annotated[
+        str,
+        typer.Option(
+            "--strip-prefix",
+            help="Leading folder of crop paths not present in the MD JSON's file names.",
+        ),
+    ] = "",
+    sequences: Annotated[
+        Path | None,
+        typer.Option(
+            "--sequences", help="Smooth over sequences: CCT JSON with seq_id, or CSV file,seq_id."
+        ),
+    ] = None,
+    smoothing: Annotated[
+        float, typer.Option("--smoothing", help="Sequence smoothing strength 0..1.")
+    ] = 0.5,
+) -> None:
+    """Merge classifier output into a MegaDetector JSON (classification_categories + per-detection classifications) for Timelapse."""
+    from ct_infer.merge import MergeOptions, merge_classifications, read_classifier_csv
+    from ct_infer.smoothing import read_sequences
+    from ct_io.errors import CamtrapError
+    from ct_io.md import read_md, write_md
+    from ct_io.tables import read_label_index
+
+    if label not in (None, "first", "last"):
+        raise CamtrapError(f"--label {label!r}: use first or last")
+    frame, labels = read_classifier_csv(
+        str(classifier_csv), read_label_index(label_index) if label_index else None
+    )
+    options = MergeOptions(
+        classifier_name=classifier_name,
+        threshold=threshold,
+        top_k=top_k,
+        relative_conf=relative_conf,
+        label=label,  # type: ignore[arg-type]
+        strip_prefix=strip_prefix,
+        sequences=read_sequences(sequences) if sequences else None,
+        smoothing=smoothing,
+    )
+    if detections is None and cct is None:
+        raise CamtrapError("give --detections (MD JSON), --cct (ground-truth boxes), or both")
+    md = read_md(detections) if detections else None
+    gt_index = None
+    if cct is not None:
+        from ct_infer.ground_truth import add_ground_truth
+        from ct_io.cct import read_cct
+
+        md, gt_index = add_ground_truth(md, read_cct(cct), images_dir)
+    assert md is not None
+    merged, report = merge_classifications(md, frame, labels, options, gt_index=gt_index)
+    write_md(merged, output)
+    console.print(f"{report.matched} of {report.rows} crops merged into {output}", highlight=False)
+
+
+@app.command("run")
+def run_cmd(
+    images_dir: Annotated[Path, typer.Argument(help="Folder of camera-trap photos.")],
+    model: ModelArg,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="MD JSON with classifications to write (open it in Timelapse)."
+        ),
+    ],
+    detections: Annotated[
+        Path | None,
+        typer.Option(
+            "--detections",
+            "-d",
+            help="MegaDetector JSON for these images (file paths relative to IMAGES_DIR).",
+        ),
+    ] = None,
+    detector: Annotated[
+        str | None,
+        typer.Option(
+            "--detector", help="Detector plugin to run instead of --detections (see ct-crop)."
+        ),
+    ] = None,
+    detector_option: Annotated[
+        list[str] | None,
+        typer.Option("--detector-option", help="KEY=VALUE option of the detector (repeat)."),
+    ] = None,
+    detection_threshold: Annotated[
+        float,
+        typer.Option(
+            "--detection-threshold", help="Classify detections with at least this confidence."
+        ),
+    ] = 0.2,
+    category: Annotated[
+        list[str] | None,
+        typer.Option("--category", help="Detection categories to classify (default animal)."),
+    ] = None,
+    target_mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--target-mapping", help="JSON target → classifier labels: report your own categories."
+        ),
+    ] = None,
+    rollup: Annotated[
+        float | None,
+        typer.Option(
+            "--rollup", help="Name the lowest taxon reaching this probability when no label does."
+        ),
+    ] = None,
+    sequence_gap: Annotated[
+        float | None,
+        typer.Option(
+            "--sequence-gap",
+            help="Smooth over sequences: frames of a folder at most this many seconds apart (EXIF time).",
+        ),
+    ] = None,
+    smoothing: Annotated[
+        float, typer.Option("--smoothing", help="Sequence smoothing strength 0..1.")
+    ] = 0.5,
+    threshold: Annotated[
+        float,
+        typer.Option("--threshold", help="Leave out classes below this confidence in the JSON."),
+    ] = 0.0,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", help="Keep at most this many classes per detection.")
+    ] = 5,
+    classifier_name: Annotated[
+        str | None,
+        typer.Option(
+            "--classifier-name", help="Written to info.classifier (default: the bundle's name)."
+        ),
+    ] = None,
+    batch_size: BatchOpt = 64,
+    workers: WorkersOpt = None,
+    device: DeviceOpt = "auto",
+    bf16: Bf16Opt = False,
+    compile_model: CompileOpt = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Reclassify everything instead of resuming.")
+    ] = False,
+) -> None:
+    """Photos → crops in memory → classify → MD JSON for Timelapse, plus a per-class summary."""
+    from ct_infer.mapping import read_target_mapping
+    from ct_infer.merge import MergeOptions
+    from ct_infer.run import (
+        RunOptions,
+        check_images_dir,
+        default_paths,
+        detect_images,
+        run_pipeline,
+    )
+    from ct_io.errors import CamtrapError
+    from ct_io.md import read_md
+    from ct_io.options import parse_key_values
+
+    images = check_images_dir(images_dir)
+    if (detections is None) == (detector is None):
+        raise CamtrapError(
+            "give exactly one of --detections (an MD JSON) or --detector (a detector plugin)"
+        )
+    md = (
+        read_md(detections)
+        if detections
+        else detect_images(
+            str(detector),
+            parse_key_values(detector_option or []),
+            images,
+            default_paths(output)["detections"],
+        )
+    )
+    settings = _settings(batch_size, workers, device, bf16, compile_model)
+    predictor = _predictor(model, None, None, settings)
+    name = classifier_name or predictor.classifier.name
+    options = RunOptions(
+        detection_threshold=detection_threshold,
+        categories=tuple(category or ["animal"]),
+        merge=MergeOptions(
+            classifier_name=name, threshold=threshold, top_k=top_k, smoothing=smoothing
+        ),
+        target_mapping=read_target_mapping(target_mapping) if target_mapping else None,
+        rollup_threshold=rollup,
+        sequence_gap=sequence_gap,
+        overwrite=overwrite,
+    )
+    report = run_pipeline(predictor, images, md, output, settings, options)
+    from rich.table import Table
+
+    table = Table("predicted class", "detections", title=f"{output}")
+    assert report.summary is not None
+    for row in report.summary.itertuples(index=False):
+        table.add_row(str(row[0]), str(row[1]))
+    console.print(table)
+    console.print(
+        f"{report.images} images, {report.boxes} detections: {report.classified} classified, "
+        f"{report.resumed} from an earlier run, {len(report.failures)} failures",
+        highlight=False,
+    )
+    for file, k, reason in report.failures[:10]:
+        console.print(
+            f"[yellow]failed[/] {file}" + (f" box {k}" if k is not None else "") + f": {reason}",
+            highlight=False,
+        )
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    bundle: Annotated[Path, typer.Argument(help="Bundle whose outputs were evaluated.")],
+    val_outputs: Annotated[
+        Path, typer.Argument(help="outputs_val.csv.gz from `ct-infer evaluate` with this bundle.")
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Calibrated bundle to write (may be BUNDLE itself)."),
+    ],
+) -> None:
+    """Fit temperature scaling on validation outputs and store it in the bundle."""
+    from ct_infer.bundle import load_bundle, save_tensors
+    from ct_infer.calibration import fit_temperature
+    from ct_infer.evaluate import read_outputs
+    from ct_infer.metrics import label_indices
+    from ct_io.errors import CamtrapError
+
+    loaded = load_bundle(bundle)
+    frame, labels = read_outputs(val_outputs)
+    if labels != loaded.meta.labels:
+        raise CamtrapError(
+            f"{val_outputs}: label columns differ from the bundle's labels — outputs of another model?"
+        )
+    fit = fit_temperature(frame[labels].to_numpy(), label_indices(frame["label"].tolist(), labels))
+    temperature = (
+        loaded.meta.temperature * fit.temperature
+    )  # outputs were already at the old temperature
+    save_tensors(output, loaded.state_dict, loaded.with_meta(temperature=temperature).meta)
+    console.print(
+        f"temperature {temperature:.3f} on {fit.count} crops: NLL {fit.nll_before:.4f} → {fit.nll_after:.4f}, "
+        f"ECE {fit.ece_before:.4f} → {fit.ece_after:.4f}; wrote {output}",
+        highlight=False,
+    )
+
+
+@app.command("mislabeled")
+def mislabeled_cmd(
+    eval_dir: Annotated[
+        Path, typer.Argument(help="Folder with outputs_{split}.csv.gz (from evaluate).")
+    ],
+    margin: Annotated[
+        float,
+        typer.Option(
+            "--margin", help="Minimum p(predicted) - p(label); 0.95 keeps the most likely mistakes."
+        ),
+    ] = 0.95,
+    splits: Annotated[
+        list[str] | None,
+        typer.Option("--split", help="Split(s) to scan (repeat; default all found)."),
+    ] = None,
+    include_dataset: Annotated[
+        bool,
+        typer.Option(
+            "--include-dataset-in-filename", help="Keep the dataset folder in listed file names."
+        ),
+    ] = False,
+    detections: Annotated[
+        Path | None,
+        typer.Option(
+            "--detections",
+            help="MD JSON of the images: also write a Timelapse review file per split.",
+        ),
+    ] = None,
+    strip_prefix: Annotated[
+        str,
+        typer.Option(
+            "--strip-prefix",
+            help="Leading folder of crop paths absent from the MD JSON's file names.",
+        ),
+    ] = "",
+) -> None:
+    """List likely mislabeled crops per split and dataset (mislabeled_candidates_{split}_{dataset}.txt)."""
+    import pandas as pd
+
+    from ct_infer.evaluate import read_outputs
+    from ct_infer.merge import MergeOptions, merge_classifications
+    from ct_infer.mislabeled import find_candidates, write_candidate_lists
+    from ct_io.errors import CamtrapError
+    from ct_io.md import read_md, write_md
+
+    files = sorted(eval_dir.glob("outputs_*.csv.gz"))
+    wanted = {f.name[len("outputs_") : -len(".csv.gz")]: f for f in files}
+    if splits:
+        missing = [s for s in splits if s not in wanted]
+        if missing:
+            raise CamtrapError(f"no outputs_{missing[0]}.csv.gz in {eval_dir}")
+        wanted = {s: wanted[s] for s in splits}
+    if not wanted:
+        raise CamtrapError(f"{eval_dir}: no outputs_<split>.csv.gz — run `ct-infer evaluate` first")
+    for split, path in wanted.items():
+        frame, labels = read_outputs(path)
+        candidates = find_candidates(frame, labels, margin)
+        written = write_candidate_lists(
+            candidates, split, eval_dir, include_dataset=include_dataset
+        )
+        from ct_io.tables import write_csv
+
+        write_csv(candidates, eval_dir / f"mislabeled_candidates_{split}.csv")
+        console.print(
+            f"{split}: {len(candidates)} of {len(frame)} crops are candidates (margin ≥ {margin}); {len(written)} list file(s)",
+            highlight=False,
+        )
+        if detections is not None:
+            subset = frame[frame["path"].isin(set(candidates["path"]))]
+            merged, _ = merge_classifications(
+                read_md(detections),
+                subset if len(subset) else pd.DataFrame(columns=frame.columns),
+                labels,
+                MergeOptions(
+                    classifier_name="mislabel-review",
+                    relative_conf=True,
+                    label="last",
+                    strip_prefix=strip_prefix,
+                ),
+            )
+            write_md(merged, eval_dir / f"mislabeled_candidates_{split}.json")
+
+
+@app.command("save-mislabeled")
+def save_mislabeled_cmd(
+    timelapse_csv: Annotated[
+        Path, typer.Argument(help="CSV exported from Timelapse after review.")
+    ],
+    mislabeled_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder of known-mislabeled lists (<dataset>.csv), read by ct-taxonomy."
+        ),
+    ],
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="Dataset of every row (default: each file's first folder)."),
+    ] = None,
+    flag: Annotated[
+        str, typer.Option("--flag", help="Timelapse flag column marking a mislabeled image.")
+    ] = "mislabeled",
+    note: Annotated[
+        str, typer.Option("--note", help="Timelapse note column with the correct class.")
+    ] = "correct_class",
+) -> None:
+    """Add images flagged in a Timelapse review to the known-mislabeled lists."""
+    from ct_infer.mislabeled import read_timelapse_export, save_mislabeled
+
+    reviewed = read_timelapse_export(timelapse_csv, flag, note)
+    counts = save_mislabeled(reviewed, mislabeled_dir, dataset)
+    for name, n in counts.items():
+        console.print(
+            f"{name}: {n} reviewed image(s) saved to {mislabeled_dir / (name + '.csv')}",
+            highlight=False,
+        )
+    if not counts:
+        console.print("no image was flagged as mislabeled")
+
+
+@app.command("report")
+def report_cmd(
+    eval_dir: Annotated[
+        Path, typer.Argument(help="Folder with outputs_{split}.csv.gz (from evaluate).")
+    ],
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir", "-o", help="Where report.html and PNGs go (default: EVAL_DIR/report)."
+        ),
+    ] = None,
+    crops_dir: Annotated[
+        Path | None, typer.Option("--crops-dir", help="Crops folder, for the image grid.")
+    ] = None,
+    label: Annotated[
+        str | None,
+        typer.Option("--label", help="Show crops of this label grouped by predicted class."),
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Split for the image grid (default test).")
+    ] = None,
+    per_class: Annotated[
+        int, typer.Option("--per-class", help="Crops shown per predicted class.")
+    ] = 16,
+) -> None:
+    """One self-contained HTML page: confusion matrices, precision/recall, calibration, top confusions, image grid."""
+    from ct_infer.report import build_report
+
+    page = build_report(
+        eval_dir,
+        output_dir or eval_dir / "report",
+        crops_dir=crops_dir,
+        grid_label=label,
+        grid_split=split,
+        per_class=per_class,
+    )
+    console.print(f"wrote {page}")
+
+
 def main() -> None:
     """Console-script entry point."""
     run_cli(app)
+
+
+if __name__ == "__main__":
+    main()

@@ -57,9 +57,9 @@ def validate(
 @app.command()
 def info(file: Annotated[Path, typer.Argument(help="A CCT or MD JSON file.")]) -> None:
     """Summarize a file: images, annotations per category, locations, sequences, confidences."""
-    from ct_io.validation import load_any
-    from ct_io.summary import cct_summary, md_summary
     from ct_io.md import MDResults
+    from ct_io.summary import cct_summary, md_summary
+    from ct_io.validation import load_any
 
     obj = load_any(file)
     console.print(md_summary(obj, str(file)) if isinstance(obj, MDResults) else cct_summary(obj, str(file)))

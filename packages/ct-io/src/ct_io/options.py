@@ -92,7 +92,8 @@ def _describe(exc: BaseException, typ: Any) -> str:
     ):
         return "expected a mapping"
     if isinstance(exc, TypeError | ValueError | CattrsError) and typ is not None:
-        return f"expected {_type_name(typ)}"
+        got = str(exc).partition(" not in literal")[0] if " not in literal" in str(exc) else ""
+        return f"expected {_type_name(typ)}" + (f", got {got!r}" if got else "")
     return str(exc) or type(exc).__name__
 
 

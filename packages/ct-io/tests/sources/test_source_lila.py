@@ -477,7 +477,7 @@ def test_bad_options_give_one_line_each(tmp_path):
         )
     lines = err.value.lines
     assert len(lines) == 2
-    assert "dropbox" in lines[0] and lines[0].endswith("$.cloud")
+    assert lines[0].startswith("$.cloud:") and "dropbox" in lines[0]
     assert "colour" in lines[1]
     with pytest.raises(ConfigError, match="max_per_label must be at least 1"):
         fetch("lila", tmp_path, {"dataset": "x", "max_per_label": 0})

@@ -1,0 +1,225 @@
+"""``ct-infer classify``: crop files → CSV of per-label probabilities, resumable.
+
+The output has a ``path`` column (relative to the crops folder) and one probability column
+per label, in the model's label order — the format of the seed's ``run_classifier.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from attrs import define, field
+
+from ct_infer.chunked import ChunkedCsv
+from ct_infer.data import CropFilesDataset, default_workers, iterate_batches, list_image_files
+from ct_io.errors import CamtrapError
+from ct_io.paths import unsafe_reason
+from ct_io.tables import read_csv
+
+if TYPE_CHECKING:
+    from ct_infer.predictor import Predictor
+    from ct_io.md import MDResults
+
+log = logging.getLogger(__name__)
+
+#: Rows per atomic chunk of the output (a crash loses at most this much work).
+CHUNK_ROWS = 4096
+
+
+@define
+class RunSettings:
+    """How to run the network over many crops."""
+
+    batch_size: int = 64
+    workers: int = field(factory=default_workers)
+    device: str = "auto"
+    bf16: bool = False
+    compile: bool = False
+
+
+@define
+class ClassifyReport:
+    """What a classify run did."""
+
+    total: int = 0
+    skipped_done: int = 0
+    classified: int = 0
+    failed: dict[str, str] = field(factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def crops_per_second(self) -> float:
+        return self.classified / self.seconds if self.seconds else 0.0
+
+
+def crops_from_source(
+    source: str | os.PathLike[str], crops_dir: str | os.PathLike[str] | None = None
+) -> tuple[Path, list[str]]:
+    """The crops folder and relative crop paths from a folder or a crops manifest CSV.
+
+    A manifest is any CSV with a ``path`` column (``classification_ds.csv``, ct-crop's
+    manifest); its paths are relative to ``crops_dir`` (default: the manifest's folder).
+    """
+    p = Path(source)
+    if p.is_dir():
+        if crops_dir is not None and Path(crops_dir) != p:
+            raise CamtrapError(
+                "give either a crops folder or a manifest with --crops-dir, not both"
+            )
+        paths = list_image_files(p)
+        if not paths:
+            raise CamtrapError(f"{p}: no image files found (looked for .jpg, .jpeg, .png, ...)")
+        return p, paths
+    if not p.is_file():
+        raise CamtrapError(f"{p}: no such folder or manifest file")
+    frame = read_csv(p, required=["path"], dtype={"path": str})
+    root = Path(crops_dir) if crops_dir is not None else p.parent
+    paths = list(dict.fromkeys(frame["path"].dropna().tolist()))
+    bad = [(x, r) for x in paths if (r := unsafe_reason(x))]
+    if bad:
+        raise CamtrapError(
+            f"{p}: {len(bad)} unsafe crop path(s), e.g. {bad[0][0]!r} ({bad[0][1]}) — paths must be relative to the crops folder"
+        )
+    return root, paths
+
+
+def filter_by_detections(paths: Sequence[str], md: MDResults, threshold: float) -> list[str]:
+    """Crops whose detection (named by the crop file) has at least ``threshold`` confidence."""
+    from ct_infer.crops import parse_crop_name
+
+    by_file = md.by_file()
+    kept = []
+    for path in paths:
+        ref = parse_crop_name(path)
+        im = by_file.get(ref.file) if ref else None
+        dets = im.detections if im is not None else None
+        if ref and dets and ref.index < len(dets) and dets[ref.index].conf >= threshold:
+            kept.append(path)
+    return kept
+
+
+def predict_files(
+    predictor: Predictor,
+    root: Path,
+    paths: Sequence[str],
+    settings: RunSettings,
+) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
+    """Yield (paths, probabilities, failures) per batch, in order."""
+    dataset = CropFilesDataset(root, paths, predictor.classifier.preprocessing)
+    pin = predictor.device.type == "cuda"
+    for batch in iterate_batches(
+        dataset, batch_size=settings.batch_size, workers=settings.workers, pin_memory=pin
+    ):
+        ok = [i for i, e in enumerate(batch.errors) if e is None]
+        failures = {
+            paths[batch.indices[i]]: str(e) for i, e in enumerate(batch.errors) if e is not None
+        }
+        probs = (
+            predictor.probabilities(
+                batch.pixels[ok] if len(ok) < len(batch.indices) else batch.pixels
+            )
+            if ok
+            else np.zeros((0, len(predictor.classifier.labels)), np.float32)
+        )
+        yield [paths[batch.indices[i]] for i in ok], probs, failures
+
+
+def classify_crops(
+    predictor: Predictor,
+    root: Path,
+    paths: Sequence[str],
+    output: str | os.PathLike[str],
+    settings: RunSettings,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> ClassifyReport:
+    """Classify every crop not already in ``output``; writes the CSV (or CSV.gz) atomically."""
+    labels = predictor.classifier.labels
+    out = ChunkedCsv(Path(output), ["path", *labels], overwrite=overwrite)
+    todo = [x for x in paths if x not in out.done]
+    report = ClassifyReport(total=len(paths), skipped_done=len(paths) - len(todo))
+    if report.skipped_done:
+        log.info(
+            "resuming: %d of %d crops already classified in %s",
+            report.skipped_done,
+            len(paths),
+            output,
+        )
+    pending: list[pd.DataFrame] = []
+    pending_rows = 0
+    start = time.perf_counter()
+    with progress_bar(progress, len(todo)) as advance:
+        for batch_paths, probs, failures in predict_files(predictor, root, todo, settings):
+            report.failed.update(failures)
+            report.classified += len(batch_paths)
+            if batch_paths:
+                frame = pd.DataFrame(probs, columns=labels)
+                frame.insert(0, "path", batch_paths)
+                pending.append(frame)
+                pending_rows += len(frame)
+            if pending_rows >= CHUNK_ROWS:
+                out.write(pd.concat(pending, ignore_index=True))
+                pending, pending_rows = [], 0
+            advance(len(batch_paths) + len(failures))
+        if pending:
+            out.write(pd.concat(pending, ignore_index=True))
+    report.seconds = time.perf_counter() - start
+    out.finish()
+    for path, reason in list(report.failed.items())[:10]:
+        log.warning("could not read crop %s: %s", path, reason)
+    if len(report.failed) > 10:
+        log.warning("... and %d more unreadable crops", len(report.failed) - 10)
+    return report
+
+
+@contextlib.contextmanager
+def progress_bar(
+    enabled: bool, total: int, description: str = "classifying"
+) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr (or nothing) giving an ``advance(n)`` function."""
+    if not enabled or total <= 0:
+        yield lambda n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from ct_io.clitools import err_console
+
+    with Progress(
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def write_failures(report: ClassifyReport, output: str | os.PathLike[str]) -> Path | None:
+    """List unreadable crops beside the output (``<output>.failed.csv``); None when none."""
+    from ct_io.tables import write_csv
+
+    target = Path(str(output) + ".failed.csv")
+    if not report.failed:
+        target.unlink(missing_ok=True)
+        return None
+    write_csv(
+        pd.DataFrame({"path": list(report.failed), "reason": list(report.failed.values())}), target
+    )
+    return target

@@ -1,0 +1,347 @@
+"""``ct-infer run``: the field user's one command, photos → MD JSON with species for Timelapse.
+
+images folder + MegaDetector JSON (or a detector plugin to make one) + bundle →
+crops in memory → classify → optional target mapping, taxonomic rollup and sequence
+smoothing → merged MD JSON, plus a summary of detections per predicted class.
+
+Probabilities are kept beside the output (``<output>.classifications.csv.gz``) in
+resumable chunks, so an interrupted run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from attrs import define, evolve, field
+
+from ct_infer.chunked import ChunkedCsv
+from ct_infer.classify import RunSettings, progress_bar
+from ct_infer.crops import crop_name
+from ct_infer.image_crops import BoxJob, CropPolicy, ImageCrops, ImageCropsDataset
+from ct_infer.merge import MergeOptions, MergeReport, merge_classifications
+from ct_io.errors import CamtrapError
+from ct_io.md import MDResults
+from ct_taxonomy.taxonomy import Taxon
+
+if TYPE_CHECKING:
+    from ct_infer.predictor import Predictor
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 4096
+ROLLUP_PREFIX = "rollup: "
+
+
+@define
+class RunOptions:
+    """What ``run`` does beyond classifying."""
+
+    detection_threshold: float = 0.2
+    categories: tuple[str, ...] = ("animal",)
+    merge: MergeOptions = field(factory=MergeOptions)
+    target_mapping: Mapping[str, Sequence[str]] | None = None
+    rollup_threshold: float | None = None
+    sequence_gap: float | None = None
+    overwrite: bool = False
+
+
+@define
+class RunReport:
+    """What a run did."""
+
+    images: int = 0
+    boxes: int = 0
+    classified: int = 0
+    resumed: int = 0
+    failures: list[tuple[str, int | None, str]] = field(factory=list)
+    merge: MergeReport | None = None
+    summary: pd.DataFrame | None = None
+    seconds: float = 0.0
+
+
+def box_jobs(
+    md: MDResults, threshold: float, categories: Sequence[str]
+) -> list[tuple[str, list[BoxJob]]]:
+    """Per image, the detections to classify (category kept, conf >= threshold, has a box)."""
+    keep = {
+        cid
+        for cid, name in md.detection_categories.items()
+        if name in categories or cid in categories
+    }
+    if not keep:
+        raise CamtrapError(
+            f"no detection category matches {', '.join(categories)} (known: {', '.join(md.detection_categories.values())})"
+        )
+    jobs = []
+    for im in md.images:
+        boxes = [
+            BoxJob(k, tuple(float(v) for v in det.bbox))  # type: ignore[arg-type]
+            for k, det in enumerate(im.detections or [])
+            if det.category in keep and det.conf >= threshold and det.bbox is not None
+        ]
+        if boxes:
+            jobs.append((im.file, boxes))
+    return jobs
+
+
+def _identity(item: Any) -> Any:
+    """No collation (module level, so spawned workers on macOS/Windows can pickle it)."""
+    return item
+
+
+def _crop_batches(dataset: ImageCropsDataset, settings: RunSettings) -> Iterator[ImageCrops]:
+    from torch.utils.data import DataLoader
+
+    loader: Any = DataLoader(
+        dataset,  # type: ignore[arg-type]
+        batch_size=None,
+        shuffle=False,
+        num_workers=settings.workers,
+        prefetch_factor=8 if settings.workers else None,
+        collate_fn=_identity,
+    )
+    yield from loader
+
+
+def classify_images(
+    predictor: Predictor,
+    images_dir: Path,
+    md: MDResults,
+    output_csv: Path,
+    settings: RunSettings,
+    options: RunOptions,
+    *,
+    version: str = "det",
+    progress: bool = True,
+) -> tuple[pd.DataFrame, RunReport]:
+    """Classify every kept detection; returns the probabilities table (``path`` = crop name)."""
+    labels = predictor.classifier.labels
+    meta_crop = predictor.classifier.meta.crop if predictor.classifier.meta else {"square": True}
+    policy = CropPolicy.from_meta(meta_crop)
+    jobs = box_jobs(md, options.detection_threshold, options.categories)
+    out = ChunkedCsv(output_csv, ["path", *labels], overwrite=options.overwrite)
+    report = RunReport(images=len(jobs), boxes=sum(len(b) for _, b in jobs))
+    todo = []
+    for file, boxes in jobs:
+        left = [b for b in boxes if crop_name(file, b.index, version) not in out.done]
+        report.resumed += len(boxes) - len(left)
+        if left:
+            todo.append((file, left))
+    dataset = ImageCropsDataset(images_dir, todo, predictor.classifier.preprocessing, policy)
+    names: list[str] = []
+    pixels: list[np.ndarray] = []
+    pending: list[pd.DataFrame] = []
+
+    def flush(final: bool = False) -> None:
+        import torch
+
+        while len(names) >= settings.batch_size or (final and names):
+            n = min(settings.batch_size, len(names))
+            probs = predictor.probabilities(torch.from_numpy(np.stack(pixels[:n])))
+            frame = pd.DataFrame(probs, columns=labels)
+            frame.insert(0, "path", names[:n])
+            pending.append(frame)
+            del names[:n], pixels[:n]
+            report.classified += n
+        if pending and (final or sum(len(f) for f in pending) >= CHUNK_ROWS):
+            out.write(pd.concat(pending, ignore_index=True))
+            pending.clear()
+
+    start = time.perf_counter()
+    with progress_bar(progress, len(todo)) as advance:
+        for item in _crop_batches(dataset, settings):
+            report.failures.extend((item.file, k, reason) for k, reason in item.failures)
+            names.extend(crop_name(item.file, k, version) for k in item.indices)
+            pixels.extend(item.pixels)
+            flush()
+            advance(1)
+        flush(final=True)
+    report.seconds = time.perf_counter() - start
+    return out.finish(), report
+
+
+def lineages_from_meta(taxonomy: Mapping[str, str]) -> dict[str, tuple[Taxon, ...]]:
+    """Label → lineage from bundle taxonomy strings ``"class:mammalia;order:carnivora;..."`` (root first)."""
+    out: dict[str, tuple[Taxon, ...]] = {}
+    for label, text in taxonomy.items():
+        parts = [p.strip() for p in str(text).split(";") if p.strip()]
+        lineage = []
+        for part in parts:
+            level, sep, name = part.partition(":")
+            if not sep:
+                raise CamtrapError(
+                    f"bundle taxonomy of {label!r}: {part!r} is not level:name (e.g. family:canidae)"
+                )
+            lineage.append(Taxon(level, name))
+        out[label] = tuple(lineage)
+    return out
+
+
+def apply_mapping_and_rollup(
+    frame: pd.DataFrame, labels: list[str], options: RunOptions, taxonomy: Mapping[str, str]
+) -> tuple[pd.DataFrame, list[str], pd.DataFrame | None]:
+    """Target probabilities (when mapped) and the rollup answer per row (when asked)."""
+    out_labels = labels
+    if options.target_mapping is not None:
+        from ct_infer.mapping import aggregation_matrix
+
+        out_labels = list(options.target_mapping)
+        sums = frame[labels].to_numpy() @ aggregation_matrix(
+            labels, out_labels, options.target_mapping
+        )
+        frame = pd.concat(
+            [frame[["path"]], pd.DataFrame(sums, columns=out_labels, index=frame.index)], axis=1
+        )
+    rolled = None
+    if options.rollup_threshold is not None:
+        from ct_taxonomy.rollup import rollup_array
+
+        if not taxonomy and options.target_mapping is None:
+            raise CamtrapError("--rollup needs the bundle's label taxonomy (this bundle has none)")
+        lineages = lineages_from_meta(taxonomy) if options.target_mapping is None else {}
+        names, levels, confs = rollup_array(
+            frame[out_labels].to_numpy(), out_labels, lineages, options.rollup_threshold
+        )
+        rolled = pd.DataFrame(
+            {
+                "path": frame["path"],
+                "rollup_label": names,
+                "rollup_level": levels,
+                "rollup_conf": confs,
+            }
+        )
+    return frame, out_labels, rolled
+
+
+def add_rollup(result: MDResults, rolled: pd.DataFrame) -> None:
+    """Put each taxon-level rollup answer first in its detection's classifications."""
+    from ct_infer.crops import parse_crop_name
+
+    cats = result.classification_categories or {}
+    ids = {name: cid for cid, name in cats.items()}
+    next_id = max((int(c) for c in cats), default=-1) + 1
+    by_file = result.by_file()
+    for row in rolled.itertuples(index=False):
+        if row.rollup_level in ("", "label") or not row.rollup_label:
+            continue
+        name = f"{ROLLUP_PREFIX}{row.rollup_level} {row.rollup_label}"
+        if name not in ids:
+            ids[name] = str(next_id)
+            cats[str(next_id)] = name
+            next_id += 1
+        ref = parse_crop_name(str(row.path))
+        im = by_file.get(ref.file) if ref else None
+        if ref is None or im is None or not im.detections:
+            continue
+        det = im.detections[ref.index]
+        det.classifications = [
+            [ids[name], round(float(row.rollup_conf), 4)],
+            *(det.classifications or []),
+        ]
+    result.classification_categories = cats
+
+
+def summarize(result: MDResults) -> pd.DataFrame:
+    """Detections per top predicted class."""
+    cats = result.classification_categories or {}
+    tops = [
+        cats.get(d.classifications[0][0], "?")
+        for _, _, d in result.iter_detections()
+        if d.classifications
+    ]
+    counts = pd.Series(tops, dtype=object).value_counts()
+    return pd.DataFrame({"class": counts.index.astype(str), "detections": counts.to_numpy()})
+
+
+def sequences_for(images_dir: Path, files: Sequence[str], gap: float) -> dict[str, str]:
+    """Sequences from EXIF capture times of images in the same folder."""
+    from ct_infer.smoothing import capture_time, sequences_from_times
+    from ct_io.paths import safe_join
+
+    return sequences_from_times({f: capture_time(safe_join(images_dir, f)) for f in files}, gap)
+
+
+def run_pipeline(
+    predictor: Predictor,
+    images_dir: Path,
+    md: MDResults,
+    output: Path,
+    settings: RunSettings,
+    options: RunOptions,
+    *,
+    progress: bool = True,
+) -> RunReport:
+    """Everything after detection; writes ``output`` (MD JSON) and returns the report."""
+    from ct_io.md import write_md
+
+    csv = output.with_name(output.name + ".classifications.csv.gz")
+    frame, report = classify_images(
+        predictor, images_dir, md, csv, settings, options, progress=progress
+    )
+    taxonomy = predictor.classifier.meta.taxonomy if predictor.classifier.meta else {}
+    frame, labels, rolled = apply_mapping_and_rollup(
+        frame, predictor.classifier.labels, options, taxonomy
+    )
+    merge_opts = options.merge
+    if options.sequence_gap is not None:
+        seqs = sequences_for(
+            images_dir, [im.file for im in md.images if im.detections], options.sequence_gap
+        )
+        merge_opts = evolve(merge_opts, sequences=seqs)
+    result, report.merge = merge_classifications(md, frame, labels, merge_opts)
+    if rolled is not None:
+        add_rollup(result, rolled)
+    write_md(result, output)
+    report.summary = summarize(result)
+    from ct_io.tables import write_csv
+
+    write_csv(report.summary, output.with_name(output.stem + ".summary.csv"))
+    return report
+
+
+def detect_images(
+    detector_name: str, detector_options: Mapping[str, object], images_dir: Path, cache: Path
+) -> MDResults:
+    """Run a detector plugin over every image of ``images_dir``; cached in ``cache`` (MD JSON)."""
+    from ct_crop.detectors import detection_categories, get_detector
+    from ct_infer.data import list_image_files
+    from ct_io.md import MDInfo, read_md, write_md
+
+    if cache.is_file():
+        log.info("using detections cached in %s", cache)
+        return read_md(cache)
+    detector = get_detector(detector_name, detector_options)
+    files = list_image_files(images_dir)
+    if not files:
+        raise CamtrapError(f"{images_dir}: no images found")
+    entries = sorted(detector.detect(images_dir, files), key=lambda e: e.file)
+    md = MDResults(
+        info=MDInfo(detector=getattr(detector, "version", detector_name)),
+        detection_categories=detection_categories(detector),
+        images=entries,
+    )
+    write_md(md, cache)
+    return md
+
+
+def default_paths(output: Path) -> dict[str, Path]:
+    """The files ``run`` writes next to ``output``."""
+    return {
+        "classifications": output.with_name(output.name + ".classifications.csv.gz"),
+        "summary": output.with_name(output.stem + ".summary.csv"),
+        "detections": output.with_name(output.stem + ".detections.json"),
+    }
+
+
+def check_images_dir(images_dir: str | os.PathLike[str]) -> Path:
+    p = Path(images_dir)
+    if not p.is_dir():
+        raise CamtrapError(f"{p}: images folder not found")
+    return p

@@ -1,0 +1,63 @@
+"""MegaDetector's own validator accepts our merged files (run by ``nox -s peer``, which
+installs ``megadetector``; skipped where it is not installed)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ct_infer.merge import MergeOptions, merge_classifications
+from ct_io.md import read_md, write_md
+
+if os.environ.get("CT_REQUIRE_MEGADETECTOR"):  # the peer session: a missing validator is a failure
+    import megadetector.postprocessing.validate_batch_results as validate
+else:
+    validate = pytest.importorskip(
+        "megadetector.postprocessing.validate_batch_results",
+        reason="megadetector not installed (nox -s peer installs it)",
+    )
+
+LABELS = ["antelope", "bird", "carnivore", "primate"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        MergeOptions(),
+        MergeOptions(threshold=0.1, top_k=2),
+        MergeOptions(relative_conf=True, label="last"),
+        MergeOptions(label="first", sequences={}),
+    ],
+    ids=["plain", "threshold-topk", "relative-label", "label-first"],
+)
+def test_megadetector_validator_accepts_merged_output(
+    options: MergeOptions,
+    tiny_bundle: Path,
+    crops_dir: Path,
+    crop_paths: list[str],
+    md_json: Path,
+    tmp_path: Path,
+) -> None:
+    from ct_infer.classify import RunSettings, classify_crops
+    from ct_infer.predictor import Predictor, load_classifier
+
+    csv = tmp_path / "c.csv"
+    classify_crops(
+        Predictor(load_classifier(tiny_bundle), device="cpu"),
+        crops_dir,
+        crop_paths,
+        csv,
+        RunSettings(workers=0, device="cpu"),
+        progress=False,
+    )
+    frame = pd.read_csv(csv).assign(label="primate")
+    merged, report = merge_classifications(read_md(md_json), frame, LABELS, options)
+    assert report.matched == 30
+    out = tmp_path / "merged.json"
+    write_md(merged, out)
+    result = validate.validate_batch_results(str(out))["validation_results"]
+    assert result["errors"] == []
+    assert result["warnings"] == []

@@ -1,0 +1,246 @@
+"""Calibration, mislabel review and the HTML report, on an evaluation of real crops."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ct_infer.bundle import read_bundle_meta
+from ct_infer.calibration import apply_temperature, fit_temperature
+from ct_infer.cli import app
+from ct_infer.mislabeled import find_candidates
+
+LABELS = ["antelope", "bird", "carnivore", "primate"]
+
+
+def _invoke(args: list[str]) -> str:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def eval_dir(
+    tiny_bundle: Path,
+    crops_dir: Path,
+    crop_paths: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    base = tmp_path_factory.mktemp("review")
+    rows = [
+        {
+            "path": p,
+            "dataset": "md",
+            "location": p.split("_")[1],
+            "dataset_class": "x",
+            "confidence": 1.0,
+            "label": LABELS[i % 4],
+        }
+        for i, p in enumerate(crop_paths)
+    ]
+    pd.DataFrame(rows).to_csv(base / "classification_ds.csv", index=False)
+    locs = sorted({("md", r["location"]) for r in rows})
+    (base / "splits.json").write_text(
+        json.dumps(
+            {
+                "train": [list(x) for x in locs[::2]],
+                "val": [list(x) for x in locs[1::2]],
+                "test": [],
+            }
+        )
+    )
+    _invoke(
+        [
+            "evaluate",
+            str(tiny_bundle),
+            str(base),
+            str(crops_dir),
+            "-o",
+            str(base / "eval"),
+            "--workers",
+            "0",
+            "--split",
+            "train",
+            "--split",
+            "val",
+        ]
+    )
+    return base / "eval"
+
+
+def test_temperature_fit_recovers_a_known_temperature() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4000, 5)) * 3
+    true_p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    targets = np.array([rng.choice(5, p=p) for p in true_p])
+    overconfident = apply_temperature(true_p, 1 / 2.5)  # logits × 2.5
+    fit = fit_temperature(overconfident, targets)
+    assert fit.temperature == pytest.approx(2.5, rel=0.1)
+    assert fit.nll_after < fit.nll_before and fit.ece_after < fit.ece_before
+
+
+def test_calibrate_stores_temperature_in_the_bundle(
+    tiny_bundle: Path, eval_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "cal.safetensors"
+    text = _invoke(
+        ["calibrate", str(tiny_bundle), str(eval_dir / "outputs_val.csv.gz"), "-o", str(out)]
+    )
+    assert "temperature" in text
+    t = read_bundle_meta(out).temperature
+    assert t != 1.0 and 0.05 <= t <= 20
+
+
+def test_mislabeled_candidates_by_hand() -> None:
+    frame = pd.DataFrame(
+        {
+            "path": [
+                "ds1/a.jpg___crop00.jpg",
+                "ds1/b.jpg___crop00.jpg",
+                "ds2/c.jpg___crop01_v5.jpg",
+            ],
+            "label": ["antelope", "bird", "bird"],
+            "antelope": [0.98, 0.97, 0.5],
+            "bird": [0.01, 0.02, 0.4],
+            "carnivore": [0.01, 0.01, 0.1],
+            "primate": [0.0, 0.0, 0.0],
+        }
+    )
+    c = find_candidates(frame, LABELS, 0.9)
+    assert c["path"].tolist() == ["ds1/b.jpg___crop00.jpg"] and c["image"].tolist() == ["ds1/b.jpg"]
+    assert c["predicted"].tolist() == ["antelope"] and c["margin"].iloc[0] == pytest.approx(0.95)
+    assert len(find_candidates(frame, LABELS, 0.05)) == 2
+
+
+def test_mislabeled_command_writes_lists_and_timelapse_json(eval_dir: Path, md_json: Path) -> None:
+    _invoke(
+        [
+            "mislabeled",
+            str(eval_dir),
+            "--margin",
+            "0.0",
+            "--split",
+            "val",
+            "--detections",
+            str(md_json),
+        ]
+    )
+    table = pd.read_csv(eval_dir / "mislabeled_candidates_val.csv")
+    outputs = pd.read_csv(eval_dir / "outputs_val.csv.gz")
+    predicted = np.array(LABELS)[outputs[LABELS].to_numpy().argmax(1)]
+    assert len(table) == int((predicted != outputs["label"]).sum())
+    listed = (eval_dir / "mislabeled_candidates_val_all.txt").read_text().split()
+    assert sorted(listed) == sorted(set(table["image"]))
+    doc = json.loads((eval_dir / "mislabeled_candidates_val.json").read_text())
+    classified = [
+        d for im in doc["images"] for d in im["detections"] or [] if d.get("classifications")
+    ]
+    assert len(classified) == len(table)
+    assert all(d["classifications"][-1][1] == 1.0 for d in classified)
+
+
+def test_save_mislabeled_feeds_ct_taxonomy(tmp_path: Path) -> None:
+    from ct_taxonomy.mislabeled import read_mislabeled_csv
+
+    export = tmp_path / "timelapse.csv"
+    pd.DataFrame(
+        {
+            "File": ["a.jpg", "b.jpg", "c.jpg"],
+            "RelativePath": ["idfg\\cam1", "idfg\\cam1", "idfg\\cam2"],
+            "mislabeled": ["true", "false", "true"],
+            "correct_class": ["Elk", "", ""],
+        }
+    ).to_csv(export, index=False)
+    folder = tmp_path / "known"
+    _invoke(["save-mislabeled", str(export), str(folder)])
+    corrections = read_mislabeled_csv(folder / "idfg.csv")
+    assert corrections == {"cam1/a.jpg": "elk", "cam2/c.jpg": None}
+    # a second review updates, never duplicates
+    pd.DataFrame(
+        {
+            "File": ["a.jpg"],
+            "RelativePath": ["idfg/cam1"],
+            "mislabeled": ["True"],
+            "correct_class": ["moose"],
+        }
+    ).to_csv(export, index=False)
+    _invoke(["save-mislabeled", str(export), str(folder)])
+    assert read_mislabeled_csv(folder / "idfg.csv")["cam1/a.jpg"] == "moose"
+
+
+def _chromium() -> str | None:
+    return (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
+
+
+def test_report_renders_with_its_images_in_chromium(
+    eval_dir: Path, crops_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    _invoke(
+        [
+            "report",
+            str(eval_dir),
+            "-o",
+            str(out),
+            "--crops-dir",
+            str(crops_dir),
+            "--label",
+            "antelope",
+            "--split",
+            "train",
+        ]
+    )
+    page = out / "report.html"
+    text = page.read_text()
+    for name in ("confusion_train.png", "confusion_val.png", "calibration_val.png"):
+        assert (out / name).stat().st_size > 1000 and name in text
+    assert list(out.glob("grid_antelope_as_*.png"))
+    assert "Precision and recall per label" in text and "Top confusions" in text
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    probe = out / "probe.html"  # the report plus a script that counts images that really decoded
+    probe.write_text(
+        text.replace(
+            "</body>",
+            "<script>addEventListener('load',()=>{const i=[...document.images];document.title=i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length})</script></body>",
+        )
+    )
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=10000",
+    ]
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
+    title = dom.split("<title>")[1].split("</title>")[0]
+    loaded, total = (int(v) for v in title.split("/"))
+    assert total >= 5 and loaded == total
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [browser, *flags, f"--screenshot={shot}", "--window-size=1200,2000", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.std() > 10  # not a blank page
