@@ -29,7 +29,11 @@ PYTHON = "3.11"
 def _sync(session: nox.Session, *args: str) -> None:
     """Install exactly what ``uv.lock`` says for ``args`` into the session's environment."""
     session.run_install(
-        "uv", "sync", "--frozen", "--no-default-groups", *args,
+        "uv",
+        "sync",
+        "--frozen",
+        "--no-default-groups",
+        *args,
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
         silent=True,
     )
@@ -87,7 +91,12 @@ def demo(session: nox.Session) -> None:
     _sync(session, "--all-packages")
     out = Path(os.environ.get("CAMTRAP_DEMO_DIR", str(ROOT / "demo-run")))
     session.run("ct-io", "fetch", "demo", str(out / "data"), *session.posargs)
-    session.run("ct-io", "validate", str(out / "data" / "demo" / "demo_cct.json"), str(out / "data" / "demo" / "demo_md.json"))
+    session.run(
+        "ct-io",
+        "validate",
+        str(out / "data" / "demo" / "demo_cct.json"),
+        str(out / "data" / "demo" / "demo_md.json"),
+    )
     session.run("ct-io", "info", str(out / "data" / "demo" / "demo_cct.json"))
 
 

@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 from attrs import frozen
 
-from ct_crop.geometry import Strategy, UnusableBoxError, crop_region, decode_scale, normalized_to_pixels
+from ct_crop.geometry import (
+    Strategy,
+    UnusableBoxError,
+    crop_region,
+    decode_scale,
+    normalized_to_pixels,
+)
 from ct_crop.images import ImageLoadError, decode_image, open_image
 from ct_crop.render import render_crop
 from ct_infer.backbones import Preprocessing
