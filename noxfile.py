@@ -29,7 +29,11 @@ PYTHON = "3.11"
 def _sync(session: nox.Session, *args: str) -> None:
     """Install exactly what ``uv.lock`` says for ``args`` into the session's environment."""
     session.run_install(
-        "uv", "sync", "--frozen", "--no-default-groups", *args,
+        "uv",
+        "sync",
+        "--frozen",
+        "--no-default-groups",
+        *args,
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
         silent=True,
     )

@@ -241,9 +241,11 @@ def test_command_checker_catches_unknown_subcommands_and_options() -> None:
     assert command_problems("CAMTRAP_PLUGINS= ct-io plugins") == []
     assert command_problems("uv run ct-io validate a.json --max-problems 3") == []
     assert command_problems("ct-io fetch demo out -o seed=1 -o images=20") == []
-    assert command_problems("ct-io plugin") == [
-        "ct-io: no subcommand 'plugin' (have: fetch, info, plugins, validate)"
-    ]
+    [problem] = command_problems("ct-io plugin")
+    assert problem.startswith("ct-io: no subcommand 'plugin' (have: ")
+    assert {"fetch", "info", "plugins", "validate"} <= set(
+        problem[problem.index("have: ") + 6 : -1].split(", ")
+    )
     assert command_problems("ct-io plugins --jsn") == ["ct-io plugins: no option '--jsn'"]
     assert command_problems("ct-nope run") == ["ct-nope: no such console script"]
 

@@ -360,12 +360,8 @@ def test_same_loss_from_two_installed_plugins_names_both_distributions(
     make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(PLUGINS_ENV, raising=False)
-    make_dist(
-        "camtrap-one", {"one": "one_plugin"}, {"one_plugin": LOSS_PLUGIN.format(name="twin")}
-    )
-    make_dist(
-        "camtrap-two", {"two": "two_plugin"}, {"two_plugin": LOSS_PLUGIN.format(name="twin")}
-    )
+    make_dist("camtrap-one", {"one": "one_plugin"}, {"one_plugin": LOSS_PLUGIN.format(name="twin")})
+    make_dist("camtrap-two", {"two": "two_plugin"}, {"two_plugin": LOSS_PLUGIN.format(name="twin")})
     pm = make_plugin_manager()
     with pytest.raises(PluginError) as info:
         collect(PluginKind.LOSS, pm)

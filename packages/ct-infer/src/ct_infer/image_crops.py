@@ -16,8 +16,14 @@ from typing import Any
 import numpy as np
 from attrs import frozen
 
-from ct_crop.geometry import Strategy, UnusableBox, crop_region, decode_scale, normalized_to_pixels
-from ct_crop.images import ImageFailure, decode_image, open_image
+from ct_crop.geometry import (
+    Strategy,
+    UnusableBoxError,
+    crop_region,
+    decode_scale,
+    normalized_to_pixels,
+)
+from ct_crop.images import ImageLoadError, decode_image, open_image
 from ct_crop.render import render_crop
 from ct_infer.backbones import Preprocessing
 from ct_infer.data import to_network_input
@@ -85,7 +91,7 @@ class ImageCropsDataset:
         try:
             path = safe_join(self.images_dir, file)
             im, header = open_image(path)
-        except (UnsafePathError, ImageFailure) as exc:
+        except (UnsafePathError, ImageLoadError) as exc:
             return ImageCrops(file, [], [], [(None, str(exc))])
         failures: list[tuple[int | None, str]] = []
         regions = []
@@ -98,7 +104,7 @@ class ImageCropsDataset:
                         self.policy.strategy,
                         margin=self.policy.margin,
                     )
-                except UnusableBox as exc:
+                except UnusableBoxError as exc:
                     failures.append((box.index, str(exc)))
                     continue
                 regions.append((box.index, region))
@@ -107,7 +113,7 @@ class ImageCropsDataset:
             reduce = decode_scale([max(r.canvas) for _, r in regions], self.prep.input_size)
             try:
                 image = decode_image(im, header, reduce=reduce, path=path)
-            except ImageFailure as exc:
+            except ImageLoadError as exc:
                 return ImageCrops(file, [], [], [*failures, (None, str(exc))])
         scale = (image.width / header.size[0], image.height / header.size[1])
         pixels = []

@@ -11,7 +11,12 @@ from ct_io.plugins import hookimpl
 def ct_register_data_sources(register: Any) -> None:
     from ct_io.sources.demo import DemoOptions, DemoSource
 
-    register("demo", DemoSource, options=DemoOptions, description="Synthetic camera-trap dataset (no download)")
+    register(
+        "demo",
+        DemoSource,
+        options=DemoOptions,
+        description="Synthetic camera-trap dataset (no download)",
+    )
     _register_download_sources(register)
 
 
@@ -20,6 +25,21 @@ def _register_download_sources(register: Any) -> None:
     from ct_io.sources.folder import FolderOptions, FolderSource
     from ct_io.sources.lila import LilaOptions, LilaSource
 
-    register("animl", AnimlSource, options=AnimlOptions, description="Images of an Animl CCT export, from S3")
-    register("lila", LilaSource, options=LilaOptions, description="A LILA dataset or subset (Azure, GCP or AWS), anonymous")
-    register("folder", FolderSource, options=FolderOptions, description="Local images with a CCT file or label-named sub-folders")
+    register(
+        "animl",
+        AnimlSource,
+        options=AnimlOptions,
+        description="Images of an Animl CCT export, from S3",
+    )
+    register(
+        "lila",
+        LilaSource,
+        options=LilaOptions,
+        description="A LILA dataset or subset (Azure, GCP or AWS), anonymous",
+    )
+    register(
+        "folder",
+        FolderSource,
+        options=FolderOptions,
+        description="Local images with a CCT file or label-named sub-folders",
+    )

@@ -46,12 +46,17 @@ _INT_TO_NULLABLE = {pa.int64(): pd.Int64Dtype()}
 # Strings pyarrow would otherwise turn into timestamps; everything else is inferred.
 _PARSE_OPTIONS = {
     "images": pajson.ParseOptions(
-        explicit_schema=pa.schema([("datetime", pa.string()), ("date_captured", pa.string())]), unexpected_field_behavior="infer"
+        explicit_schema=pa.schema([("datetime", pa.string()), ("date_captured", pa.string())]),
+        unexpected_field_behavior="infer",
     ),
     "annotations": pajson.ParseOptions(),
     "categories": pajson.ParseOptions(),
 }
-_STRING_FIELDS = {"images": ("file_name", "location", "datetime"), "annotations": (), "categories": ("name",)}
+_STRING_FIELDS = {
+    "images": ("file_name", "location", "datetime"),
+    "annotations": (),
+    "categories": ("name",),
+}
 
 
 @define
@@ -67,7 +72,9 @@ class CocoCameraTraps:
     @property
     def category_names(self) -> dict[int, str]:
         """Category id → name."""
-        return dict(zip(self.categories["id"].tolist(), self.categories["name"].tolist(), strict=True))
+        return dict(
+            zip(self.categories["id"].tolist(), self.categories["name"].tolist(), strict=True)
+        )
 
     def __len__(self) -> int:
         return len(self.images)
@@ -123,15 +130,30 @@ def read_cct(path: str | os.PathLike[str]) -> CocoCameraTraps:
     )
 
 
-def _read_all(mm: mmap.mmap, source: str) -> tuple[Any, dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _read_all(
+    mm: mmap.mmap, source: str
+) -> tuple[Any, dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     try:
         top = msgspec.json.decode(mm, type=dict[str, msgspec.Raw])
     except msgspec.ValidationError:  # valid JSON, but not an object (a subclass of DecodeError)
-        raise FormatError(source, [Problem("$", "expected a JSON object", "a CCT file is an object with images, annotations and categories")]) from None
+        raise FormatError(
+            source,
+            [
+                Problem(
+                    "$",
+                    "expected a JSON object",
+                    "a CCT file is an object with images, annotations and categories",
+                )
+            ],
+        ) from None
     except msgspec.DecodeError as exc:
         raise CamtrapError(f"{source}: {describe_decode_error(exc, mm)}") from None
     _release(mm)
-    problems = [Problem(k, "missing", "a CCT file needs images, annotations and categories lists") for k in ("images", "annotations", "categories") if k not in top]
+    problems = [
+        Problem(k, "missing", "a CCT file needs images, annotations and categories lists")
+        for k in ("images", "annotations", "categories")
+        if k not in top
+    ]
     if problems:
         raise FormatError(source, problems)
     images = _read_table(top.pop("images"), "images", source, mm)
@@ -187,7 +209,10 @@ def _parse_chunk(chunk: list[msgspec.Raw], key: str, source: str, offset: int) -
     for i, r in enumerate(chunk):
         obj = msgspec.json.decode(r)
         if not isinstance(obj, dict):
-            raise FormatError(source, [Problem(f"{key}[{offset + i}]", f"expected an object, got {type(obj).__name__}")])
+            raise FormatError(
+                source,
+                [Problem(f"{key}[{offset + i}]", f"expected an object, got {type(obj).__name__}")],
+            )
         rows.append(obj)
     frame = pd.DataFrame.from_records(rows)
     if key == "annotations" and "bbox" in frame.columns:
@@ -199,7 +224,11 @@ def _nested_columns(table: pa.Table, key: str) -> list[str]:
     """Columns pyarrow would not give back as written: lists and objects (besides ``bbox``),
     which pandas turns into arrays, and date-like strings it parsed into timestamps."""
     skip = {"bbox", *BBOX_COLUMNS} if key == "annotations" else set()
-    return [f.name for f in table.schema if f.name not in skip and (pa.types.is_nested(f.type) or pa.types.is_temporal(f.type))]
+    return [
+        f.name
+        for f in table.schema
+        if f.name not in skip and (pa.types.is_nested(f.type) or pa.types.is_temporal(f.type))
+    ]
 
 
 def _column_values(chunk: list[msgspec.Raw], name: str) -> list[Any]:
@@ -217,7 +246,9 @@ _RECORD = msgspec.json.Decoder(dict[str, msgspec.Raw])
 def _arrow_to_frame(table: pa.Table, key: str) -> pd.DataFrame:
     if key == "annotations" and "bbox" in table.column_names:
         bbox = table.column("bbox")
-        if not pa.types.is_list(bbox.type) or not (pa.types.is_floating(bbox.type.value_type) or pa.types.is_integer(bbox.type.value_type)):
+        if not pa.types.is_list(bbox.type) or not (
+            pa.types.is_floating(bbox.type.value_type) or pa.types.is_integer(bbox.type.value_type)
+        ):
             raise ValueError("bbox is not a list of numbers")
         lengths = pc.list_value_length(bbox)
         if pc.any(pc.and_(pc.is_valid(lengths), pc.not_equal(lengths, 4))).as_py():
@@ -229,7 +260,9 @@ def _arrow_to_frame(table: pa.Table, key: str) -> pd.DataFrame:
         for name, col in cols.items():
             table = table.append_column(name, col)
     forced = [f.name for f in _PARSE_OPTIONS[key].explicit_schema or []]
-    absent = [n for n in forced if n in table.column_names and table.column(n).null_count == len(table)]
+    absent = [
+        n for n in forced if n in table.column_names and table.column(n).null_count == len(table)
+    ]
     if absent:  # the explicit schema adds its columns even when no record has them
         table = table.drop_columns(absent)
     frame = table.to_pandas(types_mapper=_INT_TO_NULLABLE.get)
@@ -244,7 +277,11 @@ def _split_bbox_objects(frame: pd.DataFrame) -> pd.DataFrame:
     out = np.full((len(values), 4), np.nan)
     bad = []
     for i, b in enumerate(values):
-        if isinstance(b, list) and len(b) == 4 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in b):
+        if (
+            isinstance(b, list)
+            and len(b) == 4
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in b)
+        ):
             out[i] = b
         elif b is not None and not (isinstance(b, float) and math.isnan(b)):
             bad.append(i)
@@ -253,7 +290,9 @@ def _split_bbox_objects(frame: pd.DataFrame) -> pd.DataFrame:
     if bad:
         frame["_bad_bbox"] = False
         frame.loc[bad, "_bad_bbox"] = True
-        frame["_bad_bbox_value"] = pd.Series([values[i] if i in set(bad) else None for i in range(len(values))], dtype=object)
+        frame["_bad_bbox_value"] = pd.Series(
+            [values[i] if i in set(bad) else None for i in range(len(values))], dtype=object
+        )
     return frame
 
 
@@ -266,7 +305,9 @@ def _ensure(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
 
 def _as_str_or_none(series: pd.Series) -> pd.Series:
     """Locations as strings whatever the file used (ints in old datasets), NaN when absent."""
-    if pd.api.types.is_string_dtype(series.dtype) and not pd.api.types.is_object_dtype(series.dtype):
+    if pd.api.types.is_string_dtype(series.dtype) and not pd.api.types.is_object_dtype(
+        series.dtype
+    ):
         return series
     if pd.api.types.is_integer_dtype(series.dtype):
         return series.astype("Int64").astype("str").where(series.notna(), np.nan).astype("str")
@@ -306,7 +347,16 @@ def _categories_frame(frame: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- writing
 
 
-_INT_COLUMNS = ("id", "image_id", "width", "height", "seq_num_frames", "frame_num", "category_id", "count")
+_INT_COLUMNS = (
+    "id",
+    "image_id",
+    "width",
+    "height",
+    "seq_num_frames",
+    "frame_num",
+    "category_id",
+    "count",
+)
 _INTERNAL_COLUMNS = {"_bad_bbox", "_bad_bbox_value", *BBOX_COLUMNS}
 
 
@@ -336,7 +386,9 @@ def _row_columns(frame: pd.DataFrame, *, bbox: bool) -> tuple[list[str], list[li
         boxes = frame[list(BBOX_COLUMNS)].to_numpy(dtype=float)
         has_box = ~np.isnan(boxes[:, 0])
         cols.append("bbox")
-        columns.append([b if h else None for b, h in zip(boxes.tolist(), has_box.tolist(), strict=True)])
+        columns.append(
+            [b if h else None for b, h in zip(boxes.tolist(), has_box.tolist(), strict=True)]
+        )
     return cols, columns
 
 
@@ -345,7 +397,10 @@ def _records(frame: pd.DataFrame, *, bbox: bool = False) -> list[dict[str, Any]]
     cols, columns = _row_columns(frame, bbox=bbox)
     if not columns:
         return [{} for _ in range(len(frame))]
-    return [{c: v for c, v in zip(cols, row, strict=True) if v is not None} for row in zip(*columns, strict=True)]
+    return [
+        {c: v for c, v in zip(cols, row, strict=True) if v is not None}
+        for row in zip(*columns, strict=True)
+    ]
 
 
 def _encode_rows(frame: pd.DataFrame, *, bbox: bool) -> bytes:
@@ -356,7 +411,10 @@ def _encode_rows(frame: pd.DataFrame, *, bbox: bool) -> bytes:
         return b",".join(b"{}" for _ in range(len(frame)))
     names = [f"f{i}" for i in range(len(cols))]
     row_type = msgspec.defstruct(
-        "Row", [(n, Any, None) for n in names], omit_defaults=True, rename=dict(zip(names, cols, strict=True))
+        "Row",
+        [(n, Any, None) for n in names],
+        omit_defaults=True,
+        rename=dict(zip(names, cols, strict=True)),
     )
     return encode_json([row_type(*row) for row in zip(*columns, strict=True)], indent=None)[1:-1]
 
@@ -372,7 +430,9 @@ def cct_to_dict(ds: CocoCameraTraps) -> dict[str, Any]:
     }
 
 
-def write_cct(ds: CocoCameraTraps, path: str | os.PathLike[str], *, indent: int | None = None) -> None:
+def write_cct(
+    ds: CocoCameraTraps, path: str | os.PathLike[str], *, indent: int | None = None
+) -> None:
     """Write a CCT file atomically; compact output is streamed in chunks (bounded memory)."""
     if indent is not None:
         with atomic_open(path, "wb") as fh:
@@ -380,7 +440,11 @@ def write_cct(ds: CocoCameraTraps, path: str | os.PathLike[str], *, indent: int 
         return
     with atomic_open(path, "wb") as fh:
         fh.write(b'{"info":' + encode_json(ds.info, indent=None))
-        for key, frame, bbox in (("images", ds.images, False), ("categories", ds.categories, False), ("annotations", ds.annotations, True)):
+        for key, frame, bbox in (
+            ("images", ds.images, False),
+            ("categories", ds.categories, False),
+            ("annotations", ds.annotations, True),
+        ):
             fh.write(b',"' + key.encode() + b'":[')
             for start in range(0, len(frame), _CHUNK):
                 if start:
@@ -395,7 +459,9 @@ def write_cct(ds: CocoCameraTraps, path: str | os.PathLike[str], *, indent: int 
 # ---------------------------------------------------------------- validation
 
 
-def validate_cct(ds: CocoCameraTraps, *, images_dir: str | os.PathLike[str] | None = None) -> list[Problem]:
+def validate_cct(
+    ds: CocoCameraTraps, *, images_dir: str | os.PathLike[str] | None = None
+) -> list[Problem]:
     """Every problem of a dataset, each with its JSON path and a hint (vectorized).
 
     Errors make the file invalid; warnings (missing locations, boxes crossing the edge,
@@ -429,7 +495,14 @@ def _warn_rows(rows: list[int], path: str, message: str, hint: str, out: list[Pr
     if len(rows) <= _MAX_LISTED_WARNINGS:
         out.extend(Problem(path.format(i), message, hint, "warning") for i in rows)
     elif rows:
-        out.append(Problem(path.format(rows[0]), f"{message} (and {len(rows) - 1:,} more images)", hint, "warning"))
+        out.append(
+            Problem(
+                path.format(rows[0]),
+                f"{message} (and {len(rows) - 1:,} more images)",
+                hint,
+                "warning",
+            )
+        )
 
 
 def _duplicated(values: pd.Series) -> np.ndarray:
@@ -443,7 +516,10 @@ def _lookup(keys: pd.Series, table: pd.Series) -> np.ndarray:
     try:
         k, t = pa.array(keys, from_pandas=True), pa.array(table, from_pandas=True)
         if k.type == t.type and not pa.types.is_null(k.type):
-            return np.asarray(pc.index_in(k, value_set=t).fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+            return np.asarray(
+                pc.index_in(k, value_set=t).fill_null(-1).to_numpy(zero_copy_only=False),
+                dtype=np.int64,
+            )
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         pass
     first = np.flatnonzero(~np.asarray(table.duplicated(keep="first"), dtype=bool))
@@ -454,9 +530,13 @@ def _lookup(keys: pd.Series, table: pd.Series) -> np.ndarray:
 
 def _non_strings(values: pd.Series) -> np.ndarray:
     """True where a value is present but not a string."""
-    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype):
+    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(
+        values.dtype
+    ):
         return np.zeros(len(values), dtype=bool)
-    return np.fromiter((not isinstance(v, str) for v in values.tolist()), dtype=bool, count=len(values))
+    return np.fromiter(
+        (not isinstance(v, str) for v in values.tolist()), dtype=bool, count=len(values)
+    )
 
 
 def _image_problems(im: pd.DataFrame, out: list[Problem]) -> None:
@@ -464,22 +544,46 @@ def _image_problems(im: pd.DataFrame, out: list[Problem]) -> None:
     for i in _rows(im["id"].isna()):
         add(Problem(f"images[{i}].id", "missing", "every image needs an id"))
     for i in _rows(_duplicated(im["id"])):
-        add(Problem(f"images[{i}].id", f"duplicate id {_py(im['id'].iat[i])!r}", "image ids must be unique"))
+        add(
+            Problem(
+                f"images[{i}].id",
+                f"duplicate id {_py(im['id'].iat[i])!r}",
+                "image ids must be unique",
+            )
+        )
     fnames = im["file_name"]
     for i in _rows(_non_strings(fnames) | fnames.isna().to_numpy()):
-        add(Problem(f"images[{i}].file_name", "missing or not a string", "every image needs its relative path"))
+        add(
+            Problem(
+                f"images[{i}].file_name",
+                "missing or not a string",
+                "every image needs its relative path",
+            )
+        )
     for i in _rows(unsafe_mask(fnames)):
         f = fnames.iat[i]
         reason = unsafe_reason(f) if isinstance(f, str) else None
         if reason:
-            add(Problem(f"images[{i}].file_name", f"{f!r}: {reason}", "file names must be relative paths inside the dataset folder"))
+            add(
+                Problem(
+                    f"images[{i}].file_name",
+                    f"{f!r}: {reason}",
+                    "file names must be relative paths inside the dataset folder",
+                )
+            )
     for col in ("width", "height"):
         if col in im.columns:
             vals = pd.to_numeric(im[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
             with np.errstate(invalid="ignore"):
                 bad = im[col].notna().to_numpy() & ~(vals > 0)
             for i in _rows(bad):
-                add(Problem(f"images[{i}].{col}", f"{_py(im[col].iat[i])!r} is not a positive number", "image sizes are in pixels"))
+                add(
+                    Problem(
+                        f"images[{i}].{col}",
+                        f"{_py(im[col].iat[i])!r} is not a positive number",
+                        "image sizes are in pixels",
+                    )
+                )
     _warn_rows(
         _rows(im["location"].isna()),
         "images[{}].location",
@@ -494,25 +598,65 @@ def _category_problems(cat: pd.DataFrame, out: list[Problem]) -> None:
     if not pd.api.types.is_integer_dtype(ids.dtype):
         for i, v in enumerate(ids.tolist()):
             if not isinstance(v, int) or isinstance(v, bool):
-                out.append(Problem(f"categories[{i}].id", f"{v!r} is not an integer", "category ids are integers (0 is 'empty')"))
+                out.append(
+                    Problem(
+                        f"categories[{i}].id",
+                        f"{v!r} is not an integer",
+                        "category ids are integers (0 is 'empty')",
+                    )
+                )
     for i in _rows(_duplicated(ids)):
-        out.append(Problem(f"categories[{i}].id", f"duplicate category id {_py(ids.iat[i])!r}", "category ids must be unique"))
+        out.append(
+            Problem(
+                f"categories[{i}].id",
+                f"duplicate category id {_py(ids.iat[i])!r}",
+                "category ids must be unique",
+            )
+        )
     for i in _rows(_non_strings(cat["name"]) | cat["name"].isna().to_numpy()):
-        out.append(Problem(f"categories[{i}].name", "missing or not a string", "every category needs a name"))
+        out.append(
+            Problem(
+                f"categories[{i}].name", "missing or not a string", "every category needs a name"
+            )
+        )
 
 
 def _annotation_problems(ds: CocoCameraTraps, image_row: np.ndarray, out: list[Problem]) -> None:
     an = ds.annotations
     add = out.append
     for i in _rows(_duplicated(an["id"])):
-        add(Problem(f"annotations[{i}].id", f"duplicate id {_py(an['id'].iat[i])!r}", "annotation ids must be unique"))
+        add(
+            Problem(
+                f"annotations[{i}].id",
+                f"duplicate id {_py(an['id'].iat[i])!r}",
+                "annotation ids must be unique",
+            )
+        )
     for i in _rows(image_row < 0):
-        add(Problem(f"annotations[{i}].image_id", f"{_py(an['image_id'].iat[i])!r} is not an image id", "remove the annotation or add its image"))
+        add(
+            Problem(
+                f"annotations[{i}].image_id",
+                f"{_py(an['image_id'].iat[i])!r} is not an image id",
+                "remove the annotation or add its image",
+            )
+        )
     for i in _rows(_lookup(an["category_id"], ds.categories["id"]) < 0):
-        add(Problem(f"annotations[{i}].category_id", f"{_py(an['category_id'].iat[i])!r} is not a category id", "add the category or fix the id"))
+        add(
+            Problem(
+                f"annotations[{i}].category_id",
+                f"{_py(an['category_id'].iat[i])!r} is not a category id",
+                "add the category or fix the id",
+            )
+        )
     if "_bad_bbox" in an.columns:
         for i in _rows(an["_bad_bbox"].fillna(False)):
-            add(Problem(f"annotations[{i}].bbox", f"{an['_bad_bbox_value'].iat[i]!r} is not 4 numbers", "CCT boxes are [x, y, width, height] in pixels"))
+            add(
+                Problem(
+                    f"annotations[{i}].bbox",
+                    f"{an['_bad_bbox_value'].iat[i]!r} is not 4 numbers",
+                    "CCT boxes are [x, y, width, height] in pixels",
+                )
+            )
 
 
 def _bbox_problems(ds: CocoCameraTraps, image_row: np.ndarray, out: list[Problem]) -> None:
@@ -526,13 +670,31 @@ def _bbox_problems(ds: CocoCameraTraps, image_row: np.ndarray, out: list[Problem
         add(Problem(f"annotations[{i}].bbox", "has a NaN or infinite value", hint))
     ok = has & finite
     for i in _rows(ok & ((w <= 0) | (h <= 0))):
-        add(Problem(f"annotations[{i}].bbox", f"non-positive size (w={w[i]:g}, h={h[i]:g})", "boxes need width and height > 0"))
+        add(
+            Problem(
+                f"annotations[{i}].bbox",
+                f"non-positive size (w={w[i]:g}, h={h[i]:g})",
+                "boxes need width and height > 0",
+            )
+        )
     if not ({"width", "height"} <= set(im.columns) and len(an)):
         return
     found = image_row >= 0
     rows = np.where(found, image_row, 0)
-    iw = np.where(found, pd.to_numeric(im["width"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows] if len(im) else np.nan, np.nan)
-    ih = np.where(found, pd.to_numeric(im["height"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows] if len(im) else np.nan, np.nan)
+    iw = np.where(
+        found,
+        pd.to_numeric(im["width"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows]
+        if len(im)
+        else np.nan,
+        np.nan,
+    )
+    ih = np.where(
+        found,
+        pd.to_numeric(im["height"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[rows]
+        if len(im)
+        else np.nan,
+        np.nan,
+    )
     with np.errstate(invalid="ignore"):
         sized = ok & (w > 0) & (h > 0) & (iw > 0) & (ih > 0)
         outside = sized & ((x >= iw) | (y >= ih) | (x + w <= 0) | (y + h <= 0))
@@ -540,20 +702,58 @@ def _bbox_problems(ds: CocoCameraTraps, image_row: np.ndarray, out: list[Problem
         tiny = sized & (w <= 1) & (h <= 1) & (iw > 2)
     for i in _rows(outside):
         box = f"[{x[i]:g}, {y[i]:g}, {w[i]:g}, {h[i]:g}]"
-        add(Problem(f"annotations[{i}].bbox", f"box {box} lies outside the {iw[i]:.0f}x{ih[i]:.0f} image", "CCT boxes are absolute pixels, not normalized"))
+        add(
+            Problem(
+                f"annotations[{i}].bbox",
+                f"box {box} lies outside the {iw[i]:.0f}x{ih[i]:.0f} image",
+                "CCT boxes are absolute pixels, not normalized",
+            )
+        )
     over_rows = _rows(over)
     if len(over_rows) <= _MAX_LISTED_WARNINGS:
-        out.extend(Problem(f"annotations[{i}].bbox", "box crosses the image edge", "it will be clipped", "warning") for i in over_rows)
+        out.extend(
+            Problem(
+                f"annotations[{i}].bbox",
+                "box crosses the image edge",
+                "it will be clipped",
+                "warning",
+            )
+            for i in over_rows
+        )
     else:
-        add(Problem(f"annotations[{over_rows[0]}].bbox", f"{len(over_rows):,} boxes cross the image edge", "they will be clipped", "warning"))
+        add(
+            Problem(
+                f"annotations[{over_rows[0]}].bbox",
+                f"{len(over_rows):,} boxes cross the image edge",
+                "they will be clipped",
+                "warning",
+            )
+        )
     if tiny.any():
         i = _rows(tiny)[0]
-        add(Problem(f"annotations[{i}].bbox", f"{int(tiny.sum())} boxes are at most 1x1 pixels", "are they normalized? CCT boxes are absolute pixels", "warning"))
+        add(
+            Problem(
+                f"annotations[{i}].bbox",
+                f"{int(tiny.sum())} boxes are at most 1x1 pixels",
+                "are they normalized? CCT boxes are absolute pixels",
+                "warning",
+            )
+        )
 
 
 def _missing_file_problems(fnames: pd.Series, root: Path, out: list[Problem]) -> None:
-    missing = [i for i, f in enumerate(fnames.tolist()) if isinstance(f, str) and not unsafe_reason(f) and not (root / f).is_file()]
-    _warn_rows(missing, "images[{}].file_name", f"not found under {root}", "download it or drop the image", out)
+    missing = [
+        i
+        for i, f in enumerate(fnames.tolist())
+        if isinstance(f, str) and not unsafe_reason(f) and not (root / f).is_file()
+    ]
+    _warn_rows(
+        missing,
+        "images[{}].file_name",
+        f"not found under {root}",
+        "download it or drop the image",
+        out,
+    )
 
 
 def check_cct(ds: CocoCameraTraps, source: str) -> None:

@@ -21,15 +21,24 @@ app = typer.Typer(
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
     setup_logging(verbose)
 
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="CCT or MD JSON files (kind detected from content).", exists=False)],
-    images_dir: Annotated[Path | None, typer.Option(help="Also check that every image exists under this folder.")] = None,
-    max_problems: Annotated[int, typer.Option(help="Print at most this many problems per file.")] = 50,
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="CCT or MD JSON files (kind detected from content).", exists=False),
+    ],
+    images_dir: Annotated[
+        Path | None, typer.Option(help="Also check that every image exists under this folder.")
+    ] = None,
+    max_problems: Annotated[
+        int, typer.Option(help="Print at most this many problems per file.")
+    ] = 50,
 ) -> None:
     """Check files against their format; print every problem with its JSON path.
 
@@ -43,10 +52,15 @@ def validate(
         errors = [p for p in problems if p.is_error]
         warnings = [p for p in problems if not p.is_error]
         status = "[red]INVALID[/]" if errors else "[green]ok[/]"
-        console.print(f"{escape(str(path))}: {kind} {status} ({len(errors)} errors, {len(warnings)} warnings)", soft_wrap=True)
+        console.print(
+            f"{escape(str(path))}: {kind} {status} ({len(errors)} errors, {len(warnings)} warnings)",
+            soft_wrap=True,
+        )
         for p in problems[:max_problems]:
             colour = "red" if p.is_error else "yellow"
-            console.print(f"  [{colour}]{p.severity}[/] {escape(str(p))}", highlight=False, soft_wrap=True)
+            console.print(
+                f"  [{colour}]{p.severity}[/] {escape(str(p))}", highlight=False, soft_wrap=True
+            )
         if len(problems) > max_problems:
             console.print(f"  … {len(problems) - max_problems} more")
         bad |= bool(errors)
@@ -62,12 +76,16 @@ def info(file: Annotated[Path, typer.Argument(help="A CCT or MD JSON file.")]) -
     from ct_io.validation import load_any
 
     obj = load_any(file)
-    console.print(md_summary(obj, str(file)) if isinstance(obj, MDResults) else cct_summary(obj, str(file)))
+    console.print(
+        md_summary(obj, str(file)) if isinstance(obj, MDResults) else cct_summary(obj, str(file))
+    )
 
 
 @app.command()
 def plugins(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per registration).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (one object per registration).")
+    ] = False,
 ) -> None:
     """List every registered data source, detector, backbone, loss and logger.
 
@@ -100,7 +118,10 @@ def plugins(
         table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(
-            *(escape(", ".join(v) if isinstance(v, list) else str(v)) for v in map(row.get, columns))
+            *(
+                escape(", ".join(v) if isinstance(v, list) else str(v))
+                for v in map(row.get, columns)
+            )
         )
     console.print(table)
 
@@ -109,7 +130,10 @@ def plugins(
 def fetch(
     source: Annotated[str, typer.Argument(help="Data source name (see `ct-io plugins`).")],
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the dataset into.")],
-    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Source option KEY=VALUE (repeatable).")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="Source option KEY=VALUE (repeatable)."),
+    ] = None,
 ) -> None:
     """Fetch a dataset with a data source into OUT_DIR (images + CCT file)."""
     from rich.progress import Progress

@@ -45,7 +45,9 @@ def run_cli(app: Callable[..., Any]) -> None:
     except CamtrapError as exc:
         if os.environ.get("CAMTRAP_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/] — rerun the same command to resume")

@@ -31,19 +31,25 @@ def image_locations(ds: CocoCameraTraps, *, pseudo: PseudoLocation = "dataset") 
     missing = loc.isna()
     n = int(missing.sum())
     if n:
-        log.warning("%d of %d images have no location; using %s pseudo-locations", n, len(loc), pseudo)
+        log.warning(
+            "%d of %d images have no location; using %s pseudo-locations", n, len(loc), pseudo
+        )
         if pseudo == "dataset":
             fill = pd.Series(UNKNOWN_LOCATION, index=loc.index)
         elif pseudo == "sequence" and "seq_id" in ds.images.columns:
             seq = ds.images["seq_id"].astype(object)
-            fill = (UNKNOWN_LOCATION + "/seq:" + seq.astype(str)).where(seq.notna(), UNKNOWN_LOCATION + "/img:" + ds.images["id"].astype(str))
+            fill = (UNKNOWN_LOCATION + "/seq:" + seq.astype(str)).where(
+                seq.notna(), UNKNOWN_LOCATION + "/img:" + ds.images["id"].astype(str)
+            )
         else:
             fill = UNKNOWN_LOCATION + "/img:" + ds.images["id"].astype(str)
         loc = loc.where(~missing, fill)
     return loc.astype(str).rename("location")
 
 
-def images_by_location(ds: CocoCameraTraps, *, pseudo: PseudoLocation = "dataset") -> dict[str, list[object]]:
+def images_by_location(
+    ds: CocoCameraTraps, *, pseudo: PseudoLocation = "dataset"
+) -> dict[str, list[object]]:
     """Location → ids of its images."""
     locs = image_locations(ds, pseudo=pseudo)
     return {k: g.tolist() for k, g in ds.images["id"].groupby(locs.to_numpy(), sort=True)}
@@ -55,7 +61,9 @@ def sequences(ds: CocoCameraTraps) -> dict[object, list[object]]:
         return {}
     im = ds.images[ds.images["seq_id"].notna()]
     if "frame_num" in im.columns:
-        im = im.assign(_f=pd.to_numeric(im["frame_num"], errors="coerce")).sort_values(["seq_id", "_f"], kind="stable")
+        im = im.assign(_f=pd.to_numeric(im["frame_num"], errors="coerce")).sort_values(
+            ["seq_id", "_f"], kind="stable"
+        )
     return {k: g.tolist() for k, g in im["id"].groupby(im["seq_id"].to_numpy(), sort=False)}
 
 

@@ -91,7 +91,9 @@ def _make_converter() -> cattrs.Converter:
         base_structure = cattrs.gen.make_dict_structure_fn(cls, conv)
         base_unstructure = cattrs.gen.make_dict_unstructure_fn(cls, conv)
 
-        def structure(data: dict[str, Any], _: type, *, _names: list[str] = names, _base: Any = base_structure) -> Any:
+        def structure(
+            data: dict[str, Any], _: type, *, _names: list[str] = names, _base: Any = base_structure
+        ) -> Any:
             known = {k: v for k, v in data.items() if k in _names}
             obj = _base(known, _)
             obj.extra = {k: v for k, v in data.items() if k not in _names}
@@ -162,31 +164,71 @@ def validate_md_dict(data: Any) -> list[Problem]:
     problems: list[Problem] = []
     add = problems.append
     if not isinstance(data, dict):
-        return [Problem("$", f"expected a JSON object, got {type(data).__name__}", "an MD JSON file is an object with info, detection_categories and images")]
+        return [
+            Problem(
+                "$",
+                f"expected a JSON object, got {type(data).__name__}",
+                "an MD JSON file is an object with info, detection_categories and images",
+            )
+        ]
     info = data.get("info")
     if not isinstance(info, dict):
         add(Problem("info", "missing or not an object", 'add "info": {"format_version": "1.5"}'))
     else:
         fv = info.get("format_version")
         if fv is None:
-            add(Problem("info.format_version", "missing", 'MD JSON requires info.format_version, e.g. "1.5"'))
+            add(
+                Problem(
+                    "info.format_version",
+                    "missing",
+                    'MD JSON requires info.format_version, e.g. "1.5"',
+                )
+            )
         elif isinstance(fv, int | float) and not isinstance(fv, bool):
-            add(Problem("info.format_version", f"is the number {fv}, not a string", "read as a string; written as one", "warning"))
+            add(
+                Problem(
+                    "info.format_version",
+                    f"is the number {fv}, not a string",
+                    "read as a string; written as one",
+                    "warning",
+                )
+            )
         elif not isinstance(fv, str):
-            add(Problem("info.format_version", f"expected a string, got {type(fv).__name__}", 'use a version string such as "1.5"'))
+            add(
+                Problem(
+                    "info.format_version",
+                    f"expected a string, got {type(fv).__name__}",
+                    'use a version string such as "1.5"',
+                )
+            )
         else:
             try:
                 float(fv)
             except ValueError:
-                add(Problem("info.format_version", f"{fv!r} is not a version number", 'use e.g. "1.5"'))
+                add(
+                    Problem(
+                        "info.format_version", f"{fv!r} is not a version number", 'use e.g. "1.5"'
+                    )
+                )
     det_cats = data.get("detection_categories")
     if not isinstance(det_cats, dict):
-        add(Problem("detection_categories", "missing or not an object", 'add e.g. {"1": "animal", "2": "person", "3": "vehicle"}'))
+        add(
+            Problem(
+                "detection_categories",
+                "missing or not an object",
+                'add e.g. {"1": "animal", "2": "person", "3": "vehicle"}',
+            )
+        )
         det_cats = {}
     else:
         for k, v in det_cats.items():
             if not isinstance(v, str):
-                add(Problem(f"detection_categories.{k}", f"name must be a string, got {type(v).__name__}"))
+                add(
+                    Problem(
+                        f"detection_categories.{k}",
+                        f"name must be a string, got {type(v).__name__}",
+                    )
+                )
     cls_cats = data.get("classification_categories")
     if cls_cats is not None:
         if not isinstance(cls_cats, dict):
@@ -195,7 +237,12 @@ def validate_md_dict(data: Any) -> list[Problem]:
         else:
             for k in cls_cats:
                 if not k.isdigit():
-                    add(Problem(f"classification_categories.{k}", "id must be a non-negative integer string"))
+                    add(
+                        Problem(
+                            f"classification_categories.{k}",
+                            "id must be a non-negative integer string",
+                        )
+                    )
     images = data.get("images")
     if not isinstance(images, list):
         add(Problem("images", "missing or not a list", "MD JSON needs an images list"))
@@ -208,22 +255,54 @@ def validate_md_dict(data: Any) -> list[Problem]:
             continue
         fname = im.get("file")
         if not isinstance(fname, str):
-            add(Problem(f"{p}.file", "missing or not a string", "each image needs its relative path in 'file'"))
+            add(
+                Problem(
+                    f"{p}.file",
+                    "missing or not a string",
+                    "each image needs its relative path in 'file'",
+                )
+            )
         else:
             reason = unsafe_reason(fname)
             if reason:
-                add(Problem(f"{p}.file", f"{fname!r}: {reason}", "paths must be relative to the images folder"))
+                add(
+                    Problem(
+                        f"{p}.file",
+                        f"{fname!r}: {reason}",
+                        "paths must be relative to the images folder",
+                    )
+                )
             if fname in seen:
-                add(Problem(f"{p}.file", f"duplicate of images[{seen[fname]}]", "each image may appear once", "warning"))
+                add(
+                    Problem(
+                        f"{p}.file",
+                        f"duplicate of images[{seen[fname]}]",
+                        "each image may appear once",
+                        "warning",
+                    )
+                )
             seen.setdefault(fname, i)
         dets = im.get("detections", "missing")
         if dets == "missing":
             if "failure" not in im:
-                add(Problem(f"{p}.detections", "missing", "use [] for an image with nothing found, null with 'failure' for a failed one"))
+                add(
+                    Problem(
+                        f"{p}.detections",
+                        "missing",
+                        "use [] for an image with nothing found, null with 'failure' for a failed one",
+                    )
+                )
             continue
         if dets is None:
             if not im.get("failure"):
-                add(Problem(f"{p}.detections", "null without a 'failure' reason", "set 'failure' or use []", "warning"))
+                add(
+                    Problem(
+                        f"{p}.detections",
+                        "null without a 'failure' reason",
+                        "set 'failure' or use []",
+                        "warning",
+                    )
+                )
             continue
         if not isinstance(dets, list):
             add(Problem(f"{p}.detections", f"expected a list, got {type(dets).__name__}"))
@@ -233,15 +312,29 @@ def validate_md_dict(data: Any) -> list[Problem]:
     return problems
 
 
-def _validate_detection(det: Any, p: str, det_cats: dict[str, Any], cls_cats: dict[str, Any] | None, add: Any) -> None:
+def _validate_detection(
+    det: Any, p: str, det_cats: dict[str, Any], cls_cats: dict[str, Any] | None, add: Any
+) -> None:
     if not isinstance(det, dict):
         add(Problem(p, f"expected an object, got {type(det).__name__}"))
         return
     cat = det.get("category")
     if not isinstance(cat, str):
-        add(Problem(f"{p}.category", "missing or not a string id", 'categories are string ids such as "1"'))
+        add(
+            Problem(
+                f"{p}.category",
+                "missing or not a string id",
+                'categories are string ids such as "1"',
+            )
+        )
     elif det_cats and cat not in det_cats:
-        add(Problem(f"{p}.category", f"{cat!r} is not in detection_categories", f"known: {', '.join(det_cats)}"))
+        add(
+            Problem(
+                f"{p}.category",
+                f"{cat!r} is not in detection_categories",
+                f"known: {', '.join(det_cats)}",
+            )
+        )
     conf = det.get("conf")
     if not _is_number(conf):
         add(Problem(f"{p}.conf", f"{conf!r} is not a finite number"))
@@ -258,13 +351,22 @@ def _validate_detection(det: Any, p: str, det_cats: dict[str, Any], cls_cats: di
         prev = math.inf
         for c, pair in enumerate(classes):
             cp = f"{p}.classifications[{c}]"
-            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and _is_number(pair[1])):
+            if not (
+                isinstance(pair, list)
+                and len(pair) == 2
+                and isinstance(pair[0], str)
+                and _is_number(pair[1])
+            ):
                 add(Problem(cp, f"{pair!r} is not [class_id string, conf]"))
                 continue
             if cls_cats is not None and pair[0] not in cls_cats:
                 add(Problem(cp, f"class {pair[0]!r} is not in classification_categories"))
             if pair[1] > prev:
-                add(Problem(cp, "classifications not sorted by confidence", "sort descending", "warning"))
+                add(
+                    Problem(
+                        cp, "classifications not sorted by confidence", "sort descending", "warning"
+                    )
+                )
             prev = pair[1]
 
 
@@ -288,4 +390,11 @@ def add_bbox_problems(bbox: Any, p: str, add: Any) -> None:
     if x < -tol or y < -tol or x > 1 + tol or y > 1 + tol:
         add(Problem(p, f"corner ({x}, {y}) outside the image", hint))
     elif x + w > 1 + tol or y + h > 1 + tol:
-        add(Problem(p, f"box extends past the image edge (x+w={x + w:.4g}, y+h={y + h:.4g})", "will be clipped to the image", "warning"))
+        add(
+            Problem(
+                p,
+                f"box extends past the image edge (x+w={x + w:.4g}, y+h={y + h:.4g})",
+                "will be clipped to the image",
+                "warning",
+            )
+        )

@@ -41,7 +41,9 @@ def _str_list(value: Any, _: Any) -> list[str]:
     """``list[str]`` options accept one bare string too (``-o taxa=rattus`` → ``["rattus"]``)."""
     if isinstance(value, str):
         return [value]
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
+    ):
         raise ValueError(f"expected a string or a list of strings, got {value!r}")
     return [str(v) for v in value]
 

@@ -33,9 +33,18 @@ def cct_summary(ds: CocoCameraTraps, title: str) -> Group:
     loc_of = im.set_index("id")["location"]
     loc_of = loc_of[~loc_of.index.duplicated()]
     grouped = an.assign(location=an["image_id"].map(loc_of)).groupby("category_id")
-    stats = grouped.agg(annotations=("image_id", "size"), images=("image_id", "nunique"), locations=("location", "nunique"))
+    stats = grouped.agg(
+        annotations=("image_id", "size"),
+        images=("image_id", "nunique"),
+        locations=("location", "nunique"),
+    )
     for cid, row in stats.sort_values("annotations", ascending=False).iterrows():
-        per_cat.add_row(str(names.get(cid, f"? {cid}")), f"{row.annotations:,}", f"{row.images:,}", f"{row.locations:,}")
+        per_cat.add_row(
+            str(names.get(cid, f"? {cid}")),
+            f"{row.annotations:,}",
+            f"{row.images:,}",
+            f"{row.locations:,}",
+        )
     return Group(overview, per_cat)
 
 

@@ -32,18 +32,31 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
             fh.write(frame.to_csv(index=False).encode("utf-8"))
 
 
-def read_csv(path: str | os.PathLike[str], *, required: Sequence[str] = (), dtype: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def read_csv(
+    path: str | os.PathLike[str],
+    *,
+    required: Sequence[str] = (),
+    dtype: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
     """Read a CSV (gzipped or not); missing required columns raise a one-line error."""
     p = Path(path)
     if not p.is_file():
         raise CamtrapError(f"{p}: file not found")
     try:
         frame = pd.read_csv(p, dtype=dict(dtype or {}), keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, OSError) as exc:
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        EOFError,
+        OSError,
+    ) as exc:
         raise CamtrapError(f"{p}: cannot read CSV ({exc})") from None
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise CamtrapError(f"{p}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, frame.columns))})")
+        raise CamtrapError(
+            f"{p}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, frame.columns))})"
+        )
     return frame
 
 
@@ -52,7 +65,11 @@ def read_csv(path: str | os.PathLike[str], *, required: Sequence[str] = (), dtyp
 
 def read_classification_ds(path: str | os.PathLike[str]) -> pd.DataFrame:
     """One row per crop: path, dataset, location (string), dataset_class, confidence, label."""
-    frame = read_csv(path, required=CLASSIFICATION_DS_COLUMNS, dtype={"path": str, "dataset": str, "location": str, "dataset_class": str, "label": str})
+    frame = read_csv(
+        path,
+        required=CLASSIFICATION_DS_COLUMNS,
+        dtype={"path": str, "dataset": str, "location": str, "dataset_class": str, "label": str},
+    )
     frame["location"] = frame["location"].fillna(UNKNOWN_LOCATION)
     frame["confidence"] = pd.to_numeric(frame["confidence"], errors="coerce")
     if frame["confidence"].isna().any():
@@ -66,7 +83,9 @@ def write_classification_ds(frame: pd.DataFrame, path: str | os.PathLike[str]) -
     missing = [c for c in CLASSIFICATION_DS_COLUMNS if c not in frame.columns]
     if missing:
         raise CamtrapError(f"classification dataset lacks column(s): {', '.join(missing)}")
-    cols = list(CLASSIFICATION_DS_COLUMNS) + [c for c in frame.columns if c not in CLASSIFICATION_DS_COLUMNS]
+    cols = list(CLASSIFICATION_DS_COLUMNS) + [
+        c for c in frame.columns if c not in CLASSIFICATION_DS_COLUMNS
+    ]
     write_csv(frame[cols], path)
 
 
@@ -149,7 +168,13 @@ def check_disjoint(splits: Splits, source: str = "splits") -> None:
     for name, locs in splits.as_dict().items():
         for loc in locs:
             if loc in seen and seen[loc] != name:
-                problems.append(Problem(name, f"location {loc} is also in {seen[loc]}", "each location belongs to exactly one split"))
+                problems.append(
+                    Problem(
+                        name,
+                        f"location {loc} is also in {seen[loc]}",
+                        "each location belongs to exactly one split",
+                    )
+                )
             seen[loc] = name
     if problems:
         raise FormatError(source, problems)
@@ -187,11 +212,17 @@ def read_queried_images(path: str | os.PathLike[str]) -> dict[str, QueriedImage]
     """``"<dataset>/<file>"`` → selected image."""
     data = read_json(path)
     if not isinstance(data, dict):
-        raise FormatError(str(path), [Problem("$", "expected an object of '<dataset>/<file>' → image")])
+        raise FormatError(
+            str(path), [Problem("$", "expected an object of '<dataset>/<file>' → image")]
+        )
     out: dict[str, QueriedImage] = {}
     problems: list[Problem] = []
     for key, rec in data.items():
-        if not isinstance(rec, dict) or not isinstance(rec.get("dataset"), str) or not isinstance(rec.get("label"), list):
+        if (
+            not isinstance(rec, dict)
+            or not isinstance(rec.get("dataset"), str)
+            or not isinstance(rec.get("label"), list)
+        ):
             problems.append(Problem(key, "needs dataset (string) and label (list)"))
             continue
         boxes = rec.get("bbox")
@@ -200,7 +231,14 @@ def read_queried_images(path: str | os.PathLike[str]) -> dict[str, QueriedImage]
             location=str(rec.get("location", UNKNOWN_LOCATION)),
             dataset_class=str(rec.get("class", "")),
             label=[str(v) for v in rec["label"]],
-            bbox=[QueriedBox(bbox=[float(v) for v in b["bbox"]], category=str(b.get("category", "animal"))) for b in boxes] if isinstance(boxes, list) else None,
+            bbox=[
+                QueriedBox(
+                    bbox=[float(v) for v in b["bbox"]], category=str(b.get("category", "animal"))
+                )
+                for b in boxes
+            ]
+            if isinstance(boxes, list)
+            else None,
         )
     if problems:
         raise FormatError(str(path), problems)
@@ -212,7 +250,12 @@ def write_queried_images(images: Mapping[str, QueriedImage], path: str | os.Path
     out: dict[str, Any] = {}
     for key in sorted(images):
         im = images[key]
-        rec: dict[str, Any] = {"dataset": im.dataset, "location": im.location, "class": im.dataset_class, "label": im.label}
+        rec: dict[str, Any] = {
+            "dataset": im.dataset,
+            "location": im.location,
+            "class": im.dataset_class,
+            "label": im.label,
+        }
         if im.bbox is not None:
             rec["bbox"] = [{"category": b.category, "bbox": b.bbox} for b in im.bbox]
         out[key] = rec

@@ -13,7 +13,9 @@ from ct_io.md import MDResults, parse_md, validate_md_dict
 from ct_io.problems import Problem
 
 
-def validate_file(path: str | os.PathLike[str], *, images_dir: str | os.PathLike[str] | None = None) -> tuple[FileKind, list[Problem]]:
+def validate_file(
+    path: str | os.PathLike[str], *, images_dir: str | os.PathLike[str] | None = None
+) -> tuple[FileKind, list[Problem]]:
     """The file's kind and every problem in it (a file that cannot be parsed is one problem)."""
     p = Path(path)
     try:
@@ -30,7 +32,13 @@ def validate_file(path: str | os.PathLike[str], *, images_dir: str | os.PathLike
         return kind, exc.problems
     except CamtrapError as exc:
         return kind, [Problem("$", str(exc).removeprefix(f"{p}: "))]
-    return kind, [Problem("$", "neither COCO Camera Traps nor MegaDetector JSON", "CCT has images/annotations/categories; MD JSON has images[].file and detection_categories")]
+    return kind, [
+        Problem(
+            "$",
+            "neither COCO Camera Traps nor MegaDetector JSON",
+            "CCT has images/annotations/categories; MD JSON has images[].file and detection_categories",
+        )
+    ]
 
 
 def load_any(path: str | os.PathLike[str]) -> CocoCameraTraps | MDResults:
