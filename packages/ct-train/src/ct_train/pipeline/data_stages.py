@@ -32,7 +32,7 @@ def fetch(ctx: Context) -> Outcome:
         fetched.append((src.dataset or got.name, got))
     if len(fetched) == 1:
         name, got = fetched[0]
-        record = {
+        record: dict[str, Any] = {
             "name": name,
             "cct": str(got.cct_path),
             "images_dir": str(got.images_dir),
@@ -43,7 +43,7 @@ def fetch(ctx: Context) -> Outcome:
     write_json(paths.data_json, record)
     from ct_io.cct import read_cct
 
-    ds = read_cct(record["cct"])
+    ds = read_cct(str(record["cct"]))
     return Outcome(
         {"datasets": len(fetched), "images": len(ds.images), "categories": len(ds.categories)}
     )
