@@ -2,6 +2,7 @@
 
     nox -s tests          # each package's tests, each in an environment of only its declared deps
     nox -s integration    # cross-package tests under tests/
+    nox -s slow           # heavy tests: DDP, the full demo pipeline, every backbone
     nox -s lint typecheck docs
     nox -s demo           # the README's main job on the built-in synthetic dataset
     nox -s bench          # benchmark scripts under bench/, writing docs/benchmarks.md
@@ -18,7 +19,7 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "docs"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "docs", "slow"]
 nox.options.error_on_missing_interpreters = False
 
 ROOT = Path(__file__).parent
@@ -61,6 +62,14 @@ def integration(session: nox.Session) -> None:
     """Cross-package tests (tests/ at the root) with the whole workspace installed."""
     _sync(session, "--all-packages", "--group", "dev")
     _pytest(session, "tests")
+
+
+@nox.session(python=PYTHON)
+def slow(session: nox.Session) -> None:
+    """The heavy tests (marked ``slow``): two-process DDP training, the full demo pipeline,
+    every backbone variant. Excluded from the other sessions to keep them quick."""
+    _sync(session, "--all-packages", "--group", "dev")
+    _pytest(session, "packages", "tests", "-m", "slow")
 
 
 @nox.session(python=PYTHON)

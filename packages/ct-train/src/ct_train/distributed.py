@@ -69,5 +69,8 @@ def broadcast_object(obj: Any, info: DistInfo) -> Any:
 
 
 def cleanup(info: DistInfo) -> None:
+    """Leave the process group together: a rank that tears down while another is still in
+    a collective makes gloo abort the other ("terminate called without an active exception")."""
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
