@@ -6,16 +6,19 @@ when there is no test target), orders the units at random and cuts the order int
 val and test. Trials are generated and scored in blocks: one block is a ``(T, U)`` array
 of assignments scored with two matrix products, not a pandas loop per trial.
 
-The random stream depends only on the seed and the number of units, so the same seed on
-the same table gives the same split on any machine.
+The random streams depend only on the seed and the number of units, so the same seed on
+the same table gives the same split on any machine, whatever the number of threads.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from attrs import define
+from threadpoolctl import threadpool_limits
 
 from ct_splits.scoring import TEST, TRAIN, VAL, Scorer
 
@@ -72,25 +75,36 @@ def random_search(
     seed: int = 0,
     *,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> SearchResult:
-    """Score ``n_trials`` random splits and return the best (the first one on ties)."""
+    """Score ``n_trials`` random splits and return the best (the first one on ties).
+
+    Trials come in blocks, each with its own random stream spawned from ``seed``, and
+    blocks run on ``workers`` threads (default: the CPU count; numpy releases the GIL
+    while sorting and multiplying), so the result depends on the seed only.
+    """
     n_units = scorer.X.shape[0]
     if n_trials < 1:
         raise ValueError("n_trials must be at least 1")
-    rng = np.random.default_rng(seed)
     targets = scorer.targets.as_array()
     block = block_size(n_units)
-    best_score, best = np.inf, None
-    done = 0
-    while done < n_trials:
-        t = min(block, n_trials - done)
-        assign = draw_trials(rng, t, n_units, targets)
+    sizes = [min(block, n_trials - start) for start in range(0, n_trials, block)]
+    streams = np.random.SeedSequence(seed).spawn(len(sizes))
+
+    def run_block(i: int) -> tuple[float, np.ndarray]:
+        assign = draw_trials(np.random.default_rng(streams[i]), sizes[i], n_units, targets)
         scores = scorer.score_batch(assign)
-        i = int(np.argmin(scores))
-        if scores[i] < best_score:
-            best_score, best = float(scores[i]), assign[i].copy()
-        done += t
-        if progress:
-            progress(t)
+        j = int(np.argmin(scores))
+        return float(scores[j]), assign[j].copy()
+
+    best_score, best = np.inf, None
+    workers = workers or os.cpu_count() or 1
+    # one BLAS thread per block: the blocks already keep every core busy
+    with threadpool_limits(limits=1 if workers > 1 else None), ThreadPoolExecutor(workers) as pool:
+        for (score, assign), size in zip(pool.map(run_block, range(len(sizes))), sizes, strict=True):
+            if score < best_score:
+                best_score, best = score, assign
+            if progress:
+                progress(size)
     assert best is not None
     return SearchResult(assign=best, score=scorer.score(best), trials=n_trials)
