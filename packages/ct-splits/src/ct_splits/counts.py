@@ -74,11 +74,12 @@ def count_units(
         n_units, n_labels
     )
     loc_codes = pd.factorize(location_pairs(frame).to_numpy()[positions])[0]
-    pairs = np.unique(np.stack([loc_codes, label_codes]), axis=1)
+    pair_keys = np.unique(loc_codes.astype(np.int64) * n_labels + label_codes)
+    pair_locs, pair_labels = np.divmod(pair_keys, n_labels)
     loc_unit = np.zeros(int(loc_codes.max()) + 1, dtype=np.int64)
     loc_unit[loc_codes] = unit_of
     locs = np.bincount(
-        loc_unit[pairs[0]] * n_labels + pairs[1], minlength=n_units * n_labels
+        loc_unit[pair_locs] * n_labels + pair_labels, minlength=n_units * n_labels
     ).reshape(n_units, n_labels)
     return UnitCounts(
         units=units,

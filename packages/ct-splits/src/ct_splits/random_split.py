@@ -36,8 +36,9 @@ class SearchResult:
 
 
 def block_size(n_units: int) -> int:
-    """Trials per block: about 4 M assignment cells, at most 1024 (depends on the data only)."""
-    return int(max(1, min(2048, (1 << 22) // max(1, n_units))))
+    """Trials per block: about 1 M assignment cells, at most 1024 (depends on the data only),
+    so there are enough blocks to keep every core busy."""
+    return int(max(1, min(1024, (1 << 20) // max(1, n_units))))
 
 
 def draw_trials(
