@@ -12,7 +12,7 @@ augmentation, in the same process, one after the other:
 
 Usage (2 CPU cores, no GPU needed; crops are synthesised in a temp folder)::
 
-    uv run python bench/bench_train.py --models resnet18 efficientnet_b0 --steps 8
+    uv run python bench/bench_train.py --models resnet18 efficientnet-b0 --steps 8
 """
 
 from __future__ import annotations
@@ -63,7 +63,6 @@ def make_crops(root: Path, count: int, seed: int = 0) -> None:
 
 def baseline_rate(root: Path, model_name: str, batch: int, steps: int, workers: int) -> float:
     """torchvision-reference style: v1 transforms, default DataLoader, fp32."""
-    import torchvision
     from torchvision import transforms as T  # noqa: N812 (the torchvision convention)
 
     frame = pd.read_csv(root / "classification_ds.csv")
@@ -92,7 +91,10 @@ def baseline_rate(root: Path, model_name: str, batch: int, steps: int, workers: 
     loader = torch.utils.data.DataLoader(
         Plain(), batch_size=batch, shuffle=True, num_workers=workers, drop_last=True
     )
-    model = torchvision.models.get_model(model_name, num_classes=len(LABELS))
+    from ct_infer.backbones import build_backbone
+
+    # the same network ct-train trains (ct-infer's registry), run the plain fp32 way
+    model = build_backbone(model_name, len(LABELS)).module
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
     model.train()
@@ -164,7 +166,7 @@ def model_only_rate(session, steps: int) -> float:  # type: ignore[no-untyped-de
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["resnet18", "efficientnet_b0"])
+    parser.add_argument("--models", nargs="+", default=["resnet18", "efficientnet-b0"])
     parser.add_argument("--steps", type=int, default=8, help="timed steps (after 2 warm-up steps)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
