@@ -57,8 +57,9 @@ json_values = st.recursive(
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -167,3 +168,34 @@ def test_csv_label_spec_raises_only_project_errors(
 )
 def test_csv_label_spec_examples(tmp_path: Path, text: str) -> None:
     _load(read_spec, tmp_path / "spec.csv", text.encode())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"images":[],"annotations":[{"id":1,"image_id":1,"bbox":[1e999,0,5,5]}],"categories":[]}',
+        '{"info":{"x":1e999},"images":[],"annotations":[],"categories":[]}',
+        '{"images":[],"annotations":[],"categories":[],"extra":-1e999}',
+        '{"images":[{"id":1,"width":123456789012345678901234567890}],"annotations":[],"categories":[]}',
+    ],
+)
+def test_cct_numbers_out_of_range_are_one_line_errors(tmp_path: Path, text: str) -> None:
+    """Regression: msgspec's 'Number out of range' escaped read_cct as a traceback."""
+    _load(read_cct, tmp_path / "big.json", text.encode())
+
+
+def test_bare_values_in_a_table_are_an_error_not_a_segfault(tmp_path: Path) -> None:
+    """Regression: pyarrow's NDJSON reader segfaulted on non-object records (found by the
+    fuzz above); run in a child process so a crash fails this test instead of pytest."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "bare.json"
+    path.write_text('{"images": [null, -1e-05, "x", null], "annotations": [], "categories": []}')
+    code = "from ct_io.cct import read_cct\nimport sys\nread_cct(sys.argv[1])"
+    for _ in range(5):  # the crash was intermittent
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True
+        )
+        assert proc.returncode == 1, proc.stderr[-2000:]
+        assert "FormatError" in proc.stderr and "expected an object" in proc.stderr
