@@ -116,6 +116,8 @@ def read_cct(path: str | os.PathLike[str]) -> CocoCameraTraps:
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     try:
         info, extra, images, annotations, categories = _read_all(mm, str(p))
+    except msgspec.DecodeError as exc:  # a value msgspec cannot hold (e.g. a number out of range)
+        raise CamtrapError(f"{p}: unreadable JSON value: {exc} — fix or remove it") from None
     finally:
         with contextlib.suppress(BufferError):  # records still referenced by an exception's frames
             mm.close()
@@ -193,6 +195,8 @@ def _parse_chunk(chunk: list[msgspec.Raw], key: str, source: str, offset: int) -
     """Parse records with pyarrow's NDJSON reader; fall back to msgspec for odd types."""
     data = b"\n".join(chunk)
     try:
+        if not all(memoryview(r)[:1] == b"{" for r in chunk):
+            raise ValueError("not every record is an object")  # pyarrow crashes on bare values
         table = pajson.read_json(
             io.BytesIO(data),
             read_options=pajson.ReadOptions(block_size=max(1 << 20, len(data) + 1)),
@@ -207,7 +211,13 @@ def _parse_chunk(chunk: list[msgspec.Raw], key: str, source: str, offset: int) -
         return frame
     rows: list[Any] = []
     for i, r in enumerate(chunk):
-        obj = msgspec.json.decode(r)
+        try:
+            obj = msgspec.json.decode(r)
+        except msgspec.DecodeError as exc:  # e.g. 1e999: a number out of range
+            where = f"{key}[{offset + i}]"
+            raise FormatError(
+                source, [Problem(where, str(exc), "fix or remove the value")]
+            ) from None
         if not isinstance(obj, dict):
             raise FormatError(
                 source,
