@@ -25,10 +25,27 @@ import pandas as pd
 
 BIN = Path(sys.executable).parent
 SPECIES = [f"species_{i:02d}" for i in range(30)]
-MANIFEST_COLUMNS = (
-    "crop,image,box_index,source,detector,category,confidence,box_x,box_y,box_w,box_h,"
-    "crop_x,crop_y,crop_w,crop_h,width,height,image_width,image_height"
-).split(",")
+MANIFEST_COLUMNS = [
+    "crop",
+    "image",
+    "box_index",
+    "source",
+    "detector",
+    "category",
+    "confidence",
+    "box_x",
+    "box_y",
+    "box_w",
+    "box_h",
+    "crop_x",
+    "crop_y",
+    "crop_w",
+    "crop_h",
+    "width",
+    "height",
+    "image_width",
+    "image_height",
+]
 
 
 def generate(work: Path, n: int, seed: int = 0) -> None:
@@ -38,37 +55,68 @@ def generate(work: Path, n: int, seed: int = 0) -> None:
     loc = rng.integers(0, 3000, n)
     names = [f"loc{loc[i]:04d}/img{i:07d}.jpg" for i in range(n)]
     images = [
-        {"id": f"i{i}", "file_name": names[i], "width": 1920, "height": 1080,
-         "location": f"loc{loc[i]:04d}", "seq_id": f"s{i // 3}"}
+        {
+            "id": f"i{i}",
+            "file_name": names[i],
+            "width": 1920,
+            "height": 1080,
+            "location": f"loc{loc[i]:04d}",
+            "seq_id": f"s{i // 3}",
+        }
         for i in range(n)
     ]
     anns = [
-        {"id": f"a{i}", "image_id": f"i{i}", "category_id": int(cat[i]), "bbox": [100, 100, 400, 300]}
+        {
+            "id": f"a{i}",
+            "image_id": f"i{i}",
+            "category_id": int(cat[i]),
+            "bbox": [100, 100, 400, 300],
+        }
         for i in range(n)
     ]
     cats = [{"id": i, "name": s} for i, s in enumerate(SPECIES)]
     (work / "big.json").write_bytes(
-        msgspec.json.encode({"info": {"version": "1"}, "images": images, "annotations": anns, "categories": cats})
+        msgspec.json.encode(
+            {"info": {"version": "1"}, "images": images, "annotations": anns, "categories": cats}
+        )
     )
     del images, anns
     spec = {s: {"dataset_labels": {"big": [s]}} for s in SPECIES}
     (work / "spec.json").write_text(json.dumps(spec))
     crops = work / "crops"
     crops.mkdir(exist_ok=True)
-    frame = pd.DataFrame({
-        "crop": [f"{x}___crop00.jpg" for x in names], "image": names, "box_index": 0,
-        "source": "gt", "detector": "", "category": [SPECIES[c] for c in cat], "confidence": "",
-        "box_x": 100, "box_y": 100, "box_w": 400, "box_h": 300, "crop_x": 100, "crop_y": 50,
-        "crop_w": 400, "crop_h": 400, "width": 400, "height": 400,
-        "image_width": 1920, "image_height": 1080,
-    })
+    frame = pd.DataFrame(
+        {
+            "crop": [f"{x}___crop00.jpg" for x in names],
+            "image": names,
+            "box_index": 0,
+            "source": "gt",
+            "detector": "",
+            "category": [SPECIES[c] for c in cat],
+            "confidence": "",
+            "box_x": 100,
+            "box_y": 100,
+            "box_w": 400,
+            "box_h": 300,
+            "crop_x": 100,
+            "crop_y": 50,
+            "crop_w": 400,
+            "crop_h": 400,
+            "width": 400,
+            "height": 400,
+            "image_width": 1920,
+            "image_height": 1080,
+        }
+    )
     frame[MANIFEST_COLUMNS].to_csv(crops / "crops.csv", index=False)
 
 
 def stage(name: str, argv: list[str], cwd: Path) -> dict[str, float]:
     """Run one console script; wall seconds and peak RSS (GiB) of the child."""
     start = time.perf_counter()
-    proc = subprocess.Popen([str(BIN / argv[0]), *argv[1:]], cwd=cwd, env={**os.environ, "COLUMNS": "160"})
+    proc = subprocess.Popen(
+        [str(BIN / argv[0]), *argv[1:]], cwd=cwd, env={**os.environ, "COLUMNS": "160"}
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
@@ -91,15 +139,39 @@ def main() -> None:
     generate(work, args.images)
     print(f"generated {args.images:,} images in {time.perf_counter() - t:.1f} s under {work}")
     results = {
-        "select": stage("select", ["ct-taxonomy", "select", "spec.json", "-o", "sel", "-d", "big=big.json"], work),
-        "dataset": stage("dataset", ["ct-splits", "dataset", "ds", "-c", "crops", "-q", "sel/queried_images.json", "--no-check-files"], work),
+        "select": stage(
+            "select",
+            ["ct-taxonomy", "select", "spec.json", "-o", "sel", "-d", "big=big.json"],
+            work,
+        ),
+        "dataset": stage(
+            "dataset",
+            [
+                "ct-splits",
+                "dataset",
+                "ds",
+                "-c",
+                "crops",
+                "-q",
+                "sel/queried_images.json",
+                "--no-check-files",
+            ],
+            work,
+        ),
         "split": stage("split", ["ct-splits", "split", "ds", "--trials", str(args.trials)], work),
     }
     total = sum(r["wall_s"] for r in results.values())
     peak = max(r["peak_rss_gib"] for r in results.values())
     ok = total < 180 and peak < 4
-    print(f"total {total:.1f} s, peak RSS {peak:.2f} GiB — {'within' if ok else 'OVER'} target (< 180 s, < 4 GiB)")
-    (work / "bench_scale.json").write_text(json.dumps({"images": args.images, "stages": results, "total_s": total, "peak_rss_gib": peak}, indent=1))
+    print(
+        f"total {total:.1f} s, peak RSS {peak:.2f} GiB — {'within' if ok else 'OVER'} target (< 180 s, < 4 GiB)"
+    )
+    (work / "bench_scale.json").write_text(
+        json.dumps(
+            {"images": args.images, "stages": results, "total_s": total, "peak_rss_gib": peak},
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

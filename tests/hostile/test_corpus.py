@@ -43,7 +43,7 @@ def work(tmp_path: Path) -> Path:
     (tmp_path / "outside" / "secret.jpg").write_bytes(
         (tmp_path / "data" / "images" / "good.jpg").read_bytes()
     )
-    os.symlink(tmp_path / "outside" / "secret.jpg", tmp_path / "data" / "images" / "link.jpg")
+    (tmp_path / "data" / "images" / "link.jpg").symlink_to(tmp_path / "outside" / "secret.jpg")
     (tmp_path / "malformed.json").write_text('{"images": [ {"id": 1,, }]')
     full = json.dumps(box_cct([1, 2, 3, 4]))
     (tmp_path / "truncated.json").write_text(full[: len(full) // 2])

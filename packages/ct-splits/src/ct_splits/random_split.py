@@ -102,7 +102,9 @@ def random_search(
     workers = workers or os.cpu_count() or 1
     # one BLAS thread per block: the blocks already keep every core busy
     with threadpool_limits(limits=1 if workers > 1 else None), ThreadPoolExecutor(workers) as pool:
-        for (score, assign), size in zip(pool.map(run_block, range(len(sizes))), sizes, strict=True):
+        for (score, assign), size in zip(
+            pool.map(run_block, range(len(sizes))), sizes, strict=True
+        ):
             if score < best_score:
                 best_score, best = score, assign
             if progress:
