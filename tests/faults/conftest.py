@@ -1,0 +1,43 @@
+"""Fixtures of the fault-injection suite (helpers in ``faultkit``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # faultkit, for the test modules
+
+from faultkit import MD_TEST, cli, crop_demo_args, dataset_args, run_ok
+
+
+@pytest.fixture(scope="session")
+def md_test() -> Path:
+    if not (MD_TEST / "md_output_v5a.json").is_file():
+        pytest.skip(f"real test images not found at {MD_TEST}")
+    return MD_TEST
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in demo source: images, a CCT with boxes and MD JSON (``demo/demo/``)."""
+    out = tmp_path_factory.mktemp("demo")
+    run_ok(cli("ct-io", "fetch", "demo", out, "-o", "num_images=160", "-o", "num_locations=8"))
+    return out / "demo"
+
+
+@pytest.fixture(scope="session")
+def demo_crops(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo-crops") / "crops"
+    run_ok(cli("ct-crop", "crop", *crop_demo_args(demo), out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_dataset(demo: Path, demo_crops: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """classification_ds.csv, label_index.json and splits.json of the demo crops."""
+    out = tmp_path_factory.mktemp("demo-ds")
+    run_ok(cli("ct-splits", "dataset", out, *dataset_args(demo, demo_crops)))
+    run_ok(cli("ct-splits", "split", out, "--trials", "2000"))
+    return out
