@@ -41,3 +41,28 @@ def demo_dataset(demo: Path, demo_crops: Path, tmp_path_factory: pytest.TempPath
     run_ok(cli("ct-splits", "dataset", out, *dataset_args(demo, demo_crops)))
     run_ok(cli("ct-splits", "split", out, "--trials", "2000"))
     return out
+
+
+@pytest.fixture(scope="session")
+def md_crops(md_test: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ct-crop's crops of the real MegaDetector detections (30 crops, 96 px)."""
+    out = tmp_path_factory.mktemp("md-crops") / "crops"
+    run_ok(cli("ct-crop", "crop", "-i", md_test / "images", "-d", md_test / "md_output_v5a.json",
+               "--size", "96", "-w", "1", out))  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised tiny timm network (64 px) saved as a bundle (seeded)."""
+    torch = pytest.importorskip("torch")
+    from ct_infer.backbones import build_backbone
+    from ct_infer.bundle import make_meta, save_bundle
+
+    labels = ["antelope", "bird", "carnivore", "primate"]
+    torch.manual_seed(0)
+    built = build_backbone("timm:test_efficientnet", len(labels), None, {"input_size": 64})
+    path = tmp_path_factory.mktemp("bundle") / "tiny.safetensors"
+    meta = make_meta("timm:test_efficientnet", labels, built.preprocessing, built.options)
+    save_bundle(path, built.module, meta)  # type: ignore[arg-type]
+    return path
