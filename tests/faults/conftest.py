@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # faultkit, for the test modules
 
-from faultkit import MD_TEST, cli, crop_demo_args, dataset_args, run_ok
+from faultkit import MD_TEST, FileServer, cli, crop_demo_args, dataset_args, run_ok
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +67,10 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     meta = make_meta("timm:test_efficientnet", labels, built.preprocessing, built.options)
     save_bundle(path, built.module, meta)  # type: ignore[arg-type]
     return path
+
+
+@pytest.fixture()
+def http_server() -> Iterator[FileServer]:
+    server = FileServer()
+    yield server
+    server.stop()

@@ -16,6 +16,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -163,3 +164,51 @@ def crop_demo_args(demo: Path) -> list[str]:
 
 def dataset_args(demo: Path, crops: Path) -> list[str]:
     return ["-c", str(crops), "--cct", str(demo / "demo_cct.json"), "--min-locs", "3"]
+
+
+class FileServer:
+    """Serves ``files`` (URL path → bytes) over HTTP/1.1 on loopback, ``chunk_delay``
+    seconds per 16 KiB (a trimmed copy of ct-io's sources test server)."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.files: dict[str, bytes] = {}
+        self.chunk_delay = 0.0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                from urllib.parse import unquote, urlsplit
+
+                data = server.files.get(unquote(urlsplit(self.path).path))
+                self.send_response(200 if data is not None else 404)
+                self.send_header("Content-Length", str(len(data or b"")))
+                self.end_headers()
+                try:
+                    for i in range(0, len(data or b""), 1 << 14):
+                        self.wfile.write((data or b"")[i : i + (1 << 14)])
+                        time.sleep(server.chunk_delay)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+
+        class Quiet(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+        self.httpd = Quiet(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
