@@ -3,6 +3,7 @@
     nox -s tests          # each package's tests, each in an environment of only its declared deps
     nox -s integration    # cross-package tests under tests/
     nox -s slow           # heavy tests: DDP, the full demo pipeline, every backbone
+    nox -s faults         # every long command killed with SIGKILL, rerun, compared
     nox -s lint typecheck docs
     nox -s demo           # the README's main job on the built-in synthetic dataset
     nox -s bench          # benchmark scripts under bench/, writing docs/benchmarks.md
@@ -19,7 +20,7 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "docs", "slow"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "docs", "slow", "faults"]
 nox.options.error_on_missing_interpreters = False
 
 ROOT = Path(__file__).parent
@@ -70,6 +71,14 @@ def slow(session: nox.Session) -> None:
     every backbone variant. Excluded from the other sessions to keep them quick."""
     _sync(session, "--all-packages", "--group", "dev")
     _pytest(session, "packages", "tests", "-m", "slow")
+
+
+@nox.session(python=PYTHON)
+def faults(session: nox.Session) -> None:
+    """Fault injection (marked ``faults``): each long command SIGKILLed at seeded random
+    points, rerun, and compared with an uninterrupted run."""
+    _sync(session, "--all-packages", "--group", "dev")
+    _pytest(session, "tests/faults", "-m", "faults")
 
 
 @nox.session(python=PYTHON)
