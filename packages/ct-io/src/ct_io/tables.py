@@ -36,14 +36,18 @@ def read_csv(
     path: str | os.PathLike[str],
     *,
     required: Sequence[str] = (),
-    dtype: Mapping[str, Any] | None = None,
+    dtype: Mapping[str, Any] | type[str] | None = None,
 ) -> pd.DataFrame:
-    """Read a CSV (gzipped or not); missing required columns raise a one-line error."""
+    """Read a CSV (gzipped or not); missing required columns raise a one-line error.
+
+    ``dtype`` maps columns to types, or is ``str`` to read every column as text.
+    """
     p = Path(path)
     if not p.is_file():
         raise CamtrapError(f"{p}: file not found")
+    types: Any = str if dtype is str else dict(dtype or {})  # type: ignore[arg-type]
     try:
-        frame = pd.read_csv(p, dtype=dict(dtype or {}), keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(p, dtype=types, keep_default_na=False, na_values=[""])
     except (
         pd.errors.ParserError,
         pd.errors.EmptyDataError,

@@ -124,24 +124,6 @@ def download_dataset(
 
 def read_text_csv(path: str | os.PathLike[str], *, required: Sequence[str] = ()) -> pd.DataFrame:
     """A CSV with every column as text (empty cells → NaN); one-line errors."""
-    from ct_io.errors import CamtrapError
+    from ct_io.tables import read_csv
 
-    p = Path(path)
-    if not p.is_file():
-        raise CamtrapError(f"{p}: file not found")
-    try:
-        frame = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
-    except (
-        pd.errors.ParserError,
-        pd.errors.EmptyDataError,
-        UnicodeDecodeError,
-        EOFError,
-        OSError,
-    ) as exc:
-        raise CamtrapError(f"{p}: cannot read CSV ({exc})") from None
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise CamtrapError(
-            f"{p}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, frame.columns))})"
-        )
-    return frame
+    return read_csv(path, required=required, dtype=str)
