@@ -23,29 +23,10 @@ import msgspec
 import numpy as np
 import pandas as pd
 
+from ct_crop.manifest import MANIFEST_COLUMNS
+
 BIN = Path(sys.executable).parent
 SPECIES = [f"species_{i:02d}" for i in range(30)]
-MANIFEST_COLUMNS = [
-    "crop",
-    "image",
-    "box_index",
-    "source",
-    "detector",
-    "category",
-    "confidence",
-    "box_x",
-    "box_y",
-    "box_w",
-    "box_h",
-    "crop_x",
-    "crop_y",
-    "crop_w",
-    "crop_h",
-    "width",
-    "height",
-    "image_width",
-    "image_height",
-]
 
 
 def generate(work: Path, n: int, seed: int = 0) -> None:
@@ -108,7 +89,7 @@ def generate(work: Path, n: int, seed: int = 0) -> None:
             "image_height": 1080,
         }
     )
-    frame[MANIFEST_COLUMNS].to_csv(crops / "crops.csv", index=False)
+    frame[list(MANIFEST_COLUMNS)].to_csv(crops / "crops.csv", index=False)
 
 
 def stage(name: str, argv: list[str], cwd: Path) -> dict[str, float]:
