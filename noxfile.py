@@ -113,10 +113,16 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run every bench/ script (reference tools installed in their own venvs by the scripts)."""
+    """Run every bench/ script (reference tools installed in their own venvs by the scripts),
+    then write docs/benchmarks.md from their results. ``nox -s bench -- crop train`` runs
+    only those scripts (the page keeps the other scripts' last saved results)."""
     _sync(session, "--all-packages", "--group", "dev")
-    for script in sorted((ROOT / "bench").glob("bench_*.py")):
-        session.run("python", str(script), *session.posargs)
+    scripts = sorted((ROOT / "bench").glob("bench_*.py"))
+    if session.posargs:
+        scripts = [s for s in scripts if s.stem.removeprefix("bench_") in session.posargs]
+    for script in scripts:
+        session.run("python", str(script))
+    session.run("python", str(ROOT / "bench" / "write_page.py"))
 
 
 @nox.session(python=PYTHON)

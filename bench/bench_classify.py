@@ -196,6 +196,29 @@ def main() -> None:
         *[f"| {b} | `{f}` | {x:.1f} | {w:.1f} | {s:.1f} | {r:.1f}x |" for b, f, x, w, s, r in rows],
     ]
     print("\n".join(lines))
+    from benchpage import Figure, Section, save
+
+    size = 300 if args.gpu else 224  # the backbones' default input sizes
+    figures = [
+        Figure(f"classify {b} @{size}, whole process", w, "crops/s", x,
+               "plain fp32 batch-1 loop (run_classifier.py's default)", target=10.0)
+        for b, _f, x, w, _s, _r in rows
+    ]  # fmt: skip
+    if args.gpu:
+        figures += [
+            Figure(f"classify {b} @{size}, steady state", s, "crops/s", bound=1500)
+            for b, _f, _x, _w, s, _r in rows
+        ]
+    save(
+        Section(
+            "classify_gpu" if args.gpu else "classify",
+            "Batch classification (ct-infer classify)",
+            figures,
+            "\n".join(lines),
+            device=device,
+            gpu=args.gpu,
+        )
+    )
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text("\n".join(lines) + "\n")

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -174,6 +175,7 @@ def main() -> None:
 
     OUT.mkdir(parents=True, exist_ok=True)
     python = ensure_md_venv()
+    figures: list[Any] = []
     lines = [
         "| size | tool | seconds (best) | seconds (median) | best score | median score | speed-up (best) |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -204,6 +206,7 @@ def main() -> None:
                 rows[name][1].append(ref)
             print(f"{size} run {run + 1}/{args.seeds} done", file=sys.stderr)
         md_sec = float(np.min(rows["MegaDetector create_splits_random (10,000 trials)"][0]))
+        figures += headline_figures(size, rows)
         label = f"{size}: {n_locs:,} locations × {n_labels} labels × {len(df):,} crops"
         for name, (secs, scores) in rows.items():
             best, med = float(np.min(secs)), float(np.median(secs))
@@ -215,6 +218,37 @@ def main() -> None:
     table += f"\n\n{os.cpu_count()} CPUs, load average {load:.1f} at the end of the run."
     print(table)
     (ROOT / "out" / "bench_splits.md").write_text(table + "\n")
+    from benchpage import Section, save
+
+    save(Section("splits", "Splits by location", figures, table))
+
+
+def headline_figures(size: str, rows: dict[str, tuple[list[float], list[float]]]) -> list[Any]:
+    """ct-splits beside MegaDetector's create_splits_random: best time, median score."""
+    from benchpage import Figure
+
+    md_secs, md_scores = rows["MegaDetector create_splits_random (10,000 trials)"]
+    secs, _ = rows["ct-splits random (10,000 trials)"]
+    _, opt_scores = rows["ct-splits random + local search"]
+    reference = "MegaDetector create_splits_random"
+    return [
+        Figure(
+            f"{size}: 10,000 random trials, seconds",
+            float(np.min(secs)),
+            "s",
+            float(np.min(md_secs)),
+            reference,
+            higher_is_better=False,
+        ),
+        Figure(
+            f"{size}: split score (lower = closer to the fractions), median",
+            float(np.median(opt_scores)),
+            "",
+            float(np.median(md_scores)),
+            reference,
+            higher_is_better=False,
+        ),
+    ]
 
 
 if __name__ == "__main__":

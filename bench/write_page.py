@@ -1,0 +1,128 @@
+"""Write ``docs/benchmarks.md`` from the results the ``bench/bench_*.py`` scripts saved.
+
+    python bench/write_page.py [--output docs/benchmarks.md]
+
+Run last by ``nox -s bench``. Every headline figure stands beside the reference it was
+measured against in the same run on the same machine; GPU figures get their own table
+with the device named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from benchpage import RESULTS, Figure, Section, describe_cpu, load
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = ["cct_load", "splits", "scale", "taxonomy", "download", "crop", "classify", "train"]
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if value < 10 else f"{value:.1f}"
+
+
+def _target(f: Figure) -> str:
+    if f.target is not None:
+        return f"≥ {f.target:g}×"
+    if f.bound is not None:
+        return f"{'≥' if f.higher_is_better else '≤'} {_num(f.bound)} {f.unit}"
+    return ""
+
+
+def _verdict(f: Figure) -> str:
+    return {True: "met", False: "**missed**", None: ""}[f.met]
+
+
+def summary_table(sections: list[Section]) -> list[str]:
+    lines = [
+        "| benchmark | figure | ours | reference | reference tool | × reference | target | |",
+        "|---|---|---:|---:|---|---:|---|---|",
+    ]
+    for s in sections:
+        for f in s.figures:
+            ratio = f"{f.ratio:.2f}×" if f.ratio is not None else "–"
+            lines.append(
+                f"| {s.title} | {f.what} | {_num(f.ours)} {f.unit} | "
+                f"{_num(f.reference)}{' ' + f.unit if f.reference is not None else ''} | "
+                f"{f.reference_name or '–'} | {ratio} | {_target(f)} | {_verdict(f)} |"
+            )
+    return lines
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def render(sections: list[Section], missing: list[str]) -> str:
+    cpu = [s for s in sections if not s.gpu]
+    gpu = [s for s in sections if s.gpu]
+    dates = sorted({s.measured[:10] for s in sections})
+    out = [
+        "# Benchmarks",
+        "",
+        "Written by `nox -s bench` (every `bench/bench_*.py`, then `bench/write_page.py`); "
+        "do not edit by hand. Each figure stands beside its reference, measured in the same "
+        'run on the same machine; ratios are "times better than the reference" (faster, or '
+        "less memory). Targets are the ones the project's issues set.",
+        "",
+        f"- Measured: {', '.join(dates) or '–'}",
+        f"- Machine: {describe_cpu()}, no GPU used for the CPU table; "
+        f"{platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()}, torch {_version('torch')}, "
+        f"torchvision {_version('torchvision')}, Pillow {_version('pillow')}, "
+        f"pandas {_version('pandas')}",
+        "",
+    ]
+    if cpu:
+        out += ["## CPU", "", *summary_table(cpu), ""]
+    if gpu:
+        out += ["## GPU", ""]
+        for device in sorted({s.device for s in gpu}):
+            out += [f"Device: {device}", "", *summary_table([s for s in gpu if s.device == device])]
+            out.append("")
+    if missing:
+        out += [f"Not measured in this run: {', '.join(missing)}.", ""]
+    out += ["## Details", ""]
+    for s in sections:
+        out += [
+            f"### {s.title}{' (GPU)' if s.gpu else ''}",
+            "",
+            f"Measured {s.measured} on {s.device}; load average {s.load_average:.1f} at the end.",
+            "",
+            s.details.strip(),
+            "",
+        ]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    found = {p.stem: load(p) for p in sorted(args.results.glob("*.json"))}
+    if not found:
+        raise SystemExit(f"no results under {args.results}: run the bench/bench_*.py scripts first")
+    names = [n for n in ORDER if n in found] + sorted(set(found) - set(ORDER))
+    expected = {p.stem.removeprefix("bench_") for p in (ROOT / "bench").glob("bench_*.py")}
+    missing = sorted(expected - set(found))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.output.with_suffix(".md.tmp")
+    tmp.write_text(render([found[n] for n in names], missing))
+    tmp.replace(args.output)
+    print(f"wrote {args.output} ({len(names)} benchmarks)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
