@@ -13,6 +13,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from ct_io.errors import CamtrapError
+from ct_io.redact import RedactingFilter, redact_text
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -23,11 +24,13 @@ EXIT_ERROR = 2
 
 
 def setup_logging(verbose: bool = False) -> None:
-    """Log through rich to stderr (INFO, or DEBUG when verbose)."""
+    """Log through rich to stderr (INFO, or DEBUG when verbose); credentials are masked."""
+    handler = RichHandler(console=err_console, show_path=False, show_time=False)
+    handler.addFilter(RedactingFilter())
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
+        handlers=[handler],
         force=True,
     )
 
@@ -46,7 +49,7 @@ def run_cli(app: Callable[..., Any]) -> None:
         if os.environ.get("CAMTRAP_DEBUG"):
             raise
         err_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            f"[bold red]error:[/] {escape(redact_text(str(exc)))}", highlight=False, soft_wrap=True
         )
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
