@@ -16,12 +16,15 @@ import csv
 import io
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from ct_io import hookimpl
 
 from .conftest import FileServer, Result, assert_no_traceback, run_cli
 
@@ -104,7 +107,12 @@ class SignedLila:
         writer = csv.writer(index)
         writer.writerow(["name", "short_name", "metadata_url_gcp", "image_base_url_gcp"])
         writer.writerow(
-            ["Demo Cams", "demo", f"{self.signed}/meta/demo.json?{SAS}", f"{self.signed}/imgs?{SAS}"]
+            [
+                "Demo Cams",
+                "demo",
+                f"{self.signed}/meta/demo.json?{SAS}",
+                f"{self.signed}/imgs?{SAS}",
+            ]
         )
         self.server.files["/meta/index.csv"] = index.getvalue().encode()
         self.index_url = f"{self.signed}/meta/index.csv?token={URL_TOKEN}"
@@ -258,7 +266,7 @@ def train_config(lila: SignedLila, loggers: list[dict[str, Any]]) -> dict[str, A
         "sources": [{"name": "lila", "options": source}],
         "detector": {"enabled": False},
         "data": {"batch_size": 8, "num_workers": 0, "image_size": 32},
-        "model": {"backbone": "timm:test_efficientnet", "pretrained": "none"},
+        "model": {"backbone": "tiny-sec", "pretrained": "none"},
         "train": {"epochs": 1, "amp": "off", "early_stop": {"patience": 0}},
         "loggers": loggers,
         "crop": {"size": 32, "workers": 1},
@@ -268,10 +276,68 @@ def train_config(lila: SignedLila, loggers: list[dict[str, Any]]) -> dict[str, A
     }
 
 
+class TinyBackbone:
+    """A tiny CNN registered like any plugin (timm would cost seconds to import)."""
+
+    @hookimpl
+    def ct_register_backbones(self, register: Any) -> None:
+        import torch
+
+        from ct_infer.backbones import BuiltBackbone, Preprocessing
+
+        def make(num_classes: int, pretrained: object) -> BuiltBackbone:
+            net = torch.nn.Sequential(
+                torch.nn.Conv2d(3, 4, 3, stride=2, padding=1),
+                torch.nn.ReLU(),
+                torch.nn.AdaptiveAvgPool2d(1),
+                torch.nn.Flatten(),
+                torch.nn.Linear(4, num_classes),
+            )
+            return BuiltBackbone(net, Preprocessing(32))
+
+        register("tiny-sec", make, description="tiny CNN for the credentials test")
+
+
+@pytest.fixture
+def tiny_backbone() -> Iterator[None]:
+    from ct_io.plugins import get_plugin_manager
+
+    shared = get_plugin_manager()
+    name = shared.register_plugin(TinyBackbone(), "tiny-sec", distribution="tests")
+    shared.registry_cache.clear()
+    yield
+    shared.unregister_plugin(name)
+
+
+def ct_train(args: list[str], capfd: pytest.CaptureFixture[str]) -> Result:
+    """``ct-train ARGS`` in this process (its console-script entry point, one-line errors
+    included), so the tiny test backbone is registered."""
+    from ct_train.cli import main
+
+    argv = sys.argv
+    sys.argv = ["ct-train", *args]
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = argv
+    out, err = capfd.readouterr()
+    return Result(code, out, err)
+
+
 def test_ct_train_run_folder_holds_no_credentials(
-    lila: SignedLila, tmp_path: Path, secret_env: dict[str, str]
+    lila: SignedLila,
+    tmp_path: Path,
+    secret_env: dict[str, str],
+    tiny_backbone: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     pytest.importorskip("torch")
+    for name, value in secret_env.items():
+        monkeypatch.setenv(name, value)
     run_dir = tmp_path / "runs" / "tiny" / "sec"
     run_dir.mkdir(parents=True)
     (run_dir / ".env").write_text(f"COMET_API_KEY={COMET_KEY}\nCOMET_WORKSPACE=fake\n")
@@ -279,19 +345,20 @@ def test_ct_train_run_folder_holds_no_credentials(
     comet = [{"name": "console", "options": {"progress": False}}, {"name": "comet"}]
     config.write_text(yaml.safe_dump(train_config(lila, comet)))
     # comet enabled but not installed (or offline): the train stage stops with one line
-    with_comet = run_cli(["ct-train", "run", str(config)], cwd=tmp_path, env=secret_env)
+    with_comet = ct_train(["run", str(config)], capfd)
     assert_no_traceback(with_comet)
     assert with_comet.code == 2, with_comet.text[-3000:]
     assert "comet" in with_comet.err
 
     config.write_text(yaml.safe_dump(train_config(lila, comet[:1])))
-    done = run_cli(["ct-train", "run", str(config)], cwd=tmp_path, env=secret_env)
+    done = ct_train(["run", str(config)], capfd)
     assert_no_traceback(done)
     assert done.code == 0, done.text[-3000:]
     resolved = yaml.safe_load((run_dir / "resolved_config.yml").read_text())
     index = resolved["sources"][0]["options"]["index"]
     assert "token=***" in index and "***@" in index, index
     assert list(run_dir.rglob("*.safetensors")) and list(run_dir.rglob("*.html"))
+    assert (run_dir / "data" / "demo" / "download_failures.jsonl").is_file()
     written = [p for p in run_dir.iterdir() if p.name not in (".env", "config.yml")]
     assert leaks(written, with_comet, done) == []
     for path in written:
