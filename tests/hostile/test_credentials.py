@@ -35,6 +35,7 @@ AWS_SECRET = "wJalrXUtnFEMI/FAKE/bPxRfiCYFAKESECRETKEY"
 AWS_TOKEN = "FwoGZXIvYXdzEFAKESESSIONTOKEN0123456789"
 PROFILE_KEY_ID = "AKIAFAKEPROFILE00042"
 PROFILE_SECRET = "profileFAKESECRETvalue0123456789abcdef"
+PROFILE_TOKEN = "profileFAKESESSIONtoken0123456789"
 SAS_SIG = "FAKESIGNATURE0123456789abcdefXYZ"
 URL_PASSWORD = "hunter2FAKEPASSWORD"
 URL_TOKEN = "tokFAKEQUERYTOKEN12345"
@@ -45,6 +46,7 @@ SECRETS = (
     AWS_TOKEN,
     PROFILE_KEY_ID,
     PROFILE_SECRET,
+    PROFILE_TOKEN,
     SAS_SIG,
     URL_PASSWORD,
     URL_TOKEN,
@@ -238,6 +240,7 @@ def test_animl_download_never_echoes_aws_credentials(
     # a named profile holding the keys; a bucket that does not exist stops the run
     (tmp_path / "aws_credentials").write_text(
         f"[animl]\naws_access_key_id = {PROFILE_KEY_ID}\naws_secret_access_key = {PROFILE_SECRET}\n"
+        f"aws_session_token = {PROFILE_TOKEN}\n"
     )
     profile_env = {**secret_env, "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws_credentials")}
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
@@ -377,6 +380,8 @@ def test_redaction_helper_masks_what_the_writers_pass_it(monkeypatch: pytest.Mon
     assert not any(s in clean for s in SECRETS) and "keep=1" in clean and "sv=2021-08-06" in clean
     text = f"failed: GET {url} (key {COMET_KEY}, id {AWS_KEY_ID})"
     assert not any(s in redact_text(text) for s in SECRETS)
+    debug = f"headers={{'X-Amz-Security-Token': b'{PROFILE_TOKEN}', 'Authorization': b'AWS4 Credential={PROFILE_KEY_ID}/x, Signature=ab'}}"
+    assert not any(s in redact_text(debug) for s in SECRETS), redact_text(debug)
 
     @define
     class Opts:

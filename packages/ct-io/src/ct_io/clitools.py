@@ -21,6 +21,8 @@ err_console = Console(stderr=True)
 #: Exit codes: 0 ok, 1 the command found problems (e.g. validation), 2 usage or input error.
 EXIT_PROBLEMS = 1
 EXIT_ERROR = 2
+#: Libraries whose debug logging is not the toolkit's (and prints signed requests).
+QUIET_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "azure", "requests")
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -33,6 +35,8 @@ def setup_logging(verbose: bool = False) -> None:
         handlers=[handler],
         force=True,
     )
+    for noisy in QUIET_LOGGERS:  # their debug logs print request headers: keep them at warnings
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def run_cli(app: Callable[..., Any]) -> None:

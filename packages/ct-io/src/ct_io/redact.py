@@ -72,6 +72,11 @@ _SECRET_KEY = re.compile(
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
 _USERINFO = re.compile(r"(?<=://)[^/?#\s'\"<>`]*@")
 _PARAM = re.compile(r"(?<=[?&;])([A-Za-z0-9_.-]+)=([^&\s'\"<>`#]*)")
+#: HTTP headers that carry credentials, as libraries print them in debug logs.
+_HEADER = re.compile(
+    r"(?i)(['\"]?(?:authorization|proxy-authorization|x-amz-security-token|x-amz-credential"
+    r"|x-amz-signature|cookie)['\"]?\s*[:=]\s*b?)(['\"])(.*?)\2"
+)
 _AWS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")
 _MIN_SECRET_LEN = 8
 
@@ -123,6 +128,7 @@ def redact_text(text: str, *, secrets: Iterable[str] = ()) -> str:
         return text
     out = _URL.sub(lambda m: _USERINFO.sub(MASK + "@", m.group(0), count=1), text)
     out = _PARAM.sub(_mask_param, out)
+    out = _HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(2)}", out)
     out = _AWS_KEY_ID.sub(MASK, out)
     for value in sorted({*env_secrets(), *secrets}, key=len, reverse=True):
         if len(value) >= _MIN_SECRET_LEN:
