@@ -85,13 +85,13 @@ def hostile_work(work: Path) -> Path:  # noqa: F811
 def test_writer_keeps_hostile_paths_inside_its_output_folder(
     hostile_work: Path, argv: list[str], out: str
 ) -> None:
-    before, siblings = snapshot(hostile_work), sorted(os.listdir(hostile_work.parent))
+    before, siblings = snapshot(hostile_work), sorted(hostile_work.parent.iterdir())
     result = run_cli(argv, cwd=hostile_work)
     one_line_or_counted(result)
     assert result.code in (0, 1, 2), result.text[-2000:]
     assert changed_outside(hostile_work, before, out) == []
     assert sorted(p.name for p in (hostile_work / "outside").iterdir()) == ["secret.jpg"]
-    assert sorted(os.listdir(hostile_work.parent)) == siblings
+    assert sorted(hostile_work.parent.iterdir()) == siblings
 
 
 def test_full_images_are_not_written_through_a_symlink_that_leaves_the_output_folder(
