@@ -3,6 +3,7 @@ rule every outcome must keep (no traceback ever reaches the user)."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -16,6 +17,23 @@ import pytest
 
 TRACEBACK = "Traceback (most recent call last)"
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load_source_servers():  # type: ignore[no-untyped-def]
+    """ct-io's protocol-server fixtures (local HTTP, moto S3, Azurite), reused, not copied."""
+    path = REPO / "packages" / "ct-io" / "tests" / "sources" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("ct_io_source_servers", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+servers = _load_source_servers()
+FileServer = servers.FileServer
+moto_server = servers.moto_server
+azurite = servers.azurite
 
 
 @dataclass

@@ -162,7 +162,11 @@ def crop_image(job: ImageJob, ctx: _Context) -> ImageResult:
                 continue
             planned.append((spec, region, target))
         todo = [(s, r, t) for s, r, t in planned if ctx.options.overwrite or not _exists(t)]
-        full_target = _full_image_target(job, ctx)
+        try:
+            full_target = _full_image_target(job, ctx)
+        except UnsafePathError as exc:  # a symlink out of full_images/: the crops still get made
+            failures.append(_failure(job.file, None, "unsafe_path", str(exc)))
+            full_target = None
         if not todo and full_target is None:
             rows = [_row(job.file, s, r, header.size, ctx.settings) for s, r, _ in planned]
             return ImageResult(rows, failures, 0, len(rows))

@@ -13,6 +13,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from ct_io.errors import CamtrapError
+from ct_io.redact import RedactingFilter, redact_text
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -20,16 +21,22 @@ err_console = Console(stderr=True)
 #: Exit codes: 0 ok, 1 the command found problems (e.g. validation), 2 usage or input error.
 EXIT_PROBLEMS = 1
 EXIT_ERROR = 2
+#: Libraries whose debug logging is not the toolkit's (and prints signed requests).
+QUIET_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "azure", "requests")
 
 
 def setup_logging(verbose: bool = False) -> None:
-    """Log through rich to stderr (INFO, or DEBUG when verbose)."""
+    """Log through rich to stderr (INFO, or DEBUG when verbose); credentials are masked."""
+    handler = RichHandler(console=err_console, show_path=False, show_time=False)
+    handler.addFilter(RedactingFilter())
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
+        handlers=[handler],
         force=True,
     )
+    for noisy in QUIET_LOGGERS:  # their debug logs print request headers: keep them at warnings
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def run_cli(app: Callable[..., Any]) -> None:
@@ -46,7 +53,7 @@ def run_cli(app: Callable[..., Any]) -> None:
         if os.environ.get("CAMTRAP_DEBUG"):
             raise
         err_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            f"[bold red]error:[/] {escape(redact_text(str(exc)))}", highlight=False, soft_wrap=True
         )
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:

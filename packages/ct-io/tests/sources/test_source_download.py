@@ -225,3 +225,20 @@ def test_kill_minus_nine_mid_download_then_rerun_loses_nothing_and_fetches_nothi
         expected = 1 if rel in complete_before else gets_before.get(f"/imgs/{rel}", 0) + 1
         assert http_server.gets[f"/imgs/{rel}"] == expected, rel
     assert not list(out.rglob("*.part"))
+
+
+def test_a_sas_query_on_the_base_url_is_sent_with_every_request_and_masked_in_messages() -> None:
+    from ct_io.sources.lila_meta import image_base_url
+    from ct_io.sources.transports import AzureBlobTransport, HttpTransport
+
+    row = {"image_base_url_azure": "https://acct.blob.core.windows.net/c/imgs?sv=1&sig=SECRET"}
+    base = image_base_url(row, "azure")  # type: ignore[arg-type]
+    assert base == "https://acct.blob.core.windows.net/c/imgs/?sv=1&sig=SECRET"
+    http = HttpTransport(base)
+    assert http.request_url("a b/x.jpg") == (
+        "https://acct.blob.core.windows.net/c/imgs/a%20b/x.jpg?sv=1&sig=SECRET"
+    )
+    assert http.url("a b/x.jpg").endswith("x.jpg?sv=1&sig=***")
+    blob = AzureBlobTransport(base)
+    assert blob.url("x.jpg") == "https://acct.blob.core.windows.net/c/imgs/x.jpg"
+    assert blob.prefix == "imgs/"

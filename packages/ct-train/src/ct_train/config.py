@@ -396,10 +396,17 @@ def config_digest(cfg: ExperimentConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def redacted(data: dict[str, Any]) -> dict[str, Any]:
+    """An unstructured config with credentials masked (signed URLs, secret options)."""
+    from ct_io.redact import plugin_secret_keys, redact_mapping
+
+    return dict(redact_mapping(data, secret_keys=plugin_secret_keys()))
+
+
 def save_resolved(cfg: ExperimentConfig) -> Path:
-    """Write ``resolved_config.yml`` in the run folder (atomically)."""
+    """Write ``resolved_config.yml`` in the run folder (atomically), credentials masked."""
     path = cfg.run_dir / RESOLVED_NAME
-    data = unstructure(cfg)
+    data = redacted(unstructure(cfg))
     data["digest"] = config_digest(cfg)
     write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
     return path

@@ -19,6 +19,7 @@ from attrs import define
 from ct_io.errors import CamtrapError
 from ct_io.options import build_options
 from ct_io.plugins import CamtrapPluginManager
+from ct_io.redact import redact_mapping
 from ct_io.registry import PluginKind, Registration, collect
 
 COMET_VARS = ("COMET_API_KEY", "COMET_PROJECT_NAME", "COMET_WORKSPACE")
@@ -177,7 +178,7 @@ class CometLogger:
             workspace=s["COMET_WORKSPACE"] or None,
         )
         self.experiment.set_name(options.experiment_name or f"{run_dir.parent.name}/{run_dir.name}")
-        self.experiment.log_parameters(_flatten(config))
+        self.experiment.log_parameters(_flatten(redact_mapping(config)))
 
     def log_metrics(self, metrics: dict[str, float], step: int, *, prefix: str = "") -> None:
         self.experiment.log_metrics(

@@ -30,6 +30,7 @@ from ct_io.atomic import atomic_open
 from ct_io.errors import CamtrapError, UnsafePathError
 from ct_io.jsonio import encode_json
 from ct_io.paths import safe_join
+from ct_io.redact import redact_mapping
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -416,7 +417,7 @@ class Downloader:
             return
         with atomic_open(self.failure_log, "wb") as fh:
             for f in sorted(report.failures, key=lambda f: f.dest):
-                fh.write(encode_json(f.to_dict(), indent=None) + b"\n")
+                fh.write(encode_json(redact_mapping(f.to_dict()), indent=None) + b"\n")
         report.failure_log = self.failure_log
 
 

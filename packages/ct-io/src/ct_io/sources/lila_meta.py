@@ -131,8 +131,9 @@ def cloud_url(row: pd.Series, column: str, cloud: str) -> str:
 
 
 def image_base_url(row: pd.Series, cloud: str) -> str:
-    url = cloud_url(row, "image_base_url", cloud)
-    return url if url.endswith("/") else url + "/"
+    """The folder URL the dataset's file names are joined to (a SAS query string is kept)."""
+    url, sep, query = cloud_url(row, "image_base_url", cloud).partition("?")
+    return (url if url.endswith("/") else url + "/") + sep + query
 
 
 def read_dataset_cct(

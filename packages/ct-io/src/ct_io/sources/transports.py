@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
 from ct_io.errors import CamtrapError
+from ct_io.redact import redact_text, redact_url
 from ct_io.sources.download import FatalDownloadError, PermanentError, TransientError, stream_to
 
 _CHUNK = 1 << 20
@@ -38,14 +39,18 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class HttpTransport:
-    """GET ``base_url + key`` (or ``key`` itself when it is a full URL) with pooled connections."""
+    """GET ``base_url + key`` (or ``key`` itself when it is a full URL) with pooled connections.
+
+    A query string on ``base_url`` (an Azure SAS token ``?sv=...&sig=...``) is sent with
+    every request; :meth:`url`, used in messages and logs, masks its credentials.
+    """
 
     def __init__(
         self, base_url: str = "", *, max_connections: int = 16, timeout: float = 60.0
     ) -> None:
         import urllib3
 
-        self.base_url = base_url
+        self.base_url, _, self._query = base_url.partition("?")
         self._urllib3 = urllib3
         self._pool = urllib3.PoolManager(
             maxsize=max_connections,
@@ -54,18 +59,27 @@ class HttpTransport:
             headers={"User-Agent": "camtrap-ct-io"},
         )
 
-    def url(self, key: str) -> str:
+    def request_url(self, key: str) -> str:
+        """The URL fetched for ``key``, credentials included (never log it: see :meth:`url`)."""
         if "://" in key:
             return key
-        return self.base_url + quote(key, safe="/:@!$&'()*+,;=-._~")
+        url = self.base_url + quote(key, safe="/:@!$&'()*+,;=-._~")
+        return f"{url}?{self._query}" if self._query else url
+
+    def url(self, key: str) -> str:
+        return redact_url(self.request_url(key))
 
     def download(self, key: str, fh: BinaryIO, on_bytes: Callable[[int], None]) -> int:
         url = self.url(key)
         errors = self._urllib3.exceptions
         try:
-            resp = self._pool.request("GET", url, preload_content=False, redirect=True)
+            resp = self._pool.request(
+                "GET", self.request_url(key), preload_content=False, redirect=True
+            )
         except errors.HTTPError as exc:
-            raise TransientError(f"GET {url}: {type(exc).__name__}: {exc}") from None
+            raise TransientError(
+                f"GET {url}: {type(exc).__name__}: {redact_text(str(exc))}"
+            ) from None
         complete = False
         try:
             if resp.status >= 400:
@@ -80,7 +94,9 @@ class HttpTransport:
             complete = True
             return size
         except errors.HTTPError as exc:  # reset mid-body, short body (content-length enforced)
-            raise TransientError(f"GET {url}: {type(exc).__name__}: {exc}") from None
+            raise TransientError(
+                f"GET {url}: {type(exc).__name__}: {redact_text(str(exc))}"
+            ) from None
         finally:
             if not complete:
                 resp.close()  # never hand a half-read connection back to the pool
@@ -197,11 +213,15 @@ class S3Transport:
         except ClientError as exc:
             raise _s3_error(exc, where) from None
         except BotoCoreError as exc:  # endpoint unreachable, read timeout, short body
-            raise TransientError(f"{where}: {type(exc).__name__}: {exc}") from None
+            raise TransientError(
+                f"{where}: {type(exc).__name__}: {redact_text(str(exc))}"
+            ) from None
         except OSError as exc:
             if getattr(exc, "errno", None) is not None and not isinstance(exc, ConnectionError):
                 raise  # local disk trouble
-            raise TransientError(f"{where}: {type(exc).__name__}: {exc}") from None
+            raise TransientError(
+                f"{where}: {type(exc).__name__}: {redact_text(str(exc))}"
+            ) from None
         expected = obj.get("ContentLength")
         if expected is not None and size != expected:
             raise TransientError(f"{where}: got {size} of {expected} bytes")
@@ -263,7 +283,8 @@ def split_blob_url(url: str) -> tuple[str, str, str]:
 
 
 class AzureBlobTransport:
-    """Download blobs of one container with the Azure Blob SDK (anonymous unless a credential is given)."""
+    """Download blobs of one container with the Azure Blob SDK (anonymous unless a credential
+    is given; a SAS token as the container URL's query string is the credential)."""
 
     def __init__(
         self,
@@ -277,6 +298,9 @@ class AzureBlobTransport:
         from azure.core.pipeline.transport import RequestsTransport
         from azure.storage.blob import ContainerClient
 
+        container_url, _, sas = container_url.partition("?")
+        if sas and credential is None:
+            credential = sas
         account_url, container, prefix = split_blob_url(container_url)
         self.prefix = prefix
         self._base = container_url if container_url.endswith("/") else container_url + "/"
@@ -332,9 +356,8 @@ class AzureBlobTransport:
             msg = f"{where}: HTTP {status} {getattr(exc, 'error_code', '') or exc.reason or ''}".rstrip()
             raise (classify_status(status, msg) if status else TransientError(msg)) from None
         except AzureError as exc:  # connection refused/reset, timeouts, short body
-            raise TransientError(
-                f"{where}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            ) from None
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise TransientError(f"{where}: {type(exc).__name__}: {redact_text(first)}") from None
         if expected is not None and size != expected:
             raise TransientError(f"{where}: got {size} of {expected} bytes")
         return size

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from ct_io.errors import CamtrapError
 from ct_io.plugins import CamtrapPluginManager
+from ct_io.redact import redact_text
 from ct_train.config import ExperimentConfig
 from ct_train.pipeline.digests import PipelineState, StageRecord, config_digest
 from ct_train.pipeline.stages import STAGE_NAMES, Context, Outcome, RunPaths, Stage, all_stages
@@ -145,13 +146,14 @@ def run_stage(
         state.started.pop(stage.name, None)
         state.save()
     except CamtrapError as exc:
-        return StageReport(stage.name, FAILED, time.perf_counter() - t0, note=str(exc))
+        note = redact_text(str(exc))
+        return StageReport(stage.name, FAILED, time.perf_counter() - t0, note=note)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a bug or an unexpected library error: one line, details logged
         log.debug("stage %s failed:\n%s", stage.name, traceback.format_exc())
         _write_traceback(ctx.paths.run_dir, stage.name)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = redact_text(str(exc).strip().splitlines()[0]) if str(exc).strip() else ""
         note = f"{type(exc).__name__}: {first} (traceback in {ctx.paths.run_dir / 'pipeline_error.log'})"
         return StageReport(stage.name, FAILED, time.perf_counter() - t0, note=note)
     status = RAN if outcome.needed else NOT_NEEDED
@@ -161,4 +163,5 @@ def run_stage(
 def _write_traceback(run_dir: Path, stage: str) -> None:
     from ct_io.atomic import write_text_atomic
 
-    write_text_atomic(run_dir / "pipeline_error.log", f"stage {stage}\n{traceback.format_exc()}")
+    text = redact_text(f"stage {stage}\n{traceback.format_exc()}")
+    write_text_atomic(run_dir / "pipeline_error.log", text)
