@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from ct_infer.classify import RunSettings
 from ct_infer.cli import app
 from ct_infer.predictor import Predictor, load_classifier
-from ct_infer.run import RunOptions, classify_images, lineages_from_meta
+from ct_infer.run import RunOptions, classify_images
 from ct_io.md import read_md, validate_md_dict
 from ct_io.problems import errors_only
 
@@ -189,15 +189,6 @@ def test_target_mapping_rollup_and_sequences(
     )
     doc2 = json.loads(out2.read_text())
     assert set(doc2["classification_categories"].values()) == {"mammal", "bird"}
-
-
-def test_lineage_strings() -> None:
-    from ct_io.errors import CamtrapError
-
-    lineage = lineages_from_meta({"x": "class:mammalia; family:canidae"})["x"]
-    assert [str(t) for t in lineage] == ["class mammalia", "family canidae"]
-    with pytest.raises(CamtrapError, match="level:name"):
-        lineages_from_meta({"x": "mammalia"})
 
 
 def test_run_needs_one_detection_source(tiny_bundle: Path, md_dir: Path, tmp_path: Path) -> None:

@@ -57,6 +57,39 @@ ImageSizeOpt = Annotated[
 ]
 
 
+TargetMappingOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--target-mapping",
+        help="JSON target → classifier labels (ct-taxonomy map): report your own categories.",
+    ),
+]
+RollupOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--rollup",
+        min=0.0,
+        max=1.0,
+        help="When no label reaches this probability, name the lowest taxon that does.",
+    ),
+]
+TaxonomyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--taxonomy",
+        help="Taxonomy CSV (ct-taxonomy) giving the labels' lineages for --rollup "
+        "(default: the bundle's own taxonomy).",
+    ),
+]
+RollupSpecOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rollup-spec",
+        help="With --taxonomy: label spec of the output labels (default: labels are taxon names).",
+    ),
+]
+
+
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
     setup_logging(verbose)
@@ -71,6 +104,31 @@ def _settings(
     if workers is not None:
         settings.workers = workers
     return settings
+
+
+def _rollup_settings(
+    threshold: float | None,
+    labels: list[str],
+    bundle_taxonomy: dict[str, str] | None,
+    taxonomy: Path | None,
+    rollup_spec: Path | None,
+    mapping: dict[str, list[str]] | None,
+) -> dict[str, object]:
+    """``MergeOptions`` fields for --rollup (empty without it); errors say what to pass."""
+    if threshold is None:
+        if taxonomy is not None or rollup_spec is not None:
+            console.print("[yellow]--taxonomy/--rollup-spec have no effect without --rollup[/]")
+        return {}
+    from ct_infer.rollup import rollup_lineages
+
+    lineages = rollup_lineages(
+        labels,
+        bundle_taxonomy=bundle_taxonomy,
+        taxonomy_csv=taxonomy,
+        rollup_spec=rollup_spec,
+        target_mapping=mapping,
+    )
+    return {"rollup_threshold": threshold, "lineages": lineages}
 
 
 def _predictor(
@@ -386,9 +444,22 @@ def merge_cmd(
     smoothing: Annotated[
         float, typer.Option("--smoothing", help="Sequence smoothing strength 0..1.")
     ] = 0.5,
+    target_mapping: TargetMappingOpt = None,
+    rollup: RollupOpt = None,
+    taxonomy: TaxonomyOpt = None,
+    rollup_spec: RollupSpecOpt = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle",
+            help="Bundle that made the CSV: its label taxonomy (for --rollup) and name.",
+        ),
+    ] = None,
 ) -> None:
     """Merge classifier output into a MegaDetector JSON (classification_categories + per-detection classifications) for Timelapse."""
+    from ct_infer.mapping import read_target_mapping
     from ct_infer.merge import MergeOptions, merge_classifications, read_classifier_csv
+    from ct_infer.rollup import map_targets
     from ct_infer.smoothing import read_sequences
     from ct_io.errors import CamtrapError
     from ct_io.md import read_md, write_md
@@ -399,6 +470,19 @@ def merge_cmd(
     frame, labels = read_classifier_csv(
         str(classifier_csv), read_label_index(label_index) if label_index else None
     )
+    meta = None
+    if bundle is not None:
+        from ct_infer.bundle import read_bundle_meta
+
+        meta = read_bundle_meta(bundle)
+        if classifier_name == "classifier":  # the default: name it after the bundle
+            classifier_name = meta.name or bundle.name.removesuffix(".safetensors")
+    mapping = read_target_mapping(target_mapping) if target_mapping else None
+    rollup_settings = _rollup_settings(
+        rollup, labels, meta.taxonomy if meta else None, taxonomy, rollup_spec, mapping
+    )
+    if mapping is not None:
+        frame, labels = map_targets(frame, labels, mapping)
     options = MergeOptions(
         classifier_name=classifier_name,
         threshold=threshold,
@@ -408,6 +492,7 @@ def merge_cmd(
         strip_prefix=strip_prefix,
         sequences=read_sequences(sequences) if sequences else None,
         smoothing=smoothing,
+        **rollup_settings,  # type: ignore[arg-type]
     )
     if detections is None and cct is None:
         raise CamtrapError("give --detections (MD JSON), --cct (ground-truth boxes), or both")
@@ -421,7 +506,10 @@ def merge_cmd(
     assert md is not None
     merged, report = merge_classifications(md, frame, labels, options, gt_index=gt_index)
     write_md(merged, output)
-    console.print(f"{report.matched} of {report.rows} crops merged into {output}", highlight=False)
+    rolled = f" ({report.rolled_up} named at a taxon above the labels)" if rollup else ""
+    console.print(
+        f"{report.matched} of {report.rows} crops merged into {output}{rolled}", highlight=False
+    )
 
 
 @app.command("run")
@@ -462,18 +550,10 @@ def run_cmd(
         list[str] | None,
         typer.Option("--category", help="Detection categories to classify (default animal)."),
     ] = None,
-    target_mapping: Annotated[
-        Path | None,
-        typer.Option(
-            "--target-mapping", help="JSON target → classifier labels: report your own categories."
-        ),
-    ] = None,
-    rollup: Annotated[
-        float | None,
-        typer.Option(
-            "--rollup", help="Name the lowest taxon reaching this probability when no label does."
-        ),
-    ] = None,
+    target_mapping: TargetMappingOpt = None,
+    rollup: RollupOpt = None,
+    taxonomy: TaxonomyOpt = None,
+    rollup_spec: RollupSpecOpt = None,
     sequence_gap: Annotated[
         float | None,
         typer.Option(
@@ -525,6 +605,18 @@ def run_cmd(
         raise CamtrapError(
             "give exactly one of --detections (an MD JSON) or --detector (a detector plugin)"
         )
+    settings = _settings(batch_size, workers, device, bf16, compile_model)
+    predictor = _predictor(model, None, None, settings)
+    classifier = predictor.classifier
+    mapping = read_target_mapping(target_mapping) if target_mapping else None
+    rollup_settings = _rollup_settings(  # checked before the long part
+        rollup,
+        classifier.labels,
+        classifier.meta.taxonomy if classifier.meta else None,
+        taxonomy,
+        rollup_spec,
+        mapping,
+    )
     md = (
         read_md(detections)
         if detections
@@ -535,17 +627,17 @@ def run_cmd(
             default_paths(output)["detections"],
         )
     )
-    settings = _settings(batch_size, workers, device, bf16, compile_model)
-    predictor = _predictor(model, None, None, settings)
-    name = classifier_name or predictor.classifier.name
     options = RunOptions(
         detection_threshold=detection_threshold,
         categories=tuple(category or ["animal"]),
         merge=MergeOptions(
-            classifier_name=name, threshold=threshold, top_k=top_k, smoothing=smoothing
+            classifier_name=classifier_name or classifier.name,
+            threshold=threshold,
+            top_k=top_k,
+            smoothing=smoothing,
+            **rollup_settings,  # type: ignore[arg-type]
         ),
-        target_mapping=read_target_mapping(target_mapping) if target_mapping else None,
-        rollup_threshold=rollup,
+        target_mapping=mapping,
         sequence_gap=sequence_gap,
         overwrite=overwrite,
     )
