@@ -52,7 +52,7 @@ def test_other_spellings_are_read_and_bad_ones_say_what_to_pass() -> None:
     pairs = [["class", "mammalia"], ["order", "carnivora"], ["family", "canidae"]]
     assert _names(parse_lineage("x", pairs)) == root_first
     assert parse_lineage("blank", "") == () and parse_lineage("blank", None) == ()
-    with pytest.raises(CamtrapError, match="level:name.*--taxonomy"):
+    with pytest.raises(CamtrapError, match=r"level:name.*--taxonomy"):
         parse_lineage("x", "mammalia;carnivora")
     with pytest.raises(CamtrapError, match="--taxonomy"):
         parse_lineage("x", {"class": "mammalia"})
@@ -66,7 +66,7 @@ def test_target_lineage_is_what_its_labels_share() -> None:
 
 
 def test_no_taxonomy_is_an_error_naming_the_option() -> None:
-    with pytest.raises(CamtrapError, match="--taxonomy TAXONOMY.csv"):
+    with pytest.raises(CamtrapError, match=r"--taxonomy TAXONOMY\.csv"):
         rollup_lineages(LABELS, bundle_taxonomy={})
     with pytest.raises(CamtrapError, match="none of the labels"):
         rollup_lineages(LABELS, bundle_taxonomy={"zebra": "class:mammalia"})

@@ -268,20 +268,52 @@ def classify_cmd(
 
 @app.command("evaluate")
 def evaluate_cmd(
-    model: ModelArg,
+    model: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Model (bundle .safetensors, TorchScript .pt or ONNX), or a training run "
+            "folder (default with --run: the run's bundle).",
+            show_default=False,
+        ),
+    ] = None,
     dataset_dir: Annotated[
-        Path,
-        typer.Argument(help="Folder with classification_ds.csv, label_index.json and splits.json."),
-    ],
+        Path | None,
+        typer.Argument(
+            help="Folder with classification_ds.csv, label_index.json and splits.json "
+            "(default with --run: the run's).",
+            show_default=False,
+        ),
+    ] = None,
     crops_dir: Annotated[
-        Path, typer.Argument(help="Folder the dataset's crop paths are relative to.")
-    ],
+        Path | None,
+        typer.Argument(
+            help="Folder the dataset's crop paths are relative to (default with --run: the run's).",
+            show_default=False,
+        ),
+    ] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(
+            "--run",
+            "--params",
+            help="Training run: a ct-train run folder (resolved_config.yml) or the seed's "
+            "params.json; its settings are the defaults, arguments and options override them.",
+        ),
+    ] = None,
     output_dir: Annotated[
-        Path, typer.Option("--output-dir", "-o", help="Where outputs and metrics go.")
-    ] = Path("evaluation"),
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            "-o",
+            help="Where outputs and metrics go (default: RUN/evaluation, else ./evaluation).",
+        ),
+    ] = None,
     splits: Annotated[
         list[str] | None,
-        typer.Option("--split", help="Split(s) to evaluate (repeat; default train, val, test)."),
+        typer.Option(
+            "--split",
+            help="Split(s) to evaluate (repeat; default: the run's, else train, val, test).",
+        ),
     ] = None,
     dataset_csv: Annotated[
         Path | None,
@@ -307,7 +339,10 @@ def evaluate_cmd(
             help="auto (a 'weight' column if present), none, column, or label (inverse label frequency).",
         ),
     ] = "auto",
-    batch_size: BatchOpt = 64,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", "-b", help="Crops per batch (default: the run's, else 64)."),
+    ] = None,
     workers: WorkersOpt = None,
     device: DeviceOpt = "auto",
     bf16: Bf16Opt = False,
@@ -321,21 +356,62 @@ def evaluate_cmd(
     """Evaluate a model on dataset splits: outputs_{split}.csv.gz, overall_metrics.csv, confusion_matrices.npz, label_stats.csv."""
     from ct_infer.evaluate import evaluate
     from ct_infer.mapping import read_target_mapping
+    from ct_infer.training_run import read_training_run
     from ct_io.errors import CamtrapError
     from ct_io.tables import read_label_index
 
     if weights not in ("auto", "none", "column", "label"):
         raise CamtrapError(f"--weights {weights!r}: use auto, none, column or label")
+    if model is not None and model.is_dir():
+        if run is not None:
+            raise CamtrapError(f"{model}: MODEL is a folder; give a model file with --run")
+        run, model = model, None
+    training = read_training_run(run) if run is not None else None
+    if model is None:
+        if training is None:
+            raise CamtrapError(
+                "give MODEL DATASET_DIR CROPS_DIR, or a training run (--run RUN_DIR)"
+            )
+        model = training.require_model()
+    from_run = dataset_dir is None and training is not None
+    if dataset_dir is None:
+        dataset_dir = training.dataset_dir if training else None
+    if crops_dir is None:
+        crops_dir = training.crops_dir if training else None
+    if dataset_dir is None or crops_dir is None:
+        missing = "DATASET_DIR" if dataset_dir is None else "CROPS_DIR"
+        where = f" ({training.source} does not say)" if training else ""
+        raise CamtrapError(f"give {missing}{where}")
+    if training is not None:
+        console.print(
+            f"from {training.source}: model {model}, dataset {dataset_dir}, crops {crops_dir}",
+            highlight=False,
+        )
+    if from_run and training is not None:
+        csv = dataset_csv or training.dataset_csv or dataset_dir / "classification_ds.csv"
+        split_file = splits_json or training.splits_json
+        labels_file = training.label_index
+    else:
+        csv = dataset_csv or dataset_dir / "classification_ds.csv"
+        split_file = splits_json or dataset_dir / "splits.json"
+        labels_file = dataset_dir / "label_index.json"
+    if splits_json is None and split_file is not None and not split_file.is_file():
+        split_file = None
+    mapping = read_target_mapping(target_mapping) if target_mapping else None
+    if label_index is None and training is not None and mapping is None:
+        label_index = labels_file if labels_file and labels_file.is_file() else None
+    if image_size is None and training is not None:
+        image_size = training.image_size
+    if batch_size is None:
+        batch_size = (training.batch_size if training else None) or 64
+    if workers is None and training is not None:
+        workers = training.workers
     settings = _settings(batch_size, workers, device, bf16, compile_model)
     predictor = _predictor(model, label_index, image_size, settings)
-    csv = dataset_csv or dataset_dir / "classification_ds.csv"
-    split_file = splits_json or (
-        dataset_dir / "splits.json" if (dataset_dir / "splits.json").is_file() else None
-    )
-    mapping = read_target_mapping(target_mapping) if target_mapping else None
     targets = None
-    if mapping is not None and (dataset_dir / "label_index.json").is_file():
-        targets = read_label_index(dataset_dir / "label_index.json")
+    if mapping is not None and labels_file is not None and labels_file.is_file():
+        targets = read_label_index(labels_file)
+    output_dir = output_dir or (training.output_dir if training else None) or Path("evaluation")
     results = evaluate(
         predictor,
         csv,
@@ -343,7 +419,7 @@ def evaluate_cmd(
         output_dir,
         settings,
         splits_json=split_file,
-        split_names=splits or ("train", "val", "test"),
+        split_names=splits or (training.splits if training else None) or ("train", "val", "test"),
         target_mapping=mapping,
         target_labels=targets,
         weights=weights,  # type: ignore[arg-type]

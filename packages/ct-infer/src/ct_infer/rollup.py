@@ -26,6 +26,7 @@ names the target itself.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -82,7 +83,7 @@ def parse_lineage(label: str, value: Any) -> Lineage:
         )
     lineage = [Taxon(level, name) for level, name in pairs]
     ranks = [_RANK_ORDER[t.level] for t in lineage if t.level in _RANK_ORDER]
-    if len(ranks) >= 2 and all(a > b for a, b in zip(ranks, ranks[1:], strict=False)):
+    if len(ranks) >= 2 and all(a > b for a, b in itertools.pairwise(ranks)):
         lineage.reverse()  # written leaf first
     return tuple(lineage)
 
