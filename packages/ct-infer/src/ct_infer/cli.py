@@ -775,8 +775,12 @@ def calibrate_cmd(
 
 @app.command("mislabeled")
 def mislabeled_cmd(
-    eval_dir: Annotated[
-        Path, typer.Argument(help="Folder with outputs_{split}.csv.gz (from evaluate).")
+    outputs: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder with outputs_{split}.csv.gz (from evaluate), or one classifier CSV "
+            "(split 'all'; true labels from its label column or --cct)."
+        ),
     ],
     margin: Annotated[
         float,
@@ -798,62 +802,157 @@ def mislabeled_cmd(
         Path | None,
         typer.Option(
             "--detections",
-            help="MD JSON of the images: also write a Timelapse review file per split.",
+            help="MD JSON of the images: crops of its detections go into the Timelapse review files.",
+        ),
+    ] = None,
+    cct: Annotated[
+        Path | None,
+        typer.Option(
+            "--cct",
+            help="COCO Camera Traps JSON: its boxes go into the review files (ground-truth crops), "
+            "and it gives true labels where the outputs have none.",
+        ),
+    ] = None,
+    images_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--images-dir", help="With --cct lacking width/height: read image sizes here."
+        ),
+    ] = None,
+    dataset_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--dataset-csv",
+            help="classification_ds.csv giving each crop's dataset (default: one beside OUTPUTS' folder, if any).",
+        ),
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset", help="Every crop belongs to this dataset (instead of --dataset-csv)."
         ),
     ] = None,
     strip_prefix: Annotated[
         str,
         typer.Option(
             "--strip-prefix",
-            help="Leading folder of crop paths absent from the MD JSON's file names.",
+            help="Leading folder of crop paths absent from the MD JSON's / CCT's file names.",
         ),
     ] = "",
+    output_dir: Annotated[
+        Path | None,
+        typer.Option("--output-dir", "-o", help="Where the lists go (default: OUTPUTS' folder)."),
+    ] = None,
 ) -> None:
-    """List likely mislabeled crops per split and dataset (mislabeled_candidates_{split}_{dataset}.txt)."""
-    import pandas as pd
+    """List likely mislabeled crops per split and dataset, with Timelapse review files.
 
-    from ct_infer.evaluate import read_outputs
-    from ct_infer.merge import MergeOptions, merge_classifications
-    from ct_infer.mislabeled import find_candidates, write_candidate_lists
+    Writes mislabeled_candidates_{split}.csv, and per dataset mislabeled_candidates_{split}_{dataset}.txt
+    (images to fetch) and, with --detections and/or --cct, mislabeled_candidates_{split}_{dataset}.json.
+    """
+    from ct_infer.merge import MergeOptions, merge_classifications, read_classifier_csv
+    from ct_infer.mislabeled import (
+        datasets_from_table,
+        find_candidates,
+        review_documents,
+        with_cct_labels,
+        write_candidate_lists,
+    )
     from ct_io.errors import CamtrapError
     from ct_io.md import read_md, write_md
+    from ct_io.tables import write_csv
 
-    files = sorted(eval_dir.glob("outputs_*.csv.gz"))
-    wanted = {f.name[len("outputs_") : -len(".csv.gz")]: f for f in files}
+    if outputs.is_dir():
+        wanted = {
+            f.name[len("outputs_") : -len(".csv.gz")]: f
+            for f in sorted(outputs.glob("outputs_*.csv.gz"))
+        }
+        folder = outputs
+    elif outputs.is_file():
+        wanted, folder = {"all": outputs}, outputs.parent
+    else:
+        raise CamtrapError(f"{outputs}: no such folder or file")
     if splits:
         missing = [s for s in splits if s not in wanted]
         if missing:
-            raise CamtrapError(f"no outputs_{missing[0]}.csv.gz in {eval_dir}")
+            raise CamtrapError(f"no outputs_{missing[0]}.csv.gz in {outputs}")
         wanted = {s: wanted[s] for s in splits}
     if not wanted:
-        raise CamtrapError(f"{eval_dir}: no outputs_<split>.csv.gz — run `ct-infer evaluate` first")
-    for split, path in wanted.items():
-        frame, labels = read_outputs(path)
-        candidates = find_candidates(frame, labels, margin)
-        written = write_candidate_lists(
-            candidates, split, eval_dir, include_dataset=include_dataset
-        )
-        from ct_io.tables import write_csv
+        raise CamtrapError(f"{outputs}: no outputs_<split>.csv.gz — run `ct-infer evaluate` first")
+    out_dir = output_dir or folder
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (
+        dataset_csv is None
+        and dataset is None
+        and (folder.parent / "classification_ds.csv").is_file()
+    ):
+        dataset_csv = folder.parent / "classification_ds.csv"
+        console.print(f"datasets of crops from {dataset_csv}", highlight=False)
+    datasets = (
+        dataset
+        if dataset is not None
+        else datasets_from_table(dataset_csv)
+        if dataset_csv
+        else None
+    )
+    truth = None
+    if cct is not None:
+        from ct_io.cct import read_cct
 
-        write_csv(candidates, eval_dir / f"mislabeled_candidates_{split}.csv")
+        truth = read_cct(cct)
+    base_md = read_md(detections) if detections is not None else None
+    gt_index = None
+    if truth is not None:
+        from ct_infer.ground_truth import add_ground_truth
+
+        base_md, gt_index = add_ground_truth(base_md, truth, images_dir)
+    for split, path in wanted.items():
+        frame, labels = read_classifier_csv(str(path))
+        if truth is not None and "label" not in frame.columns:
+            frame, dropped = with_cct_labels(frame, labels, truth, strip_prefix)
+            if dropped:
+                console.print(
+                    f"[yellow]{split}: {dropped} crop(s) left out: the CCT gives them no single "
+                    "label that is one of the classifier's[/]",
+                    highlight=False,
+                )
+        if "label" not in frame.columns:
+            raise CamtrapError(
+                f"{path}: no 'label' column — give --cct with the true labels, or use evaluate's outputs"
+            )
+        candidates = find_candidates(frame, labels, margin, datasets)
+        lists = write_candidate_lists(candidates, split, out_dir, include_dataset=include_dataset)
+        write_csv(candidates, out_dir / f"mislabeled_candidates_{split}.csv")
         console.print(
-            f"{split}: {len(candidates)} of {len(frame)} crops are candidates (margin ≥ {margin}); {len(written)} list file(s)",
+            f"{split}: {len(candidates)} of {len(frame)} crops are candidates (margin ≥ {margin}); "
+            f"{len(lists)} list file(s) in {out_dir}",
             highlight=False,
         )
-        if detections is not None:
-            subset = frame[frame["path"].isin(set(candidates["path"]))]
-            merged, _ = merge_classifications(
-                read_md(detections),
-                subset if len(subset) else pd.DataFrame(columns=frame.columns),
-                labels,
-                MergeOptions(
-                    classifier_name="mislabel-review",
-                    relative_conf=True,
-                    label="last",
-                    strip_prefix=strip_prefix,
-                ),
+        if base_md is None:
+            continue
+        subset = frame[frame["path"].isin(set(candidates["path"]))]
+        merged, report = merge_classifications(
+            base_md,
+            subset,
+            labels,
+            MergeOptions(
+                classifier_name="mislabel-review",
+                relative_conf=True,
+                label="last",
+                strip_prefix=strip_prefix,
+            ),
+            gt_index=gt_index,
+        )
+        if report.unmatched or report.unparsable:
+            console.print(
+                f"[yellow]{len(report.unmatched) + len(report.unparsable)} candidate crop(s) match no box "
+                "of --detections/--cct; give the other one, or --strip-prefix[/]",
+                highlight=False,
             )
-            write_md(merged, eval_dir / f"mislabeled_candidates_{split}.json")
+        docs = review_documents(
+            merged, candidates, strip_prefix=strip_prefix, include_dataset=include_dataset
+        )
+        for name, doc in docs.items():
+            write_md(doc, out_dir / f"mislabeled_candidates_{split}_{name}.json")
 
 
 @app.command("save-mislabeled")
