@@ -144,6 +144,7 @@ def test_run_rollup_with_a_taxonomy_csv_when_the_bundle_has_none(
         [*base, "--workers", "0", "--rollup", "0.6", "--taxonomy", str(taxonomy_csv)]
     )
     assert code == 0, (output, exc)
+    assert "named at a taxon above the labels" in " ".join(output.split())
     doc = json.loads(out.read_text())
     assert "rollup: class mammalia" in doc["classification_categories"].values()
 

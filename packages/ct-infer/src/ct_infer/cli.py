@@ -725,9 +725,14 @@ def run_cmd(
     for row in report.summary.itertuples(index=False):
         table.add_row(str(row[0]), str(row[1]))
     console.print(table)
+    rolled = (
+        f", {report.merge.rolled_up} named at a taxon above the labels"
+        if rollup is not None and report.merge is not None
+        else ""
+    )
     console.print(
         f"{report.images} images, {report.boxes} detections: {report.classified} classified, "
-        f"{report.resumed} from an earlier run, {len(report.failures)} failures",
+        f"{report.resumed} from an earlier run, {len(report.failures)} failures{rolled}",
         highlight=False,
     )
     for file, k, reason in report.failures[:10]:

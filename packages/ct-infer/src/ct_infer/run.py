@@ -32,6 +32,7 @@ from ct_io.md import MDResults
 
 if TYPE_CHECKING:
     from ct_infer.predictor import Predictor
+    from ct_io.plugins import CamtrapPluginManager
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,11 @@ def run_pipeline(
 
 
 def detect_images(
-    detector_name: str, detector_options: Mapping[str, object], images_dir: Path, cache: Path
+    detector_name: str,
+    detector_options: Mapping[str, object],
+    images_dir: Path,
+    cache: Path,
+    pm: CamtrapPluginManager | None = None,
 ) -> MDResults:
     """Run a detector plugin over every image of ``images_dir``; cached in ``cache`` (MD JSON)."""
     from ct_crop.detectors import detection_categories, get_detector
@@ -233,7 +238,7 @@ def detect_images(
     if cache.is_file():
         log.info("using detections cached in %s", cache)
         return read_md(cache)
-    detector = get_detector(detector_name, detector_options)
+    detector = get_detector(detector_name, detector_options, pm)
     files = list_image_files(images_dir)
     if not files:
         raise CamtrapError(f"{images_dir}: no images found")
