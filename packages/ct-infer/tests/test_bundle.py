@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -95,3 +96,17 @@ def test_cli_info_and_foreign_file_error(tiny_bundle: Path, tmp_path: Path) -> N
     result = runner.invoke(app, ["info", str(junk)])
     assert result.exit_code != 0
     assert isinstance(result.exception, BundleError)
+
+
+def test_bundle_from_another_format_version_is_refused(tiny_bundle: Path, tmp_path: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save
+
+    with safe_open(str(tiny_bundle), framework="pt") as fh:
+        header = dict(fh.metadata())
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    assert header["format_version"] == "1" and json.loads(header["camtrap"])["producer"]
+    newer = tmp_path / "newer.safetensors"
+    newer.write_bytes(save(tensors, metadata={**header, "format_version": "2"}))
+    with pytest.raises(BundleError, match="format version '2'; this ct-infer reads 1"):
+        read_bundle_meta(newer)

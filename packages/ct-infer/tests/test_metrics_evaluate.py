@@ -190,3 +190,18 @@ def test_unknown_labels_point_to_target_mapping(
     assert isinstance(result.exception, CamtrapError) and "--target-mapping" in str(
         result.exception
     )
+
+
+def test_sample_weight_modes() -> None:
+    from ct_infer.evaluate import row_weights
+    from ct_io.errors import CamtrapError
+
+    frame = pd.DataFrame({"label": ["a", "a", "a", "b"], "weight": ["1", "2", "0.5", "1"]})
+    assert row_weights(frame, "auto").tolist() == [1.0, 2.0, 0.5, 1.0]
+    assert row_weights(frame.drop(columns="weight"), "auto").tolist() == [1.0] * 4
+    balanced = row_weights(frame, "label")  # each label weighs the same in total
+    assert balanced[:3].sum() == pytest.approx(balanced[3]) and balanced.sum() == pytest.approx(4)
+    with pytest.raises(CamtrapError, match="no 'weight' column"):
+        row_weights(frame.drop(columns="weight"), "column")
+    with pytest.raises(CamtrapError, match="non-negative"):
+        row_weights(frame.assign(weight=["x", "1", "1", "1"]), "column")

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from ct_infer.merge import MergeOptions, merge_classifications
+from ct_infer.rollup import lineages_from_meta
 from ct_io.md import read_md, write_md
 
 if os.environ.get("CT_REQUIRE_MEGADETECTOR"):  # the peer session: a missing validator is a failure
@@ -30,8 +31,20 @@ LABELS = ["antelope", "bird", "carnivore", "primate"]
         MergeOptions(threshold=0.1, top_k=2),
         MergeOptions(relative_conf=True, label="last"),
         MergeOptions(label="first", sequences={}),
+        MergeOptions(
+            top_k=3,
+            rollup_threshold=0.6,
+            lineages=lineages_from_meta(
+                {
+                    "antelope": "class:mammalia;order:artiodactyla",
+                    "bird": "class:aves",
+                    "carnivore": "class:mammalia;order:carnivora",
+                    "primate": "class:mammalia;order:primates",
+                }
+            ),
+        ),
     ],
-    ids=["plain", "threshold-topk", "relative-label", "label-first"],
+    ids=["plain", "threshold-topk", "relative-label", "label-first", "rollup"],
 )
 def test_megadetector_validator_accepts_merged_output(
     options: MergeOptions,

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from ct_infer.classify import RunSettings
 from ct_infer.cli import app
 from ct_infer.predictor import Predictor, load_classifier
-from ct_infer.run import RunOptions, classify_images, lineages_from_meta
+from ct_infer.run import RunOptions, classify_images
 from ct_io.md import read_md, validate_md_dict
 from ct_io.problems import errors_only
 
@@ -191,15 +190,6 @@ def test_target_mapping_rollup_and_sequences(
     assert set(doc2["classification_categories"].values()) == {"mammal", "bird"}
 
 
-def test_lineage_strings() -> None:
-    from ct_io.errors import CamtrapError
-
-    lineage = lineages_from_meta({"x": "class:mammalia; family:canidae"})["x"]
-    assert [str(t) for t in lineage] == ["class mammalia", "family canidae"]
-    with pytest.raises(CamtrapError, match="level:name"):
-        lineages_from_meta({"x": "mammalia"})
-
-
 def test_run_needs_one_detection_source(tiny_bundle: Path, md_dir: Path, tmp_path: Path) -> None:
     from ct_io.errors import CamtrapError
 
@@ -207,3 +197,61 @@ def test_run_needs_one_detection_source(tiny_bundle: Path, md_dir: Path, tmp_pat
         app, ["run", str(md_dir / "images"), str(tiny_bundle), "-o", str(tmp_path / "x.json")]
     )
     assert isinstance(result.exception, CamtrapError) and "--detections" in str(result.exception)
+
+
+def test_run_with_a_detector_plugin_instead_of_md_json(
+    tiny_bundle: Path, md_dir: Path, md_json: Path, tmp_path: Path
+) -> None:
+    """`run --detector`: a detector plugin makes the MD JSON (cached beside the output).
+    The plugin here replays MegaDetector's real output for these photos."""
+    import types
+    from collections.abc import Iterator, Sequence
+
+    from ct_infer.run import default_paths, detect_images, run_pipeline
+    from ct_io import hookimpl
+    from ct_io.md import MDImage
+    from ct_io.plugins import make_plugin_manager
+
+    recorded = read_md(md_json).by_file()
+    calls: list[int] = []
+
+    class Replay:
+        version = "v5a-replay"
+
+        def __init__(self) -> None:
+            self.detection_categories = {"1": "animal", "2": "person", "3": "vehicle"}
+
+        def detect(self, images_dir: Path, files: Sequence[str]) -> Iterator[MDImage]:
+            calls.append(len(files))
+            for f in files:
+                assert (images_dir / f).is_file()
+                yield recorded[f]
+
+    @hookimpl
+    def ct_register_detectors(register):  # type: ignore[no-untyped-def]
+        register("replay", Replay, description="replays recorded detections")
+
+    pm = make_plugin_manager(load_entry_points=False)
+    pm.register_plugin(
+        types.SimpleNamespace(ct_register_detectors=ct_register_detectors),
+        "replay",
+        distribution="tests",
+    )
+    out = tmp_path / "out.json"
+    cache = default_paths(out)["detections"]
+    md = detect_images("replay", {}, md_dir / "images", cache, pm)
+    assert calls == [31] and cache.is_file() and len(md.images) == 31
+    again = detect_images("replay", {}, md_dir / "images", cache, pm)
+    assert calls == [31] and len(again.images) == 31  # from the cache
+    report = run_pipeline(
+        Predictor(load_classifier(tiny_bundle), device="cpu"),
+        md_dir / "images",
+        md,
+        out,
+        RunSettings(batch_size=16, workers=0, device="cpu"),
+        RunOptions(),
+        progress=False,
+    )
+    assert (
+        report.classified == 30 and json.loads(out.read_text())["info"]["detector"] == "v5a-replay"
+    )

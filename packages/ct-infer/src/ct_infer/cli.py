@@ -57,6 +57,39 @@ ImageSizeOpt = Annotated[
 ]
 
 
+TargetMappingOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--target-mapping",
+        help="JSON target → classifier labels (ct-taxonomy map): report your own categories.",
+    ),
+]
+RollupOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--rollup",
+        min=0.0,
+        max=1.0,
+        help="When no label reaches this probability, name the lowest taxon that does.",
+    ),
+]
+TaxonomyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--taxonomy",
+        help="Taxonomy CSV (ct-taxonomy) giving the labels' lineages for --rollup "
+        "(default: the bundle's own taxonomy).",
+    ),
+]
+RollupSpecOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rollup-spec",
+        help="With --taxonomy: label spec of the output labels (default: labels are taxon names).",
+    ),
+]
+
+
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
     setup_logging(verbose)
@@ -71,6 +104,31 @@ def _settings(
     if workers is not None:
         settings.workers = workers
     return settings
+
+
+def _rollup_settings(
+    threshold: float | None,
+    labels: list[str],
+    bundle_taxonomy: dict[str, str] | None,
+    taxonomy: Path | None,
+    rollup_spec: Path | None,
+    mapping: dict[str, list[str]] | None,
+) -> dict[str, object]:
+    """``MergeOptions`` fields for --rollup (empty without it); errors say what to pass."""
+    if threshold is None:
+        if taxonomy is not None or rollup_spec is not None:
+            console.print("[yellow]--taxonomy/--rollup-spec have no effect without --rollup[/]")
+        return {}
+    from ct_infer.rollup import rollup_lineages
+
+    lineages = rollup_lineages(
+        labels,
+        bundle_taxonomy=bundle_taxonomy,
+        taxonomy_csv=taxonomy,
+        rollup_spec=rollup_spec,
+        target_mapping=mapping,
+    )
+    return {"rollup_threshold": threshold, "lineages": lineages}
 
 
 def _predictor(
@@ -210,20 +268,52 @@ def classify_cmd(
 
 @app.command("evaluate")
 def evaluate_cmd(
-    model: ModelArg,
+    model: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Model (bundle .safetensors, TorchScript .pt or ONNX), or a training run "
+            "folder (default with --run: the run's bundle).",
+            show_default=False,
+        ),
+    ] = None,
     dataset_dir: Annotated[
-        Path,
-        typer.Argument(help="Folder with classification_ds.csv, label_index.json and splits.json."),
-    ],
+        Path | None,
+        typer.Argument(
+            help="Folder with classification_ds.csv, label_index.json and splits.json "
+            "(default with --run: the run's).",
+            show_default=False,
+        ),
+    ] = None,
     crops_dir: Annotated[
-        Path, typer.Argument(help="Folder the dataset's crop paths are relative to.")
-    ],
+        Path | None,
+        typer.Argument(
+            help="Folder the dataset's crop paths are relative to (default with --run: the run's).",
+            show_default=False,
+        ),
+    ] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(
+            "--run",
+            "--params",
+            help="Training run: a ct-train run folder (resolved_config.yml) or the seed's "
+            "params.json; its settings are the defaults, arguments and options override them.",
+        ),
+    ] = None,
     output_dir: Annotated[
-        Path, typer.Option("--output-dir", "-o", help="Where outputs and metrics go.")
-    ] = Path("evaluation"),
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            "-o",
+            help="Where outputs and metrics go (default: RUN/evaluation, else ./evaluation).",
+        ),
+    ] = None,
     splits: Annotated[
         list[str] | None,
-        typer.Option("--split", help="Split(s) to evaluate (repeat; default train, val, test)."),
+        typer.Option(
+            "--split",
+            help="Split(s) to evaluate (repeat; default: the run's, else train, val, test).",
+        ),
     ] = None,
     dataset_csv: Annotated[
         Path | None,
@@ -249,7 +339,10 @@ def evaluate_cmd(
             help="auto (a 'weight' column if present), none, column, or label (inverse label frequency).",
         ),
     ] = "auto",
-    batch_size: BatchOpt = 64,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", "-b", help="Crops per batch (default: the run's, else 64)."),
+    ] = None,
     workers: WorkersOpt = None,
     device: DeviceOpt = "auto",
     bf16: Bf16Opt = False,
@@ -263,21 +356,62 @@ def evaluate_cmd(
     """Evaluate a model on dataset splits: outputs_{split}.csv.gz, overall_metrics.csv, confusion_matrices.npz, label_stats.csv."""
     from ct_infer.evaluate import evaluate
     from ct_infer.mapping import read_target_mapping
+    from ct_infer.training_run import read_training_run
     from ct_io.errors import CamtrapError
     from ct_io.tables import read_label_index
 
     if weights not in ("auto", "none", "column", "label"):
         raise CamtrapError(f"--weights {weights!r}: use auto, none, column or label")
+    if model is not None and model.is_dir():
+        if run is not None:
+            raise CamtrapError(f"{model}: MODEL is a folder; give a model file with --run")
+        run, model = model, None
+    training = read_training_run(run) if run is not None else None
+    if model is None:
+        if training is None:
+            raise CamtrapError(
+                "give MODEL DATASET_DIR CROPS_DIR, or a training run (--run RUN_DIR)"
+            )
+        model = training.require_model()
+    from_run = dataset_dir is None and training is not None
+    if dataset_dir is None:
+        dataset_dir = training.dataset_dir if training else None
+    if crops_dir is None:
+        crops_dir = training.crops_dir if training else None
+    if dataset_dir is None or crops_dir is None:
+        missing = "DATASET_DIR" if dataset_dir is None else "CROPS_DIR"
+        where = f" ({training.source} does not say)" if training else ""
+        raise CamtrapError(f"give {missing}{where}")
+    if training is not None:
+        console.print(
+            f"from {training.source}: model {model}, dataset {dataset_dir}, crops {crops_dir}",
+            highlight=False,
+        )
+    if from_run and training is not None:
+        csv = dataset_csv or training.dataset_csv or dataset_dir / "classification_ds.csv"
+        split_file = splits_json or training.splits_json
+        labels_file = training.label_index
+    else:
+        csv = dataset_csv or dataset_dir / "classification_ds.csv"
+        split_file = splits_json or dataset_dir / "splits.json"
+        labels_file = dataset_dir / "label_index.json"
+    if splits_json is None and split_file is not None and not split_file.is_file():
+        split_file = None
+    mapping = read_target_mapping(target_mapping) if target_mapping else None
+    if label_index is None and training is not None and mapping is None:
+        label_index = labels_file if labels_file and labels_file.is_file() else None
+    if image_size is None and training is not None:
+        image_size = training.image_size
+    if batch_size is None:
+        batch_size = (training.batch_size if training else None) or 64
+    if workers is None and training is not None:
+        workers = training.workers
     settings = _settings(batch_size, workers, device, bf16, compile_model)
     predictor = _predictor(model, label_index, image_size, settings)
-    csv = dataset_csv or dataset_dir / "classification_ds.csv"
-    split_file = splits_json or (
-        dataset_dir / "splits.json" if (dataset_dir / "splits.json").is_file() else None
-    )
-    mapping = read_target_mapping(target_mapping) if target_mapping else None
     targets = None
-    if mapping is not None and (dataset_dir / "label_index.json").is_file():
-        targets = read_label_index(dataset_dir / "label_index.json")
+    if mapping is not None and labels_file is not None and labels_file.is_file():
+        targets = read_label_index(labels_file)
+    output_dir = output_dir or (training.output_dir if training else None) or Path("evaluation")
     results = evaluate(
         predictor,
         csv,
@@ -285,7 +419,7 @@ def evaluate_cmd(
         output_dir,
         settings,
         splits_json=split_file,
-        split_names=splits or ("train", "val", "test"),
+        split_names=splits or (training.splits if training else None) or ("train", "val", "test"),
         target_mapping=mapping,
         target_labels=targets,
         weights=weights,  # type: ignore[arg-type]
@@ -386,9 +520,22 @@ def merge_cmd(
     smoothing: Annotated[
         float, typer.Option("--smoothing", help="Sequence smoothing strength 0..1.")
     ] = 0.5,
+    target_mapping: TargetMappingOpt = None,
+    rollup: RollupOpt = None,
+    taxonomy: TaxonomyOpt = None,
+    rollup_spec: RollupSpecOpt = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle",
+            help="Bundle that made the CSV: its label taxonomy (for --rollup) and name.",
+        ),
+    ] = None,
 ) -> None:
     """Merge classifier output into a MegaDetector JSON (classification_categories + per-detection classifications) for Timelapse."""
+    from ct_infer.mapping import read_target_mapping
     from ct_infer.merge import MergeOptions, merge_classifications, read_classifier_csv
+    from ct_infer.rollup import map_targets
     from ct_infer.smoothing import read_sequences
     from ct_io.errors import CamtrapError
     from ct_io.md import read_md, write_md
@@ -399,6 +546,19 @@ def merge_cmd(
     frame, labels = read_classifier_csv(
         str(classifier_csv), read_label_index(label_index) if label_index else None
     )
+    meta = None
+    if bundle is not None:
+        from ct_infer.bundle import read_bundle_meta
+
+        meta = read_bundle_meta(bundle)
+        if classifier_name == "classifier":  # the default: name it after the bundle
+            classifier_name = meta.name or bundle.name.removesuffix(".safetensors")
+    mapping = read_target_mapping(target_mapping) if target_mapping else None
+    rollup_settings = _rollup_settings(
+        rollup, labels, meta.taxonomy if meta else None, taxonomy, rollup_spec, mapping
+    )
+    if mapping is not None:
+        frame, labels = map_targets(frame, labels, mapping)
     options = MergeOptions(
         classifier_name=classifier_name,
         threshold=threshold,
@@ -408,6 +568,7 @@ def merge_cmd(
         strip_prefix=strip_prefix,
         sequences=read_sequences(sequences) if sequences else None,
         smoothing=smoothing,
+        **rollup_settings,  # type: ignore[arg-type]
     )
     if detections is None and cct is None:
         raise CamtrapError("give --detections (MD JSON), --cct (ground-truth boxes), or both")
@@ -421,7 +582,10 @@ def merge_cmd(
     assert md is not None
     merged, report = merge_classifications(md, frame, labels, options, gt_index=gt_index)
     write_md(merged, output)
-    console.print(f"{report.matched} of {report.rows} crops merged into {output}", highlight=False)
+    rolled = f" ({report.rolled_up} named at a taxon above the labels)" if rollup else ""
+    console.print(
+        f"{report.matched} of {report.rows} crops merged into {output}{rolled}", highlight=False
+    )
 
 
 @app.command("run")
@@ -462,18 +626,10 @@ def run_cmd(
         list[str] | None,
         typer.Option("--category", help="Detection categories to classify (default animal)."),
     ] = None,
-    target_mapping: Annotated[
-        Path | None,
-        typer.Option(
-            "--target-mapping", help="JSON target → classifier labels: report your own categories."
-        ),
-    ] = None,
-    rollup: Annotated[
-        float | None,
-        typer.Option(
-            "--rollup", help="Name the lowest taxon reaching this probability when no label does."
-        ),
-    ] = None,
+    target_mapping: TargetMappingOpt = None,
+    rollup: RollupOpt = None,
+    taxonomy: TaxonomyOpt = None,
+    rollup_spec: RollupSpecOpt = None,
     sequence_gap: Annotated[
         float | None,
         typer.Option(
@@ -525,6 +681,18 @@ def run_cmd(
         raise CamtrapError(
             "give exactly one of --detections (an MD JSON) or --detector (a detector plugin)"
         )
+    settings = _settings(batch_size, workers, device, bf16, compile_model)
+    predictor = _predictor(model, None, None, settings)
+    classifier = predictor.classifier
+    mapping = read_target_mapping(target_mapping) if target_mapping else None
+    rollup_settings = _rollup_settings(  # checked before the long part
+        rollup,
+        classifier.labels,
+        classifier.meta.taxonomy if classifier.meta else None,
+        taxonomy,
+        rollup_spec,
+        mapping,
+    )
     md = (
         read_md(detections)
         if detections
@@ -535,17 +703,17 @@ def run_cmd(
             default_paths(output)["detections"],
         )
     )
-    settings = _settings(batch_size, workers, device, bf16, compile_model)
-    predictor = _predictor(model, None, None, settings)
-    name = classifier_name or predictor.classifier.name
     options = RunOptions(
         detection_threshold=detection_threshold,
         categories=tuple(category or ["animal"]),
         merge=MergeOptions(
-            classifier_name=name, threshold=threshold, top_k=top_k, smoothing=smoothing
+            classifier_name=classifier_name or classifier.name,
+            threshold=threshold,
+            top_k=top_k,
+            smoothing=smoothing,
+            **rollup_settings,  # type: ignore[arg-type]
         ),
-        target_mapping=read_target_mapping(target_mapping) if target_mapping else None,
-        rollup_threshold=rollup,
+        target_mapping=mapping,
         sequence_gap=sequence_gap,
         overwrite=overwrite,
     )
@@ -557,9 +725,14 @@ def run_cmd(
     for row in report.summary.itertuples(index=False):
         table.add_row(str(row[0]), str(row[1]))
     console.print(table)
+    rolled = (
+        f", {report.merge.rolled_up} named at a taxon above the labels"
+        if rollup is not None and report.merge is not None
+        else ""
+    )
     console.print(
         f"{report.images} images, {report.boxes} detections: {report.classified} classified, "
-        f"{report.resumed} from an earlier run, {len(report.failures)} failures",
+        f"{report.resumed} from an earlier run, {len(report.failures)} failures{rolled}",
         highlight=False,
     )
     for file, k, reason in report.failures[:10]:
@@ -607,8 +780,12 @@ def calibrate_cmd(
 
 @app.command("mislabeled")
 def mislabeled_cmd(
-    eval_dir: Annotated[
-        Path, typer.Argument(help="Folder with outputs_{split}.csv.gz (from evaluate).")
+    outputs: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder with outputs_{split}.csv.gz (from evaluate), or one classifier CSV "
+            "(split 'all'; true labels from its label column or --cct)."
+        ),
     ],
     margin: Annotated[
         float,
@@ -630,62 +807,157 @@ def mislabeled_cmd(
         Path | None,
         typer.Option(
             "--detections",
-            help="MD JSON of the images: also write a Timelapse review file per split.",
+            help="MD JSON of the images: crops of its detections go into the Timelapse review files.",
+        ),
+    ] = None,
+    cct: Annotated[
+        Path | None,
+        typer.Option(
+            "--cct",
+            help="COCO Camera Traps JSON: its boxes go into the review files (ground-truth crops), "
+            "and it gives true labels where the outputs have none.",
+        ),
+    ] = None,
+    images_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--images-dir", help="With --cct lacking width/height: read image sizes here."
+        ),
+    ] = None,
+    dataset_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--dataset-csv",
+            help="classification_ds.csv giving each crop's dataset (default: one beside OUTPUTS' folder, if any).",
+        ),
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset", help="Every crop belongs to this dataset (instead of --dataset-csv)."
         ),
     ] = None,
     strip_prefix: Annotated[
         str,
         typer.Option(
             "--strip-prefix",
-            help="Leading folder of crop paths absent from the MD JSON's file names.",
+            help="Leading folder of crop paths absent from the MD JSON's / CCT's file names.",
         ),
     ] = "",
+    output_dir: Annotated[
+        Path | None,
+        typer.Option("--output-dir", "-o", help="Where the lists go (default: OUTPUTS' folder)."),
+    ] = None,
 ) -> None:
-    """List likely mislabeled crops per split and dataset (mislabeled_candidates_{split}_{dataset}.txt)."""
-    import pandas as pd
+    """List likely mislabeled crops per split and dataset, with Timelapse review files.
 
-    from ct_infer.evaluate import read_outputs
-    from ct_infer.merge import MergeOptions, merge_classifications
-    from ct_infer.mislabeled import find_candidates, write_candidate_lists
+    Writes mislabeled_candidates_{split}.csv, and per dataset mislabeled_candidates_{split}_{dataset}.txt
+    (images to fetch) and, with --detections and/or --cct, mislabeled_candidates_{split}_{dataset}.json.
+    """
+    from ct_infer.merge import MergeOptions, merge_classifications, read_classifier_csv
+    from ct_infer.mislabeled import (
+        datasets_from_table,
+        find_candidates,
+        review_documents,
+        with_cct_labels,
+        write_candidate_lists,
+    )
     from ct_io.errors import CamtrapError
     from ct_io.md import read_md, write_md
+    from ct_io.tables import write_csv
 
-    files = sorted(eval_dir.glob("outputs_*.csv.gz"))
-    wanted = {f.name[len("outputs_") : -len(".csv.gz")]: f for f in files}
+    if outputs.is_dir():
+        wanted = {
+            f.name[len("outputs_") : -len(".csv.gz")]: f
+            for f in sorted(outputs.glob("outputs_*.csv.gz"))
+        }
+        folder = outputs
+    elif outputs.is_file():
+        wanted, folder = {"all": outputs}, outputs.parent
+    else:
+        raise CamtrapError(f"{outputs}: no such folder or file")
     if splits:
         missing = [s for s in splits if s not in wanted]
         if missing:
-            raise CamtrapError(f"no outputs_{missing[0]}.csv.gz in {eval_dir}")
+            raise CamtrapError(f"no outputs_{missing[0]}.csv.gz in {outputs}")
         wanted = {s: wanted[s] for s in splits}
     if not wanted:
-        raise CamtrapError(f"{eval_dir}: no outputs_<split>.csv.gz — run `ct-infer evaluate` first")
-    for split, path in wanted.items():
-        frame, labels = read_outputs(path)
-        candidates = find_candidates(frame, labels, margin)
-        written = write_candidate_lists(
-            candidates, split, eval_dir, include_dataset=include_dataset
-        )
-        from ct_io.tables import write_csv
+        raise CamtrapError(f"{outputs}: no outputs_<split>.csv.gz — run `ct-infer evaluate` first")
+    out_dir = output_dir or folder
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (
+        dataset_csv is None
+        and dataset is None
+        and (folder.parent / "classification_ds.csv").is_file()
+    ):
+        dataset_csv = folder.parent / "classification_ds.csv"
+        console.print(f"datasets of crops from {dataset_csv}", highlight=False)
+    datasets = (
+        dataset
+        if dataset is not None
+        else datasets_from_table(dataset_csv)
+        if dataset_csv
+        else None
+    )
+    truth = None
+    if cct is not None:
+        from ct_io.cct import read_cct
 
-        write_csv(candidates, eval_dir / f"mislabeled_candidates_{split}.csv")
+        truth = read_cct(cct)
+    base_md = read_md(detections) if detections is not None else None
+    gt_index = None
+    if truth is not None:
+        from ct_infer.ground_truth import add_ground_truth
+
+        base_md, gt_index = add_ground_truth(base_md, truth, images_dir)
+    for split, path in wanted.items():
+        frame, labels = read_classifier_csv(str(path))
+        if truth is not None and "label" not in frame.columns:
+            frame, dropped = with_cct_labels(frame, labels, truth, strip_prefix)
+            if dropped:
+                console.print(
+                    f"[yellow]{split}: {dropped} crop(s) left out: the CCT gives them no single "
+                    "label that is one of the classifier's[/]",
+                    highlight=False,
+                )
+        if "label" not in frame.columns:
+            raise CamtrapError(
+                f"{path}: no 'label' column — give --cct with the true labels, or use evaluate's outputs"
+            )
+        candidates = find_candidates(frame, labels, margin, datasets)
+        lists = write_candidate_lists(candidates, split, out_dir, include_dataset=include_dataset)
+        write_csv(candidates, out_dir / f"mislabeled_candidates_{split}.csv")
         console.print(
-            f"{split}: {len(candidates)} of {len(frame)} crops are candidates (margin ≥ {margin}); {len(written)} list file(s)",
+            f"{split}: {len(candidates)} of {len(frame)} crops are candidates (margin ≥ {margin}); "
+            f"{len(lists)} list file(s) in {out_dir}",
             highlight=False,
         )
-        if detections is not None:
-            subset = frame[frame["path"].isin(set(candidates["path"]))]
-            merged, _ = merge_classifications(
-                read_md(detections),
-                subset if len(subset) else pd.DataFrame(columns=frame.columns),
-                labels,
-                MergeOptions(
-                    classifier_name="mislabel-review",
-                    relative_conf=True,
-                    label="last",
-                    strip_prefix=strip_prefix,
-                ),
+        if base_md is None:
+            continue
+        subset = frame[frame["path"].isin(set(candidates["path"]))]
+        merged, report = merge_classifications(
+            base_md,
+            subset,
+            labels,
+            MergeOptions(
+                classifier_name="mislabel-review",
+                relative_conf=True,
+                label="last",
+                strip_prefix=strip_prefix,
+            ),
+            gt_index=gt_index,
+        )
+        if report.unmatched or report.unparsable:
+            console.print(
+                f"[yellow]{len(report.unmatched) + len(report.unparsable)} candidate crop(s) match no box "
+                "of --detections/--cct; give the other one, or --strip-prefix[/]",
+                highlight=False,
             )
-            write_md(merged, eval_dir / f"mislabeled_candidates_{split}.json")
+        docs = review_documents(
+            merged, candidates, strip_prefix=strip_prefix, include_dataset=include_dataset
+        )
+        for name, doc in docs.items():
+            write_md(doc, out_dir / f"mislabeled_candidates_{split}_{name}.json")
 
 
 @app.command("save-mislabeled")

@@ -5,7 +5,10 @@ of one image. The merged file gets ``classification_categories`` (label-index id
 detection ``classifications: [[id, conf], ...]`` sorted by confidence, filtered by
 ``threshold`` and ``top_k``. For mislabel review, ``relative_conf`` stores each class's
 margin over the true label, and ``label`` adds the true label as an extra
-``"label: <name>"`` category, first or last.
+``"label: <name>"`` category, first or last. With ``rollup_threshold`` (and label
+lineages, see :mod:`ct_infer.rollup`), a detection whose best label stays below the
+threshold gets the lowest taxon that reaches it first, as a ``"rollup: <level> <name>"``
+category (after smoothing, when sequences are given).
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from ct_infer.crops import parse_crop_name
 from ct_infer.smoothing import smooth
 from ct_io.errors import CamtrapError
 from ct_io.md import MDResults
+from ct_taxonomy.rollup import LABEL_LEVEL, Lineage, rollup_array
 
 log = logging.getLogger(__name__)
 
 TRUE_LABEL_PREFIX = "label: "
+ROLLUP_PREFIX = "rollup: "
 MIN_FORMAT_VERSION = 1.3
 
 
@@ -45,6 +50,9 @@ class MergeOptions:
     #: Image file → sequence id; when given, predictions are smoothed within sequences.
     sequences: Mapping[str, str] | None = None
     smoothing: float = 0.5
+    #: Taxonomic rollup threshold (None: no rollup) and label → root-first lineage.
+    rollup_threshold: float | None = None
+    lineages: Mapping[str, Lineage] = field(factory=dict)
 
 
 @define
@@ -55,6 +63,8 @@ class MergeReport:
     matched: int = 0
     unparsable: list[str] = field(factory=list)
     unmatched: list[str] = field(factory=list)
+    #: Detections whose first class is a taxon above the labels (rollup).
+    rolled_up: int = 0
 
 
 def _match_rows(
@@ -124,16 +134,25 @@ def merge_classifications(
         probs[rows] = smooth(probs[rows], groups, confs, options.smoothing)
     index = {label: j for j, label in enumerate(labels)}
     true_labels = outputs["label"].astype(str).tolist() if "label" in outputs.columns else None
-    for r, i, k in matches:
+    categories = {str(j): label for j, label in enumerate(labels)}
+    if options.label:
+        categories.update(
+            {str(len(labels) + j): TRUE_LABEL_PREFIX + label for j, label in enumerate(labels)}
+        )
+    rollups = _rollups(probs[rows], labels, options) if len(rows) else None
+    rollup_ids: dict[str, str] = {}
+    for m, (r, i, k) in enumerate(matches):
         det = result.images[i].detections[k]  # type: ignore[index]
         det.classifications = _classifications(
             probs[r], index, true_labels[r] if true_labels else None, options
         )
-    result.classification_categories = {str(j): label for j, label in enumerate(labels)}
-    if options.label:
-        result.classification_categories.update(
-            {str(len(labels) + j): TRUE_LABEL_PREFIX + label for j, label in enumerate(labels)}
-        )
+        if rollups is not None and rollups[m] is not None:
+            name, conf = rollups[m]  # type: ignore[misc]
+            cid = rollup_ids.setdefault(name, str(len(categories)))
+            categories[cid] = name
+            det.classifications = [[cid, conf], *det.classifications]
+            report.rolled_up += 1
+    result.classification_categories = categories
     _stamp_info(result, options)
     if report.unmatched or report.unparsable:
         log.warning(
@@ -145,6 +164,21 @@ def merge_classifications(
             len(report.unparsable),
         )
     return result, report
+
+
+def _rollups(
+    probs: np.ndarray, labels: Sequence[str], options: MergeOptions
+) -> list[tuple[str, float] | None] | None:
+    """Per matched row, ``("rollup: <level> <name>", conf)`` where a taxon answers, else None."""
+    if options.rollup_threshold is None:
+        return None
+    names, levels, confs = rollup_array(probs, labels, options.lineages, options.rollup_threshold)
+    return [
+        (f"{ROLLUP_PREFIX}{level} {name}", round(float(conf), 4))
+        if level not in ("", LABEL_LEVEL)
+        else None
+        for name, level, conf in zip(names, levels, confs, strict=True)
+    ]
 
 
 def _classifications(

@@ -2,16 +2,23 @@
 person confirmed in Timelapse as the known-mislabeled list ct-taxonomy applies.
 
 A candidate is a crop predicted as another label than its own, with
-``p(predicted) - p(true label) >= margin``. Lists are written per split and dataset
-(``mislabeled_candidates_{split}_{dataset}.txt``, one image per line), the seed's
-format; the dataset is a crop path's first folder.
+``p(predicted) - p(true label) >= margin``. True labels come from the evaluation
+outputs' ``label`` column, or from a COCO Camera Traps file (:func:`labels_from_cct`:
+a ground-truth box's category, else the image's one category). Lists are written per
+split and dataset (``mislabeled_candidates_{split}_{dataset}.txt``, one image per line,
+the seed's format), with a Timelapse review file beside each
+(``mislabeled_candidates_{split}_{dataset}.json``, see :func:`review_documents`).
+
+A crop's dataset comes from the dataset table (``classification_ds.csv``'s ``dataset``
+column, by path), a name given for all, or else the crop path's first folder.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -19,7 +26,9 @@ import pandas as pd
 
 from ct_infer.crops import parse_crop_name
 from ct_io.atomic import write_text_atomic
+from ct_io.cct import CocoCameraTraps
 from ct_io.errors import CamtrapError
+from ct_io.md import MDResults
 from ct_io.tables import read_csv, write_csv
 
 log = logging.getLogger(__name__)
@@ -27,8 +36,17 @@ log = logging.getLogger(__name__)
 TRUE_VALUES = {"true", "1", "yes", "y", "x", "checked"}
 
 
-def find_candidates(outputs: pd.DataFrame, labels: Sequence[str], margin: float) -> pd.DataFrame:
-    """Rows of ``outputs`` (path, label, probabilities) whose prediction beats the label by ``margin``."""
+def find_candidates(
+    outputs: pd.DataFrame,
+    labels: Sequence[str],
+    margin: float,
+    datasets: Mapping[str, str] | str | None = None,
+) -> pd.DataFrame:
+    """Rows of ``outputs`` (path, label, probabilities) whose prediction beats the label by ``margin``.
+
+    Columns: ``path, label, predicted, margin, image, dataset``, largest margin first.
+    ``datasets``: crop path → dataset, one dataset for all, or None (first folder).
+    """
     probs = outputs[list(labels)].to_numpy(np.float64)
     index = {label: i for i, label in enumerate(labels)}
     unknown = sorted(set(outputs["label"]) - set(index))
@@ -46,7 +64,7 @@ def find_candidates(outputs: pd.DataFrame, labels: Sequence[str], margin: float)
     out["margin"] = margins[keep]
     out["image"] = [_image_of(p) for p in out["path"]]
     out["dataset"] = [
-        PurePosixPath(p).parts[0] if len(PurePosixPath(p).parts) > 1 else "" for p in out["image"]
+        _dataset_of(p, i, datasets) for p, i in zip(out["path"], out["image"], strict=True)
     ]
     return out.sort_values("margin", ascending=False, kind="stable").reset_index(drop=True)
 
@@ -56,19 +74,110 @@ def _image_of(path: str) -> str:
     return ref.file if ref else path
 
 
+def _dataset_of(path: str, image: str, datasets: Mapping[str, str] | str | None) -> str:
+    if isinstance(datasets, str):
+        return datasets
+    if datasets is not None and path in datasets:
+        return datasets[path]
+    parts = PurePosixPath(image).parts
+    return parts[0] if len(parts) > 1 else ""
+
+
+def datasets_from_table(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Crop path → dataset, from a ``classification_ds.csv``."""
+    frame = read_csv(path, required=["path", "dataset"], dtype={"path": str, "dataset": str})
+    return dict(zip(frame["path"], frame["dataset"].fillna(""), strict=True))
+
+
+def listed_name(image: str, dataset: str, include_dataset: bool) -> str:
+    """An image as the lists name it: without its dataset folder unless ``include_dataset``."""
+    if not include_dataset and dataset and image.startswith(dataset + "/"):
+        return image[len(dataset) + 1 :]
+    return image
+
+
 def write_candidate_lists(
     candidates: pd.DataFrame, split: str, out_dir: Path, *, include_dataset: bool = False
 ) -> list[Path]:
     """One ``mislabeled_candidates_{split}_{dataset}.txt`` per dataset; returns the files."""
     written = []
     for dataset, group in candidates.groupby("dataset", sort=True):
-        images = sorted(set(group["image"]))
-        if not include_dataset and dataset:
-            images = [str(PurePosixPath(*PurePosixPath(i).parts[1:])) for i in images]
-        name = f"mislabeled_candidates_{split}_{dataset or 'all'}.txt"
-        write_text_atomic(out_dir / name, "".join(f"{i}\n" for i in images))
-        written.append(out_dir / name)
+        images = sorted({listed_name(i, str(dataset), include_dataset) for i in group["image"]})
+        path = out_dir / f"mislabeled_candidates_{split}_{dataset or 'all'}.txt"
+        write_text_atomic(path, "".join(f"{i}\n" for i in images))
+        written.append(path)
     return written
+
+
+def review_documents(
+    merged: MDResults,
+    candidates: pd.DataFrame,
+    *,
+    strip_prefix: str = "",
+    include_dataset: bool = False,
+) -> dict[str, MDResults]:
+    """Per dataset, ``merged`` cut down to the candidate images, named as in the lists.
+
+    ``merged`` is the MD JSON with the candidates' margins merged in (``relative_conf``);
+    ``strip_prefix`` is the one the merge used to match crop paths to its file names.
+    """
+    prefix = strip_prefix.strip("/") + "/" if strip_prefix else ""
+    by_file = merged.by_file()
+    out: dict[str, MDResults] = {}
+    for dataset, group in candidates.groupby("dataset", sort=True):
+        images = []
+        for image in sorted(set(group["image"])):
+            md_file = image[len(prefix) :] if prefix and image.startswith(prefix) else image
+            found = by_file.get(md_file)
+            if found is None:
+                continue
+            entry = copy.deepcopy(found)
+            entry.file = listed_name(image, str(dataset), include_dataset)
+            images.append(entry)
+        doc = copy.copy(merged)
+        doc.images = images
+        out[str(dataset) or "all"] = doc
+    return out
+
+
+def labels_from_cct(
+    paths: Sequence[str], cct: CocoCameraTraps, strip_prefix: str = ""
+) -> list[str | None]:
+    """True label of each crop from a CCT: its ground-truth box's category (crops without a
+    detector suffix), else its image's category when the image has exactly one."""
+    from ct_crop.boxes import gt_boxes
+    from ct_io.indexes import image_labels
+
+    boxes, _sizes = gt_boxes(cct)
+    per_image = image_labels(cct).groupby("file_name")["category"].agg(lambda c: sorted(set(c)))
+    prefix = strip_prefix.strip("/") + "/" if strip_prefix else ""
+    out: list[str | None] = []
+    for path in paths:
+        ref = parse_crop_name(path)
+        if ref is None:
+            out.append(None)
+            continue
+        file = ref.file[len(prefix) :] if prefix and ref.file.startswith(prefix) else ref.file
+        if ref.version is None:  # a ground-truth box
+            specs = {b.index: b for b in boxes.get(file, [])}
+            out.append(specs[ref.index].category if ref.index in specs else None)
+            continue
+        cats = per_image.get(file)
+        out.append(cats[0] if cats is not None and len(cats) == 1 else None)
+    return out
+
+
+def with_cct_labels(
+    frame: pd.DataFrame, labels: Sequence[str], cct: CocoCameraTraps, strip_prefix: str = ""
+) -> tuple[pd.DataFrame, int]:
+    """``frame`` with a ``label`` column from ``cct`` (matched to ``labels`` ignoring case);
+    rows without a usable label are dropped. Returns the frame and how many were dropped."""
+    found = labels_from_cct(frame["path"].astype(str).tolist(), cct, strip_prefix)
+    by_lower = {label.lower(): label for label in labels}
+    names = [by_lower.get(str(c).lower()) if c is not None else None for c in found]
+    kept = frame.assign(label=names)
+    dropped = kept["label"].isna()
+    return kept[~dropped].reset_index(drop=True), int(dropped.sum())
 
 
 def read_timelapse_export(

@@ -26,17 +26,17 @@ from ct_infer.classify import RunSettings, progress_bar
 from ct_infer.crops import crop_name
 from ct_infer.image_crops import BoxJob, CropPolicy, ImageCrops, ImageCropsDataset
 from ct_infer.merge import MergeOptions, MergeReport, merge_classifications
+from ct_infer.rollup import map_targets
 from ct_io.errors import CamtrapError
 from ct_io.md import MDResults
-from ct_taxonomy.taxonomy import Taxon
 
 if TYPE_CHECKING:
     from ct_infer.predictor import Predictor
+    from ct_io.plugins import CamtrapPluginManager
 
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 4096
-ROLLUP_PREFIX = "rollup: "
 
 
 @define
@@ -46,8 +46,9 @@ class RunOptions:
     detection_threshold: float = 0.2
     categories: tuple[str, ...] = ("animal",)
     merge: MergeOptions = field(factory=MergeOptions)
+    #: Target → classifier labels: report these categories instead (probabilities summed).
     target_mapping: Mapping[str, Sequence[str]] | None = None
-    rollup_threshold: float | None = None
+    # rollup: ``merge.rollup_threshold`` and ``merge.lineages`` (see ct_infer.rollup)
     sequence_gap: float | None = None
     overwrite: bool = False
 
@@ -167,87 +168,6 @@ def classify_images(
     return out.finish(), report
 
 
-def lineages_from_meta(taxonomy: Mapping[str, str]) -> dict[str, tuple[Taxon, ...]]:
-    """Label → lineage from bundle taxonomy strings ``"class:mammalia;order:carnivora;..."`` (root first)."""
-    out: dict[str, tuple[Taxon, ...]] = {}
-    for label, text in taxonomy.items():
-        parts = [p.strip() for p in str(text).split(";") if p.strip()]
-        lineage = []
-        for part in parts:
-            level, sep, name = part.partition(":")
-            if not sep:
-                raise CamtrapError(
-                    f"bundle taxonomy of {label!r}: {part!r} is not level:name (e.g. family:canidae)"
-                )
-            lineage.append(Taxon(level, name))
-        out[label] = tuple(lineage)
-    return out
-
-
-def apply_mapping_and_rollup(
-    frame: pd.DataFrame, labels: list[str], options: RunOptions, taxonomy: Mapping[str, str]
-) -> tuple[pd.DataFrame, list[str], pd.DataFrame | None]:
-    """Target probabilities (when mapped) and the rollup answer per row (when asked)."""
-    out_labels = labels
-    if options.target_mapping is not None:
-        from ct_infer.mapping import aggregation_matrix
-
-        out_labels = list(options.target_mapping)
-        sums = frame[labels].to_numpy() @ aggregation_matrix(
-            labels, out_labels, options.target_mapping
-        )
-        frame = pd.concat(
-            [frame[["path"]], pd.DataFrame(sums, columns=out_labels, index=frame.index)], axis=1
-        )
-    rolled = None
-    if options.rollup_threshold is not None:
-        from ct_taxonomy.rollup import rollup_array
-
-        if not taxonomy and options.target_mapping is None:
-            raise CamtrapError("--rollup needs the bundle's label taxonomy (this bundle has none)")
-        lineages = lineages_from_meta(taxonomy) if options.target_mapping is None else {}
-        names, levels, confs = rollup_array(
-            frame[out_labels].to_numpy(), out_labels, lineages, options.rollup_threshold
-        )
-        rolled = pd.DataFrame(
-            {
-                "path": frame["path"],
-                "rollup_label": names,
-                "rollup_level": levels,
-                "rollup_conf": confs,
-            }
-        )
-    return frame, out_labels, rolled
-
-
-def add_rollup(result: MDResults, rolled: pd.DataFrame) -> None:
-    """Put each taxon-level rollup answer first in its detection's classifications."""
-    from ct_infer.crops import parse_crop_name
-
-    cats = result.classification_categories or {}
-    ids = {name: cid for cid, name in cats.items()}
-    next_id = max((int(c) for c in cats), default=-1) + 1
-    by_file = result.by_file()
-    for row in rolled.itertuples(index=False):
-        if row.rollup_level in ("", "label") or not row.rollup_label:
-            continue
-        name = f"{ROLLUP_PREFIX}{row.rollup_level} {row.rollup_label}"
-        if name not in ids:
-            ids[name] = str(next_id)
-            cats[str(next_id)] = name
-            next_id += 1
-        ref = parse_crop_name(str(row.path))
-        im = by_file.get(ref.file) if ref else None
-        if ref is None or im is None or not im.detections:
-            continue
-        det = im.detections[ref.index]
-        det.classifications = [
-            [ids[name], round(float(row.rollup_conf), 4)],
-            *(det.classifications or []),
-        ]
-    result.classification_categories = cats
-
-
 def summarize(result: MDResults) -> pd.DataFrame:
     """Detections per top predicted class."""
     cats = result.classification_categories or {}
@@ -285,10 +205,9 @@ def run_pipeline(
     frame, report = classify_images(
         predictor, images_dir, md, csv, settings, options, progress=progress
     )
-    taxonomy = predictor.classifier.meta.taxonomy if predictor.classifier.meta else {}
-    frame, labels, rolled = apply_mapping_and_rollup(
-        frame, predictor.classifier.labels, options, taxonomy
-    )
+    labels = list(predictor.classifier.labels)
+    if options.target_mapping is not None:
+        frame, labels = map_targets(frame, labels, options.target_mapping)
     merge_opts = options.merge
     if options.sequence_gap is not None:
         seqs = sequences_for(
@@ -296,8 +215,6 @@ def run_pipeline(
         )
         merge_opts = evolve(merge_opts, sequences=seqs)
     result, report.merge = merge_classifications(md, frame, labels, merge_opts)
-    if rolled is not None:
-        add_rollup(result, rolled)
     write_md(result, output)
     report.summary = summarize(result)
     from ct_io.tables import write_csv
@@ -307,7 +224,11 @@ def run_pipeline(
 
 
 def detect_images(
-    detector_name: str, detector_options: Mapping[str, object], images_dir: Path, cache: Path
+    detector_name: str,
+    detector_options: Mapping[str, object],
+    images_dir: Path,
+    cache: Path,
+    pm: CamtrapPluginManager | None = None,
 ) -> MDResults:
     """Run a detector plugin over every image of ``images_dir``; cached in ``cache`` (MD JSON)."""
     from ct_crop.detectors import detection_categories, get_detector
@@ -317,7 +238,7 @@ def detect_images(
     if cache.is_file():
         log.info("using detections cached in %s", cache)
         return read_md(cache)
-    detector = get_detector(detector_name, detector_options)
+    detector = get_detector(detector_name, detector_options, pm)
     files = list_image_files(images_dir)
     if not files:
         raise CamtrapError(f"{images_dir}: no images found")
