@@ -185,7 +185,7 @@ def type_name(metavar: str, *, is_flag: bool, limits: str) -> str:
         text = "one of " + ", ".join(text.split("|"))
     elif " " in text:  # nargs > 1: the metavars of each value
         text = f"{len(text.split())} values: {text}"
-    return f"{text} ({limits})" if limits else text
+    return f"{text}, `{limits}`" if limits else text
 
 
 def usage(path: tuple[str, ...], params: list[Param | None], is_group: bool) -> str:
