@@ -560,7 +560,10 @@ def check_quickstart(root: Path, steps: list[Step]) -> None:
     )
     assert bundle_file.stat().st_mtime < rerun.started, "the rerun rewrote the bundle"
 
-    data = read_json(root / "demo-run" / "demo-with-species.json")
+    timelapse = root / "demo-run" / "demo-with-species.json"
+    for beside in (".json.classifications.csv.gz", ".summary.csv"):
+        assert timelapse.with_name("demo-with-species" + beside).is_file(), beside
+    data = read_json(timelapse)
     errors = [p for p in validate_md_dict(data) if p.is_error]
     assert not errors, "\n".join(map(str, errors))
     categories = data.get("classification_categories") or {}
