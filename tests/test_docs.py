@@ -7,7 +7,12 @@
 - every ``ct-*`` command in a ``bash`` block names a real subcommand and real options;
 - every ``python`` block compiles;
 - every block fenced as ```` ```bash runnable ```` or ```` ```python runnable ```` runs
-  and exits 0, in a fresh temporary folder with this environment's scripts on PATH.
+  and exits 0, in a fresh temporary folder with this environment's scripts on PATH;
+- the blocks of a page fenced as ```` ```bash runnable sequence ```` run in order, in one
+  folder that stands for a fresh clone of the repository (a copy of the working tree),
+  and what the page promises exists afterwards (the quickstart: marked ``slow``);
+- docs/reference/ is what ``docs/scripts/cli_reference.py`` generates from the typer apps
+  now, and each reference page and its guides link each other.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ import importlib.metadata as md
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
+import tomllib
 import unicodedata
 from collections.abc import Iterator
 from functools import cache
@@ -44,7 +52,7 @@ def doc_pages() -> list[Path]:
 
 
 def page_id(page: Path) -> str:
-    return page.relative_to(REPO).as_posix()
+    return page.relative_to(REPO).as_posix() if page.is_relative_to(REPO) else page.name
 
 
 # ---------------------------------------------------------------- markdown parsing
@@ -58,6 +66,7 @@ class Block:
         words = info.split()
         self.language = words[0].lower() if words else ""
         self.runnable = "runnable" in words[1:]
+        self.sequence = self.runnable and "sequence" in words[1:]
 
     @property
     def id(self) -> str:
@@ -248,6 +257,9 @@ def test_command_checker_catches_unknown_subcommands_and_options() -> None:
     )
     assert command_problems("ct-io plugins --jsn") == ["ct-io plugins: no option '--jsn'"]
     assert command_problems("ct-nope run") == ["ct-nope: no such console script"]
+    assert command_problems(".nox/demo/bin/ct-train run c.yml --frm x") == [
+        "ct-train run: no option '--frm'"
+    ]
 
 
 # ---------------------------------------------------------------- links
@@ -354,9 +366,10 @@ def command_problems(line: str) -> list[str]:
             tokens = tokens[1:]
         if tokens[:2] == ["uv", "run"]:
             tokens = tokens[2:]
-        if not tokens or not tokens[0].startswith("ct-"):
+        script = Path(tokens[0]).name if tokens else ""  # ct-io, or .venv/bin/ct-io
+        if not script.startswith("ct-"):
             continue
-        problems += _check_click(tokens[0], tokens[1:])
+        problems += _check_click(script, tokens[1:])
     return problems
 
 
@@ -424,7 +437,7 @@ def test_python_examples_compile(block: Block) -> None:
 # ---------------------------------------------------------------- runnable blocks
 
 
-def run_block(block: Block, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_block(block: Block, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "CAMTRAP_PLUGINS"}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["COLUMNS"] = "120"
@@ -434,7 +447,7 @@ def run_block(block: Block, cwd: Path) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, str(script)]
     else:
         argv = ["bash", "-e", "-o", "pipefail", "-c", block.code]
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def runnable_blocks() -> list[Block]:
@@ -443,7 +456,7 @@ def runnable_blocks() -> list[Block]:
         for page in doc_pages()
         if page.is_relative_to(DOCS)
         for b in fenced_blocks(page.read_text(), page)
-        if b.runnable
+        if b.runnable and not b.sequence
     ]
 
 
@@ -454,9 +467,198 @@ def test_runnable_blocks_exist() -> None:
     assert {b.language for b in runnable_blocks()} <= {"bash", "python"}
 
 
+def failure(block: Block, result: subprocess.CompletedProcess[str]) -> str:
+    return (
+        f"{block.id} exited {result.returncode}\n--- code\n{block.code}"
+        f"--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
+    )
+
+
 @pytest.mark.parametrize("block", runnable_blocks(), ids=lambda b: b.id)
 def test_runnable_blocks_run(block: Block, tmp_path: Path) -> None:
     result = run_block(block, tmp_path)
-    assert result.returncode == 0, (
-        f"{block.id} exited {result.returncode}\n--- code\n{block.code}--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
+    assert result.returncode == 0, failure(block, result)
+
+
+# ---------------------------------------------------------------- runnable sequences
+#
+# A walk-through whose commands build on each other (the quickstart) fences them
+# ```bash runnable sequence```: they run in order, in one folder standing for the reader's
+# fresh clone of the repository, and the page's promises are then checked on that folder.
+
+QUICKSTART = DOCS / "quickstart.md"
+
+
+def sequence_blocks(page: Path) -> list[Block]:
+    return [b for b in fenced_blocks(page.read_text(), page) if b.sequence]
+
+
+def sequence_pages() -> list[Path]:
+    return [p for p in doc_pages() if p.is_relative_to(DOCS) and sequence_blocks(p)]
+
+
+def copy_of_working_tree(dest: Path) -> Path:
+    """What a clone of this checkout holds: tracked and untracked-but-not-ignored files."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("needs the repository's git checkout")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout
+    for rel in filter(None, listed.split(b"\0")):
+        src = REPO / os.fsdecode(rel)
+        if src.is_file() or src.is_symlink():  # a tracked file deleted in the tree is skipped
+            target = dest / os.fsdecode(rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target, follow_symlinks=False)
+    return dest
+
+
+class Step:
+    """One block of a sequence, what it printed, and when it started (``time.time()``)."""
+
+    def __init__(
+        self, block: Block, result: subprocess.CompletedProcess[str], started: float
+    ) -> None:
+        self.block, self.result, self.started = block, result, started
+
+
+def run_sequence(page: Path, cwd: Path) -> list[Step]:
+    """Run a page's sequence blocks in order in ``cwd``; fail at the first that fails."""
+    steps = []
+    for block in sequence_blocks(page):
+        started = time.time()
+        result = run_block(block, cwd, timeout=1800)
+        assert result.returncode == 0, failure(block, result)
+        steps.append(Step(block, result, started))
+    return steps
+
+
+def check_quickstart(root: Path, steps: list[Step]) -> None:
+    """What docs/quickstart.md promises exists and is valid."""
+    from ct_infer.predictor import load_classifier
+    from ct_io.jsonio import read_json
+    from ct_io.md import validate_md_dict
+
+    run = root / "demo-run" / "location-split"
+    html = (run / "report" / "report.html").read_text()
+    assert "<html" in html.lower() and "confusion" in html.lower()
+
+    model = run / "model"
+    bundle_file = model / "location-split.safetensors"
+    bundle = load_classifier(bundle_file)
+    assert bundle.labels, "the bundle has no labels"
+    for export in ("location-split.torchscript.pt", "location-split.onnx"):
+        assert list(load_classifier(model / export).labels) == list(bundle.labels), export
+
+    # "Run the chain again and every stage is found up to date and skipped"
+    rerun = next(s for s in steps if "ct-train run" in s.block.code)
+    assert "skipped" in rerun.result.stdout and " ran " not in rerun.result.stdout, (
+        rerun.result.stdout
     )
+    assert bundle_file.stat().st_mtime < rerun.started, "the rerun rewrote the bundle"
+
+    timelapse = root / "demo-run" / "demo-with-species.json"
+    for beside in (".json.classifications.csv.gz", ".summary.csv"):
+        assert timelapse.with_name("demo-with-species" + beside).is_file(), beside
+    data = read_json(timelapse)
+    errors = [p for p in validate_md_dict(data) if p.is_error]
+    assert not errors, "\n".join(map(str, errors))
+    categories = data.get("classification_categories") or {}
+    assert set(categories.values()) >= set(bundle.labels), categories
+    classified = [
+        d
+        for image in data["images"]
+        for d in image.get("detections") or []
+        if d.get("classifications")
+    ]
+    assert classified, "no detection has classifications: Timelapse would show no species"
+    assert {c for d in classified for c, _ in d["classifications"]} <= set(categories)
+
+
+SEQUENCE_CHECKS = {QUICKSTART: check_quickstart}
+
+
+def test_the_quickstart_runs_all_but_the_clone() -> None:
+    """Every shell block of the quickstart is a runnable sequence step, except the one
+    that clones the repository (the test's copy of the working tree stands for it)."""
+    shell = [b for b in fenced_blocks(QUICKSTART.read_text(), QUICKSTART) if b.language == "bash"]
+    not_run = [b for b in shell if not b.sequence]
+    assert len(not_run) == 1 and "git clone" in not_run[0].code, [b.id for b in not_run]
+    assert len(shell) > 1 and "git clone" not in "".join(b.code for b in shell if b.sequence)
+
+
+def test_sequences_stop_at_the_first_failing_block(tmp_path: Path) -> None:
+    page = tmp_path / "walk.md"
+    page.write_text(
+        "```bash runnable sequence\necho one > one.txt\n```\n\n"
+        "```bash runnable sequence\ntest -f one.txt && false\n```\n\n"
+        "```bash runnable sequence\ntouch never.txt\n```\n"
+    )
+    with pytest.raises(AssertionError, match=r"walk.md:5 exited 1"):
+        run_sequence(page, tmp_path)
+    assert (tmp_path / "one.txt").exists() and not (tmp_path / "never.txt").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", sequence_pages(), ids=page_id)
+def test_runnable_sequences_run(page: Path, tmp_path: Path) -> None:
+    root = copy_of_working_tree(tmp_path / "clone")
+    steps = run_sequence(page, root)
+    if check := SEQUENCE_CHECKS.get(page):
+        check(root, steps)
+
+
+# ---------------------------------------------------------------- the command reference
+
+REFERENCE = DOCS / "reference"
+GENERATOR = "docs/scripts/cli_reference.py"
+
+
+def workspace_console_scripts() -> set[str]:
+    scripts: set[str] = set()
+    for pyproject in REPO.glob("packages/*/pyproject.toml"):
+        scripts |= set(tomllib.loads(pyproject.read_text())["project"].get("scripts", {}))
+    return scripts
+
+
+def test_the_reference_is_what_the_commands_say(tmp_path: Path) -> None:
+    """docs/reference/ matches a fresh generation (which also fails if it imports torch)."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / GENERATOR), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    fresh = {p.name: p.read_text() for p in tmp_path.glob("*.md")}
+    committed = {p.name: p.read_text() for p in REFERENCE.glob("*.md")}
+    stale = sorted(
+        name for name in fresh.keys() | committed.keys() if fresh.get(name) != committed.get(name)
+    )
+    assert not stale, f"docs/reference is out of date ({', '.join(stale)}): run python {GENERATOR}"
+
+
+def test_every_console_script_has_a_reference_page() -> None:
+    pages = {p.stem for p in REFERENCE.glob("ct-*.md")}
+    assert pages == workspace_console_scripts(), f"run python {GENERATOR}"
+
+
+@pytest.mark.parametrize("script", sorted(workspace_console_scripts()))
+def test_reference_pages_and_guides_link_each_other(script: str) -> None:
+    ref = REFERENCE / f"{script}.md"
+    guides = {
+        (REFERENCE / target).resolve()
+        for _, target in links(ref.read_text())
+        if target.startswith("../") and target.endswith(".md")
+    } - {QUICKSTART.resolve()}
+    assert guides, f"{page_id(ref)} links no guide page"
+    for guide in guides:
+        back = {(guide.parent / t.partition("#")[0]).resolve() for _, t in links(guide.read_text())}
+        assert ref.resolve() in back, f"{page_id(guide)} does not link reference/{script}.md"
+    index = {
+        (DOCS / t.partition("#")[0]).resolve() for _, t in links((DOCS / "index.md").read_text())
+    }
+    assert ref.resolve() in index, f"docs/index.md does not link reference/{script}.md"
