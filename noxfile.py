@@ -21,7 +21,7 @@ import nox
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "typecheck", "tests", "integration", "docs", "slow", "faults"]
-nox.options.error_on_missing_interpreters = False
+nox.options.error_on_missing_interpreters = True  # a skipped session must not look like a pass
 
 ROOT = Path(__file__).parent
 PACKAGES = ["ct-io", "ct-taxonomy", "ct-crop", "ct-splits", "ct-infer", "ct-train"]
