@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from ct_infer.cli import app
-from ct_infer.training_run import read_training_run
+from ct_infer.training_run import read_training_run, resolve_evaluation
 from ct_io.errors import CamtrapError
 
 LABELS = ["antelope", "bird", "carnivore", "primate"]
@@ -157,3 +157,43 @@ def test_bad_run_folders_fail_in_one_line(tmp_path: Path) -> None:
         read_training_run(tmp_path).require_model()
     result = CliRunner().invoke(app, ["evaluate"])
     assert isinstance(result.exception, CamtrapError) and "--run" in str(result.exception)
+
+
+def test_resolve_evaluation_fills_from_the_run_and_lets_arguments_win(
+    tmp_path: Path, dataset_files: Path, crops_dir: Path, tiny_bundle: Path
+) -> None:
+    run = _ct_train_run(tmp_path, dataset_files, crops_dir, tiny_bundle).resolve()
+    from_run = resolve_evaluation(run, None, None)  # a MODEL folder is the run
+    assert from_run.model == run / "model" / "deer-v1.safetensors"
+    assert (from_run.dataset_dir, from_run.crops_dir) == (run, crops_dir)
+    assert from_run.dataset_csv == run / "classification_ds.csv"
+    assert from_run.splits_json == run / "splits.json" and from_run.splits == ("val", "test")
+    assert from_run.label_index == run / "label_index.json" and from_run.target_labels is None
+    assert (from_run.batch_size, from_run.workers) == (8, 0)
+    assert from_run.output_dir == run / "evaluation" and from_run.training is not None
+
+    given = resolve_evaluation(
+        tiny_bundle,
+        dataset_files,
+        crops_dir,
+        run=run,
+        batch_size=3,
+        workers=2,
+        splits=["train"],
+        output_dir=tmp_path / "out",
+        target_mapping=True,
+    )
+    assert given.model == tiny_bundle and given.dataset_dir == dataset_files
+    assert given.splits_json == dataset_files / "splits.json" and given.splits == ("train",)
+    assert (given.batch_size, given.workers, given.output_dir) == (3, 2, tmp_path / "out")
+    # scoring against mapped targets: the dataset's labels are the targets, not the model's
+    assert given.label_index is None and given.target_labels == dataset_files / "label_index.json"
+
+    plain = resolve_evaluation(tiny_bundle, tmp_path, crops_dir)  # no run, no splits.json
+    assert plain.training is None and plain.splits_json is None and plain.label_index is None
+    assert (plain.batch_size, plain.workers, plain.output_dir) == (64, None, Path("evaluation"))
+    assert plain.splits == ("train", "val", "test")
+    with pytest.raises(CamtrapError, match="MODEL is a folder"):
+        resolve_evaluation(run, None, None, run=run)
+    with pytest.raises(CamtrapError, match="give CROPS_DIR"):
+        resolve_evaluation(tiny_bundle, dataset_files, None)

@@ -36,6 +36,34 @@ log = logging.getLogger(__name__)
 TRUE_VALUES = {"true", "1", "yes", "y", "x", "checked"}
 
 
+def split_outputs(
+    outputs: Path, splits: Sequence[str] | None = None
+) -> tuple[dict[str, Path], Path]:
+    """The classifier outputs to scan, by split, and the folder they lie in.
+
+    ``outputs`` is a folder of ``outputs_{split}.csv.gz`` (from evaluate; ``splits``
+    picks some) or one classifier CSV, which is split ``all``.
+    """
+    if outputs.is_dir():
+        found = {
+            f.name[len("outputs_") : -len(".csv.gz")]: f
+            for f in sorted(outputs.glob("outputs_*.csv.gz"))
+        }
+        folder = outputs
+    elif outputs.is_file():
+        found, folder = {"all": outputs}, outputs.parent
+    else:
+        raise CamtrapError(f"{outputs}: no such folder or file")
+    if splits:
+        missing = [s for s in splits if s not in found]
+        if missing:
+            raise CamtrapError(f"no outputs_{missing[0]}.csv.gz in {outputs}")
+        found = {s: found[s] for s in splits}
+    if not found:
+        raise CamtrapError(f"{outputs}: no outputs_<split>.csv.gz — run `ct-infer evaluate` first")
+    return found, folder
+
+
 def find_candidates(
     outputs: pd.DataFrame,
     labels: Sequence[str],

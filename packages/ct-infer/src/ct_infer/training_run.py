@@ -13,13 +13,14 @@ Two layouts are understood:
   never loaded, so the model is given on the command line (a bundle or TorchScript file).
 
 Paths recorded under the run folder's old location are rebased onto where the folder is
-now, so a run folder can be moved or copied to another machine.
+now, so a run folder can be moved or copied to another machine. :func:`resolve_evaluation`
+combines what was given on the command line with these defaults.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -199,3 +200,99 @@ def _seed_image_size(model_name: Any) -> int | None:
         except (AssertionError, ValueError, KeyError):
             return None
     return 224 if model_name.startswith("resnet") else None
+
+
+DEFAULT_SPLITS = ("train", "val", "test")
+DEFAULT_BATCH_SIZE = 64
+
+
+@frozen
+class EvaluationInputs:
+    """What ``ct-infer evaluate`` runs on, once a training run's defaults are applied."""
+
+    model: Path
+    dataset_dir: Path
+    crops_dir: Path
+    dataset_csv: Path
+    splits_json: Path | None  # None: one split 'all'
+    label_index: Path | None  # labels for a model without metadata
+    target_labels: Path | None  # the dataset's label index, to order mapped target labels
+    image_size: int | None
+    batch_size: int
+    workers: int | None
+    output_dir: Path
+    splits: tuple[str, ...]
+    training: TrainingRun | None  # the run the defaults came from
+
+
+def resolve_evaluation(
+    model: Path | None,
+    dataset_dir: Path | None,
+    crops_dir: Path | None,
+    *,
+    run: Path | None = None,
+    dataset_csv: Path | None = None,
+    splits_json: Path | None = None,
+    label_index: Path | None = None,
+    image_size: int | None = None,
+    batch_size: int | None = None,
+    workers: int | None = None,
+    output_dir: Path | None = None,
+    splits: Sequence[str] | None = None,
+    target_mapping: bool = False,
+) -> EvaluationInputs:
+    """Fill what was not given from the training run ``run`` (a ``MODEL`` folder counts
+    as one); given values always win. Errors say what to give."""
+    if model is not None and model.is_dir():
+        if run is not None:
+            raise CamtrapError(f"{model}: MODEL is a folder; give a model file with --run")
+        run, model = model, None
+    training = read_training_run(run) if run is not None else None
+    if model is None:
+        if training is None:
+            raise CamtrapError(
+                "give MODEL DATASET_DIR CROPS_DIR, or a training run (--run RUN_DIR)"
+            )
+        model = training.require_model()
+    from_run = dataset_dir is None and training is not None
+    if dataset_dir is None and training is not None:
+        dataset_dir = training.dataset_dir
+    if crops_dir is None and training is not None:
+        crops_dir = training.crops_dir
+    if dataset_dir is None or crops_dir is None:
+        missing = "DATASET_DIR" if dataset_dir is None else "CROPS_DIR"
+        where = f" ({training.source} does not say)" if training else ""
+        raise CamtrapError(f"give {missing}{where}")
+    labels_file: Path | None
+    if from_run and training is not None:
+        csv = dataset_csv or training.dataset_csv or dataset_dir / "classification_ds.csv"
+        split_file = splits_json or training.splits_json
+        labels_file = training.label_index
+    else:
+        csv = dataset_csv or dataset_dir / "classification_ds.csv"
+        split_file = splits_json or dataset_dir / "splits.json"
+        labels_file = dataset_dir / "label_index.json"
+    if splits_json is None and split_file is not None and not split_file.is_file():
+        split_file = None
+    labels_found = labels_file if labels_file is not None and labels_file.is_file() else None
+    if label_index is None and training is not None and not target_mapping:
+        label_index = labels_found
+    return EvaluationInputs(
+        model=model,
+        dataset_dir=dataset_dir,
+        crops_dir=crops_dir,
+        dataset_csv=csv,
+        splits_json=split_file,
+        label_index=label_index,
+        target_labels=labels_found if target_mapping else None,
+        image_size=image_size
+        if image_size is not None or training is None
+        else training.image_size,
+        batch_size=batch_size
+        if batch_size is not None
+        else (training.batch_size if training else None) or DEFAULT_BATCH_SIZE,
+        workers=workers if workers is not None or training is None else training.workers,
+        output_dir=output_dir or (training.output_dir if training else None) or Path("evaluation"),
+        splits=tuple(splits or (training.splits if training else None) or DEFAULT_SPLITS),
+        training=training,
+    )

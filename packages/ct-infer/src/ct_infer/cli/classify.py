@@ -1,0 +1,83 @@
+"""``ct-infer classify``: crops → probability CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ct_infer.cli.common import load_predictor, run_settings
+from ct_infer.cli.options import (
+    BatchOpt,
+    Bf16Opt,
+    CompileOpt,
+    DeviceOpt,
+    ImageSizeOpt,
+    LabelIndexOpt,
+    ModelArg,
+    WorkersOpt,
+    overwrite_option,
+)
+from ct_io.clitools import console
+
+
+def classify_cmd(
+    model: ModelArg,
+    crops: Annotated[
+        Path, typer.Argument(help="Crops folder, or a CSV manifest with a 'path' column.")
+    ],
+    output: Annotated[
+        Path,
+        typer.Argument(
+            help="Output CSV (.csv or .csv.gz): path + one probability column per label."
+        ),
+    ],
+    crops_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--crops-dir",
+            help="Folder the manifest's paths are relative to (default: the manifest's folder).",
+        ),
+    ] = None,
+    batch_size: BatchOpt = 64,
+    workers: WorkersOpt = None,
+    device: DeviceOpt = "auto",
+    bf16: Bf16Opt = False,
+    compile_model: CompileOpt = False,
+    label_index: LabelIndexOpt = None,
+    image_size: ImageSizeOpt = None,
+    no_calibration: Annotated[
+        bool, typer.Option("--no-calibration", help="Ignore the bundle's fitted temperature.")
+    ] = False,
+    detections: Annotated[
+        Path | None,
+        typer.Option("--detections", help="MD JSON: classify only crops of its detections."),
+    ] = None,
+    detection_threshold: Annotated[
+        float, typer.Option("--detection-threshold", help="With --detections: minimum confidence.")
+    ] = 0.0,
+    overwrite: Annotated[bool, overwrite_option("Start over instead of resuming.")] = False,
+) -> None:
+    """Classify crops into a probability CSV. Rerunning resumes after the rows already written."""
+    from ct_infer.classify import classify_crops, crops_from_source, write_failures
+
+    settings = run_settings(batch_size, workers, device, bf16, compile_model)
+    root, paths = crops_from_source(crops, crops_dir)
+    if detections is not None:
+        from ct_infer.classify import filter_by_detections
+        from ct_io.md import read_md
+
+        paths = filter_by_detections(paths, read_md(detections), detection_threshold)
+    predictor = load_predictor(
+        model, label_index, image_size, settings, calibrate=not no_calibration
+    )
+    report = classify_crops(predictor, root, paths, output, settings, overwrite=overwrite)
+    failed = write_failures(report, output)
+    console.print(
+        f"{report.classified} crops classified ({report.crops_per_second:.0f}/s on {predictor.device}), "
+        f"{report.skipped_done} already done, {len(report.failed)} unreadable → {output}",
+        highlight=False,
+    )
+    if failed:
+        console.print(f"unreadable crops listed in {failed}")

@@ -1,0 +1,71 @@
+"""What several commands build from their options: run settings, a predictor, rollup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ct_io.clitools import console
+
+if TYPE_CHECKING:
+    from ct_infer.classify import RunSettings
+    from ct_infer.predictor import Predictor
+
+
+def run_settings(
+    batch_size: int, workers: int | None, device: str, bf16: bool, compile_model: bool
+) -> RunSettings:
+    """Settings from the shared batch/workers/device/bf16/compile options."""
+    from ct_infer.classify import RunSettings
+
+    settings = RunSettings(batch_size=batch_size, device=device, bf16=bf16, compile=compile_model)
+    if workers is not None:
+        settings.workers = workers
+    return settings
+
+
+def load_predictor(
+    model: Path,
+    label_index: Path | None,
+    image_size: int | None,
+    settings: RunSettings,
+    calibrate: bool = True,
+) -> Predictor:
+    """The model (bundle or export) ready to classify on the settings' device."""
+    from ct_infer.predictor import Predictor, load_classifier
+    from ct_io.tables import read_label_index
+
+    labels = read_label_index(label_index) if label_index else None
+    classifier = load_classifier(model, labels=labels, input_size=image_size)
+    return Predictor(
+        classifier,
+        device=settings.device,
+        bf16=settings.bf16,
+        compile=settings.compile,
+        calibrate=calibrate,
+    )
+
+
+def rollup_settings(
+    threshold: float | None,
+    labels: list[str],
+    bundle_taxonomy: dict[str, str] | None,
+    taxonomy: Path | None,
+    rollup_spec: Path | None,
+    mapping: dict[str, list[str]] | None,
+) -> dict[str, object]:
+    """``MergeOptions`` fields for --rollup (empty without it); errors say what to pass."""
+    if threshold is None:
+        if taxonomy is not None or rollup_spec is not None:
+            console.print("[yellow]--taxonomy/--rollup-spec have no effect without --rollup[/]")
+        return {}
+    from ct_infer.rollup import rollup_lineages
+
+    lineages = rollup_lineages(
+        labels,
+        bundle_taxonomy=bundle_taxonomy,
+        taxonomy_csv=taxonomy,
+        rollup_spec=rollup_spec,
+        target_mapping=mapping,
+    )
+    return {"rollup_threshold": threshold, "lineages": lineages}

@@ -1,0 +1,169 @@
+"""``ct-infer evaluate``: a model on dataset splits → outputs and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ct_infer.cli.common import load_predictor, run_settings
+from ct_infer.cli.options import (
+    Bf16Opt,
+    CompileOpt,
+    DeviceOpt,
+    ImageSizeOpt,
+    LabelIndexOpt,
+    WorkersOpt,
+    overwrite_option,
+)
+from ct_io.clitools import console
+
+
+def evaluate_cmd(
+    model: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Model (bundle .safetensors, TorchScript .pt or ONNX), or a training run "
+            "folder (default with --run: the run's bundle).",
+            show_default=False,
+        ),
+    ] = None,
+    dataset_dir: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Folder with classification_ds.csv, label_index.json and splits.json "
+            "(default with --run: the run's).",
+            show_default=False,
+        ),
+    ] = None,
+    crops_dir: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Folder the dataset's crop paths are relative to (default with --run: the run's).",
+            show_default=False,
+        ),
+    ] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(
+            "--run",
+            "--params",
+            help="Training run: a ct-train run folder (resolved_config.yml) or the seed's "
+            "params.json; its settings are the defaults, arguments and options override them.",
+        ),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            "-o",
+            help="Where outputs and metrics go (default: RUN/evaluation, else ./evaluation).",
+        ),
+    ] = None,
+    splits: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--split",
+            help="Split(s) to evaluate (repeat; default: the run's, else train, val, test).",
+        ),
+    ] = None,
+    dataset_csv: Annotated[
+        Path | None,
+        typer.Option("--dataset-csv", help="Override DATASET_DIR/classification_ds.csv."),
+    ] = None,
+    splits_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--splits-json", help="Override DATASET_DIR/splits.json (absent: one split 'all')."
+        ),
+    ] = None,
+    target_mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--target-mapping",
+            help="JSON target label → classifier labels: score against other labels.",
+        ),
+    ] = None,
+    weights: Annotated[
+        str,
+        typer.Option(
+            "--weights",
+            help="auto (a 'weight' column if present), none, column, or label (inverse label frequency).",
+        ),
+    ] = "auto",
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", "-b", help="Crops per batch (default: the run's, else 64)."),
+    ] = None,
+    workers: WorkersOpt = None,
+    device: DeviceOpt = "auto",
+    bf16: Bf16Opt = False,
+    compile_model: CompileOpt = False,
+    label_index: LabelIndexOpt = None,
+    image_size: ImageSizeOpt = None,
+    overwrite: Annotated[bool, overwrite_option("Recompute outputs instead of resuming.")] = False,
+) -> None:
+    """Evaluate a model on dataset splits: outputs_{split}.csv.gz, overall_metrics.csv, confusion_matrices.npz, label_stats.csv."""
+    from ct_infer.evaluate import evaluate
+    from ct_infer.mapping import read_target_mapping
+    from ct_infer.training_run import resolve_evaluation
+    from ct_io.errors import CamtrapError
+    from ct_io.tables import read_label_index
+
+    if weights not in ("auto", "none", "column", "label"):
+        raise CamtrapError(f"--weights {weights!r}: use auto, none, column or label")
+    inputs = resolve_evaluation(
+        model,
+        dataset_dir,
+        crops_dir,
+        run=run,
+        dataset_csv=dataset_csv,
+        splits_json=splits_json,
+        label_index=label_index,
+        image_size=image_size,
+        batch_size=batch_size,
+        workers=workers,
+        output_dir=output_dir,
+        splits=splits,
+        target_mapping=target_mapping is not None,
+    )
+    if inputs.training is not None:
+        console.print(
+            f"from {inputs.training.source}: model {inputs.model}, "
+            f"dataset {inputs.dataset_dir}, crops {inputs.crops_dir}",
+            highlight=False,
+        )
+    mapping = read_target_mapping(target_mapping) if target_mapping else None
+    settings = run_settings(inputs.batch_size, inputs.workers, device, bf16, compile_model)
+    predictor = load_predictor(inputs.model, inputs.label_index, inputs.image_size, settings)
+    results = evaluate(
+        predictor,
+        inputs.dataset_csv,
+        inputs.crops_dir,
+        inputs.output_dir,
+        settings,
+        splits_json=inputs.splits_json,
+        split_names=inputs.splits,
+        target_mapping=mapping,
+        target_labels=read_label_index(inputs.target_labels) if inputs.target_labels else None,
+        weights=weights,  # type: ignore[arg-type]
+        overwrite=overwrite,
+    )
+    from rich.table import Table
+
+    table = Table("split", "crops", "loss", "top-1", "top-3", "macro recall")
+    for split, r in results.items():
+        o = r.overall
+        table.add_row(
+            split,
+            f"{o['count']:.0f}",
+            f"{o['loss']:.3f}",
+            f"{o['acc_top1']:.3f}",
+            f"{o['acc_top3']:.3f}",
+            f"{o['macro_recall']:.3f}",
+        )
+    console.print(table)
+    console.print(
+        f"wrote {inputs.output_dir}/overall_metrics.csv, label_stats.csv, confusion_matrices.npz, outputs_*.csv.gz"
+    )

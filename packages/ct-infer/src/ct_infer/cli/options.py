@@ -1,0 +1,102 @@
+"""Arguments and options that several ``ct-infer`` commands share, declared once.
+
+Each alias carries the flag names and help text; commands set the default, e.g.
+``device: DeviceOpt = "auto"``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ModelArg = Annotated[
+    Path,
+    typer.Argument(help="Model: a bundle (.safetensors), or a TorchScript (.pt) / ONNX export."),
+]
+
+# how crops are decoded and run through the network (classify, evaluate, run)
+BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Crops per batch.")]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", "-j", help="Decoding processes (default: CPU count, at most 8; 0 = none)."
+    ),
+]
+DeviceOpt = Annotated[
+    str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+]
+Bf16Opt = Annotated[
+    bool,
+    typer.Option("--bf16", help="Run under bfloat16 autocast (faster on recent GPUs and CPUs)."),
+]
+CompileOpt = Annotated[
+    bool,
+    typer.Option("--compile", help="torch.compile the network (slow start, faster on long runs)."),
+]
+
+# a foreign model (TorchScript/ONNX) carries no metadata (classify, evaluate)
+LabelIndexOpt = Annotated[
+    Path | None,
+    typer.Option("--label-index", help="label_index.json, for a foreign model without metadata."),
+]
+ImageSizeOpt = Annotated[
+    int | None,
+    typer.Option("--image-size", help="Input size, for a foreign model without metadata."),
+]
+
+# what goes into the merged MegaDetector JSON (merge, run)
+TopKOpt = Annotated[
+    int | None, typer.Option("--top-k", help="Keep at most this many classes per detection.")
+]
+SmoothingOpt = Annotated[
+    float, typer.Option("--smoothing", help="Sequence smoothing strength 0..1.")
+]
+TargetMappingOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--target-mapping",
+        help="JSON target → classifier labels (ct-taxonomy map): report your own categories.",
+    ),
+]
+RollupOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--rollup",
+        min=0.0,
+        max=1.0,
+        help="When no label reaches this probability, name the lowest taxon that does.",
+    ),
+]
+TaxonomyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--taxonomy",
+        help="Taxonomy CSV (ct-taxonomy) giving the labels' lineages for --rollup "
+        "(default: the bundle's own taxonomy).",
+    ),
+]
+RollupSpecOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rollup-spec",
+        help="With --taxonomy: label spec of the output labels (default: labels are taxon names).",
+    ),
+]
+
+# ground-truth boxes (merge, mislabeled)
+ImagesDirOpt = Annotated[
+    Path | None,
+    typer.Option("--images-dir", help="With --cct lacking width/height: read image sizes here."),
+]
+
+
+def overwrite_option(help: str) -> typer.models.OptionInfo:
+    """``--overwrite``, with what starting over means for the command."""
+    return typer.Option("--overwrite", help=help)
+
+
+def threshold_option(help: str) -> typer.models.OptionInfo:
+    """``--threshold``: the lowest class confidence written to the JSON."""
+    return typer.Option("--threshold", help=help)

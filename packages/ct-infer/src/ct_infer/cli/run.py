@@ -1,0 +1,183 @@
+"""``ct-infer run``: photos + detections + model → MD JSON for Timelapse, in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ct_infer.cli.common import load_predictor, rollup_settings, run_settings
+from ct_infer.cli.options import (
+    BatchOpt,
+    Bf16Opt,
+    CompileOpt,
+    DeviceOpt,
+    ModelArg,
+    RollupOpt,
+    RollupSpecOpt,
+    SmoothingOpt,
+    TargetMappingOpt,
+    TaxonomyOpt,
+    TopKOpt,
+    WorkersOpt,
+    overwrite_option,
+    threshold_option,
+)
+from ct_io.clitools import console
+
+if TYPE_CHECKING:
+    from ct_infer.run import RunReport
+
+
+def run_cmd(
+    images_dir: Annotated[Path, typer.Argument(help="Folder of camera-trap photos.")],
+    model: ModelArg,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="MD JSON with classifications to write (open it in Timelapse)."
+        ),
+    ],
+    detections: Annotated[
+        Path | None,
+        typer.Option(
+            "--detections",
+            "-d",
+            help="MegaDetector JSON for these images (file paths relative to IMAGES_DIR).",
+        ),
+    ] = None,
+    detector: Annotated[
+        str | None,
+        typer.Option(
+            "--detector", help="Detector plugin to run instead of --detections (see ct-crop)."
+        ),
+    ] = None,
+    detector_option: Annotated[
+        list[str] | None,
+        typer.Option("--detector-option", help="KEY=VALUE option of the detector (repeat)."),
+    ] = None,
+    detection_threshold: Annotated[
+        float,
+        typer.Option(
+            "--detection-threshold", help="Classify detections with at least this confidence."
+        ),
+    ] = 0.2,
+    category: Annotated[
+        list[str] | None,
+        typer.Option("--category", help="Detection categories to classify (default animal)."),
+    ] = None,
+    target_mapping: TargetMappingOpt = None,
+    rollup: RollupOpt = None,
+    taxonomy: TaxonomyOpt = None,
+    rollup_spec: RollupSpecOpt = None,
+    sequence_gap: Annotated[
+        float | None,
+        typer.Option(
+            "--sequence-gap",
+            help="Smooth over sequences: frames of a folder at most this many seconds apart (EXIF time).",
+        ),
+    ] = None,
+    smoothing: SmoothingOpt = 0.5,
+    threshold: Annotated[
+        float, threshold_option("Leave out classes below this confidence in the JSON.")
+    ] = 0.0,
+    top_k: TopKOpt = 5,
+    classifier_name: Annotated[
+        str | None,
+        typer.Option(
+            "--classifier-name", help="Written to info.classifier (default: the bundle's name)."
+        ),
+    ] = None,
+    batch_size: BatchOpt = 64,
+    workers: WorkersOpt = None,
+    device: DeviceOpt = "auto",
+    bf16: Bf16Opt = False,
+    compile_model: CompileOpt = False,
+    overwrite: Annotated[
+        bool, overwrite_option("Reclassify everything instead of resuming.")
+    ] = False,
+) -> None:
+    """Photos → crops in memory → classify → MD JSON for Timelapse, plus a per-class summary."""
+    from ct_infer.mapping import read_target_mapping
+    from ct_infer.merge import MergeOptions
+    from ct_infer.run import (
+        RunOptions,
+        check_images_dir,
+        default_paths,
+        detect_images,
+        run_pipeline,
+    )
+    from ct_io.errors import CamtrapError
+    from ct_io.md import read_md
+    from ct_io.options import parse_key_values
+
+    images = check_images_dir(images_dir)
+    if (detections is None) == (detector is None):
+        raise CamtrapError(
+            "give exactly one of --detections (an MD JSON) or --detector (a detector plugin)"
+        )
+    settings = run_settings(batch_size, workers, device, bf16, compile_model)
+    predictor = load_predictor(model, None, None, settings)
+    classifier = predictor.classifier
+    mapping = read_target_mapping(target_mapping) if target_mapping else None
+    rollup_fields = rollup_settings(  # checked before the long part
+        rollup,
+        classifier.labels,
+        classifier.meta.taxonomy if classifier.meta else None,
+        taxonomy,
+        rollup_spec,
+        mapping,
+    )
+    md = (
+        read_md(detections)
+        if detections
+        else detect_images(
+            str(detector),
+            parse_key_values(detector_option or []),
+            images,
+            default_paths(output)["detections"],
+        )
+    )
+    options = RunOptions(
+        detection_threshold=detection_threshold,
+        categories=tuple(category or ["animal"]),
+        merge=MergeOptions(
+            classifier_name=classifier_name or classifier.name,
+            threshold=threshold,
+            top_k=top_k,
+            smoothing=smoothing,
+            **rollup_fields,  # type: ignore[arg-type]
+        ),
+        target_mapping=mapping,
+        sequence_gap=sequence_gap,
+        overwrite=overwrite,
+    )
+    report = run_pipeline(predictor, images, md, output, settings, options)
+    _print_summary(report, output, rolled_up=rollup is not None)
+
+
+def _print_summary(report: RunReport, output: Path, rolled_up: bool) -> None:
+    """Detections per predicted class, the counts, and the first failures."""
+    from rich.table import Table
+
+    table = Table("predicted class", "detections", title=f"{output}")
+    assert report.summary is not None
+    for row in report.summary.itertuples(index=False):
+        table.add_row(str(row[0]), str(row[1]))
+    console.print(table)
+    rolled = (
+        f", {report.merge.rolled_up} named at a taxon above the labels"
+        if rolled_up and report.merge is not None
+        else ""
+    )
+    console.print(
+        f"{report.images} images, {report.boxes} detections: {report.classified} classified, "
+        f"{report.resumed} from an earlier run, {len(report.failures)} failures{rolled}",
+        highlight=False,
+    )
+    for file, k, reason in report.failures[:10]:
+        console.print(
+            f"[yellow]failed[/] {file}" + (f" box {k}" if k is not None else "") + f": {reason}",
+            highlight=False,
+        )
