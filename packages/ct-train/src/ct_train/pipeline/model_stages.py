@@ -73,7 +73,7 @@ def bundle(ctx: Context) -> Outcome:
         )
     final = read_json(ctx.paths.final_metrics) if ctx.paths.final_metrics.is_file() else {}
     labels = list(meta["labels"])
-    fit = fit_calibration(ctx, labels)
+    fit, why_uncalibrated = fit_calibration(ctx, labels)
     taxonomy = run_label_taxonomy(ctx, labels)
     extra: dict[str, Any] = {
         "best_epoch": meta.get("epoch"),
@@ -115,19 +115,25 @@ def bundle(ctx: Context) -> Outcome:
         counts["temperature"] = round(fit.temperature, 3)
         counts["val ECE"] = f"{fit.ece_before:.3f} → {fit.ece_after:.3f}"
         counts["val NLL"] = f"{fit.nll_before:.3f} → {fit.nll_after:.3f}"
-    note = "" if fit is not None or not ctx.cfg.export.calibrate else "no val split: not calibrated"
-    return Outcome(counts, note=note)
+    return Outcome(counts, note=why_uncalibrated)
 
 
-def fit_calibration(ctx: Context, labels: list[str]) -> TemperatureFit | None:
-    """Temperature scaling fitted on the best weights' val outputs (None: off or no val)."""
+def fit_calibration(ctx: Context, labels: list[str]) -> tuple[TemperatureFit | None, str]:
+    """Temperature scaling fitted on the best weights' val outputs, or None and why not.
+
+    A val split the model gets entirely right cannot be calibrated on: the likelihood
+    keeps rising as the temperature falls, and the fit would make the model as
+    over-confident as the search range allows. Such a bundle stays at temperature 1.
+    """
     import numpy as np
 
-    from ct_infer.calibration import fit_temperature
+    from ct_infer.calibration import T_RANGE, fit_temperature
 
     path = ctx.paths.val_outputs
-    if not ctx.cfg.export.calibrate or not path.is_file():
-        return None
+    if not ctx.cfg.export.calibrate:
+        return None, ""
+    if not path.is_file():
+        return None, "no val split: not calibrated"
     with np.load(path) as npz:
         probs, targets = npz["probs"], npz["targets"]
     if probs.ndim != 2 or probs.shape[1] != len(labels) or len(targets) != len(probs):
@@ -135,8 +141,16 @@ def fit_calibration(ctx: Context, labels: list[str]) -> TemperatureFit | None:
             f"{path}: {probs.shape} probabilities do not fit {len(labels)} labels — rerun the train stage (--force train)"
         )
     if not len(targets):
-        return None
-    return fit_temperature(probs, targets)
+        return None, "empty val split: not calibrated"
+    if (probs.argmax(1) == targets).all():
+        return (
+            None,
+            f"val ({len(targets)} crops) has no mistake to calibrate on: temperature left at 1",
+        )
+    fit = fit_temperature(probs, targets)
+    if not T_RANGE[0] * 1.01 < fit.temperature < T_RANGE[1] * 0.99:
+        return None, f"temperature fit ran to its bound ({fit.temperature:.3g}): left at 1"
+    return fit, ""
 
 
 def _bundle_inputs(ctx: Context) -> list[Path]:
