@@ -18,6 +18,7 @@ import yaml
 torch = pytest.importorskip("torch")
 
 from ct_infer.backbones import BuiltBackbone, Preprocessing  # noqa: E402
+from ct_infer.bundle import read_bundle_meta  # noqa: E402
 from ct_io import hookimpl  # noqa: E402
 from ct_io.plugins import get_plugin_manager  # noqa: E402
 from ct_train.config import deep_merge, load_config  # noqa: E402
@@ -115,6 +116,7 @@ def test_run_rerun_and_downstream_only(tmp_path: Path) -> None:
     ):
         assert (run_dir / rel).is_file(), rel
     assert first.stage("crop").counts["crops"] > 0
+    check_calibrated_bundle(run_dir)
 
     again = run(run_dir)
     assert again.ok and set(statuses(again).values()) == {SKIPPED}
@@ -131,10 +133,50 @@ def test_run_rerun_and_downstream_only(tmp_path: Path) -> None:
     assert st["fetch"] == st["select"] == SKIPPED
     assert st["crop"] == RAN and st["train"] == RAN
 
+    # a taxonomy: the bundle gets each label's lineage (the selection is redone with it)
+    (run_dir / "taxonomy.csv").write_text(DEMO_TAXONOMY)
+    with_taxonomy = {"train": {"epochs": 2}, "crop": {"margin": 0.2}}
+    with_taxonomy["labels"] = {"taxonomy": "taxonomy.csv"}
+    st = statuses(run(run_dir, with_taxonomy))
+    assert st["select"] == RAN and st["bundle"] == RAN
+    meta = read_bundle_meta(run_dir / "model" / "base.safetensors")
+    assert meta.taxonomy["fox"] == "class:mammalia;order:carnivora;family:canidae;genus:vulpes"
+    assert meta.taxonomy["hare"] == "class:mammalia;order:lagomorpha;family:leporidae"
+    assert "boar" not in meta.taxonomy  # not in the taxonomy: no lineage
+
     # a deleted output is noticed
     (run_dir / "report" / "report.html").unlink()
-    st = statuses(run(run_dir, {"train": {"epochs": 2}, "crop": {"margin": 0.2}}))
+    st = statuses(run(run_dir, with_taxonomy))
     assert st["report"] == RAN and st["train"] == SKIPPED
+
+
+#: lineages for some of the demo source's species (own-CSV format)
+DEMO_TAXONOMY = """dataset_name,query,class,order,family,genus
+demo,fox,mammalia,carnivora,canidae,vulpes
+demo,hare,mammalia,lagomorpha,leporidae,
+demo,deer,mammalia,artiodactyla,cervidae,
+demo,badger,mammalia,carnivora,mustelidae,meles
+"""
+
+
+def check_calibrated_bundle(run_dir: Path) -> None:
+    """The bundle's temperature was fitted on val, and ct-infer's evaluation applies it:
+    the val NLL of the evaluated (calibrated) outputs is the fit's NLL after scaling."""
+    import numpy as np
+
+    from ct_infer.evaluate import read_outputs
+    from ct_infer.metrics import label_indices
+
+    meta = read_bundle_meta(run_dir / "model" / "base.safetensors")
+    fit = meta.extra["calibration"]
+    assert meta.temperature == fit["temperature"] != 1.0
+    assert fit["nll_after"] <= fit["nll_before"]
+    frame, labels = read_outputs(run_dir / "evaluation" / "outputs_val.csv.gz")
+    assert fit["count"] == len(frame)
+    targets = label_indices(frame["label"].tolist(), labels)
+    probs = frame[labels].to_numpy(np.float64)
+    nll = -np.log(np.clip(probs[np.arange(len(targets)), targets], 1e-12, 1)).mean()
+    assert nll == pytest.approx(fit["nll_after"], rel=0.05, abs=0.02)
 
 
 def test_from_and_to_bound_the_run(tmp_path: Path) -> None:

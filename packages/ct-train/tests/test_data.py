@@ -101,3 +101,15 @@ def test_unreadable_crop_becomes_ignored_target(dataset: Path, tmp_path: Path) -
         0
     ]
     assert target == UNREADABLE and image.shape == (3, 32, 32)
+
+
+def test_several_labels_in_one_row_stop_with_one_line(dataset: Path, tmp_path: Path) -> None:
+    """The seed's ``--multilabel``: not supported; such a table stops before any work."""
+    root = tmp_path / "d"
+    shutil.copytree(dataset, root, ignore=shutil.ignore_patterns("crops"))
+    csv = root / "classification_ds.csv"
+    rows = csv.read_text().splitlines()
+    rows[1] = rows[1].replace(",bear", ',"bear,deer"')  # the label column holds two labels
+    csv.write_text("\n".join(rows) + "\n")
+    with pytest.raises(CamtrapError, match=r"row 2 has several labels .*not supported"):
+        load_tables(data_config(root))

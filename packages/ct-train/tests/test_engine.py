@@ -122,3 +122,24 @@ def test_bf16_autocast_channels_last_trains(dataset: Path, tmp_path: Path, pm) -
     )
     result = start(cfg, pm=pm)
     assert math.isfinite(result["splits"]["val"]["loss"]) and result["splits"]["val"]["loss"] < 10
+
+
+def test_pretrained_checkpoint_starts_from_its_weights_and_a_new_head_size_stays_fresh(
+    dataset: Path, tmp_path: Path, pm
+) -> None:  # type: ignore[no-untyped-def]
+    """The seed's ``--pretrained /path/to/checkpoint`` (e.g. MegaClassifier as a start)."""
+    import attrs
+
+    from ct_train.backbone import build_model
+
+    cfg = write_config(tmp_path / "first", dataset, {"train": {"epochs": 1}})
+    start(cfg, pm=pm)
+    best = cfg.parent / "checkpoints" / "best.pt"
+    trained = checkpoint.load(best)["model"]
+    model_cfg = attrs.evolve(load_config(cfg).model, pretrained=str(best))
+    same = build_model(model_cfg, 3, pm).module.state_dict()
+    assert all(torch.equal(same[k], trained[k]) for k in trained)
+    other = build_model(model_cfg, 5, pm).module.state_dict()  # 5 labels: head re-initialised
+    assert other["fc.weight"].shape == (5, 8)
+    body = [k for k in trained if not k.startswith("fc.")]
+    assert body and all(torch.equal(other[k], trained[k]) for k in body)

@@ -1,34 +1,31 @@
 """Real protocol servers for the data-source tests, started and stopped by the tests:
 a local HTTP file server (with injectable faults and request counts), moto's S3 server
-and Azurite (Microsoft's Azure Storage emulator, from npm)."""
+and Azurite (Microsoft's Azure Storage emulator, from npm). The servers themselves live
+in :mod:`ct_io.testing`, shared with the workspace's other test suites."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import shutil
-import socket
-import subprocess
 import sys
-import threading
-import time
 import types
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ct_io.testing import (
+    AWS_ENV_UNSET,
+    Azurite,
+    FileServer,
+    ServerError,
+    azurite_blob_server,
+    fake_aws_env,
+    moto_s3_server,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[4]
 MD_TEST_IMAGES = REPO_ROOT.parent / "shared" / "data" / "md-test-images" / "images"
-
-# Azurite's documented development account (public, emulator-only).
-AZURITE_ACCOUNT = "devstoreaccount1"
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
 
 
 def _ensure_demo_source() -> None:
@@ -54,28 +51,6 @@ def _ensure_demo_source() -> None:
 _ensure_demo_source()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(
-    port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", port), timeout=0.5),
-        ):
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
-
-
 @pytest.fixture(scope="session")
 def md_images() -> list[Path]:
     """The 31 real camera-trap JPEGs of the shared test data (smallest first)."""
@@ -89,101 +64,6 @@ def md_images() -> list[Path]:
 
 
 # ---------------------------------------------------------------------- HTTP
-
-
-class _QuietServer(ThreadingHTTPServer):
-    """Clients closing connections early (as downloaders must) is not an error here."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class FileServer:
-    """Serves ``files`` (URL path → bytes) over HTTP/1.1 on loopback.
-
-    ``faults[path]`` is a list of statuses answered (in order) before the file is served
-    (-1: close the connection without an answer);
-    ``always[path]`` a status always answered; ``truncate`` paths get half a body once;
-    ``chunk_delay`` slows every body (seconds per 16 KiB). ``gets`` counts GETs per path.
-    """
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.faults: dict[str, list[int]] = {}
-        self.always: dict[str, int] = {}
-        self.truncate: set[str] = set()
-        self.chunk_delay = 0.0
-        self.gets: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                from urllib.parse import unquote, urlsplit
-
-                path = unquote(urlsplit(self.path).path)
-                with server.lock:
-                    server.gets[path] += 1
-                    faults = server.faults.get(path)
-                    fault = faults.pop(0) if faults else server.always.get(path)
-                    cut = path in server.truncate
-                    server.truncate.discard(path)
-                if fault == -1:  # drop the connection without answering (a reset)
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                if fault:
-                    body = f"status {fault}".encode()
-                    self.send_response(fault)
-                    if fault in (429, 503):
-                        self.send_header("Retry-After", "0")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    return
-                data = server.files.get(path)
-                if data is None:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("Content-Type", "application/octet-stream")
-                self.end_headers()
-                if cut:
-                    self.wfile.write(data[: len(data) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                step = 1 << 14
-                try:
-                    for i in range(0, len(data), step):
-                        self.wfile.write(data[i : i + step])
-                        if server.chunk_delay:
-                            time.sleep(server.chunk_delay)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
-
-        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self) -> FileServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture(scope="session")
@@ -205,25 +85,16 @@ def http_server() -> Iterator[FileServer]:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """moto's S3-compatible server on a loopback port; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with moto_s3_server() as url:
+        yield url
 
 
 @pytest.fixture()
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Fake credentials for the moto server, and no real AWS config files."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws_config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws_credentials"))
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+    for var, value in fake_aws_env(tmp_path).items():
+        monkeypatch.setenv(var, value)
+    for var in AWS_ENV_UNSET:
         monkeypatch.delenv(var, raising=False)
 
 
@@ -237,21 +108,6 @@ def s3(moto_server: str, aws_env: None) -> Any:
 # ---------------------------------------------------------------------- Azure (Azurite)
 
 
-class Azurite:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.account_url = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
-        self.connection_string = (
-            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-            f"BlobEndpoint={self.account_url};"
-        )
-
-    def service(self) -> Any:
-        from azure.storage.blob import BlobServiceClient
-
-        return BlobServiceClient.from_connection_string(self.connection_string)
-
-
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """Azurite's blob service on a loopback port, in memory; stopped after the session.
@@ -259,43 +115,8 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     Fails (does not skip) when ``azurite-blob`` is missing: install it with
     ``npm install -g azurite`` (CI's .ci/run does).
     """
-    exe = shutil.which("azurite-blob")
-    if exe is None:
-        pytest.fail(
-            "azurite-blob not found on PATH — install Azurite with `npm install -g azurite` (CI's .ci/run does)"
-        )
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("azurite")
-    log = (workdir / "azurite.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--inMemoryPersistence",
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(port),
-            "--skipApiVersionCheck",
-            "--loose",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=workdir,
-    )
     try:
-        try:
-            wait_for_port(port, timeout=60, proc=proc)
-        except (RuntimeError, TimeoutError) as exc:
-            log.flush()
-            pytest.fail(
-                f"Azurite did not start: {exc}: {(workdir / 'azurite.log').read_text()[-500:]}"
-            )
-        yield Azurite(port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        with azurite_blob_server(tmp_path_factory.mktemp("azurite")) as server:
+            yield server
+    except ServerError as exc:
+        pytest.fail(str(exc))

@@ -37,6 +37,8 @@ CONFIG_NAME = "config.yml"
 #: ``model.pretrained`` values that are not paths (ct-infer's ``PretrainedSource`` keywords).
 PRETRAINED_KEYWORDS = ("imagenet", "offline-imagenet", "none")
 RESOLVED_NAME = "resolved_config.yml"
+#: The best weights' probabilities on val (``probs``, ``targets``): what calibration fits on.
+VAL_OUTPUTS_NAME = "final_val_outputs.npz"
 
 
 @define

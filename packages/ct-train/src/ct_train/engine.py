@@ -16,7 +16,7 @@ from ct_io.jsonio import write_json
 from ct_io.plugins import CamtrapPluginManager
 from ct_train import checkpoint
 from ct_train.backbone import classifier_head
-from ct_train.config import ExperimentConfig, save_resolved, unstructure
+from ct_train.config import VAL_OUTPUTS_NAME, ExperimentConfig, save_resolved, unstructure
 from ct_train.data import UNREADABLE
 from ct_train.distributed import DistInfo, all_gather_objects, barrier, cleanup, init_from_env
 from ct_train.figures import confusion_image, example_grid
@@ -283,7 +283,8 @@ def log_epoch(
 
 
 def final_evaluation(s: Session, ckpt_dir: Path) -> dict[str, Any]:
-    """The best weights on every split; ``final_metrics.json`` in the run folder."""
+    """The best weights on every split; ``final_metrics.json`` in the run folder, and the
+    val probabilities in ``final_val_outputs.npz`` (val is always evaluated when present)."""
     best = checkpoint.load(ckpt_dir / checkpoint.BEST)
     s.model.module.load_state_dict(best["model"])
     present = set(s.tables.frame["split"])
@@ -292,14 +293,32 @@ def final_evaluation(s: Session, ckpt_dir: Path) -> dict[str, Any]:
         "unreadable_crops": s.progress.unreadable,
         "splits": {},
     }
-    for name in s.cfg.train.eval_splits_at_end:
-        if name in present:
-            out["splits"][name] = evaluate(
-                s.net, s.eval_loader(name), s.loss_fn, s.rt, s.labels
-            ).metrics
+    wanted = list(s.cfg.train.eval_splits_at_end)
+    val_outputs = s.cfg.run_dir / VAL_OUTPUTS_NAME
+    for name in dict.fromkeys([*wanted, "val"]):
+        if name not in present:
+            continue
+        result = evaluate(s.net, s.eval_loader(name), s.loss_fn, s.rt, s.labels)
+        if name in wanted:
+            out["splits"][name] = result.metrics
+        if name == "val" and s.rt.dist.is_main:
+            save_outputs(val_outputs, result)
+    if "val" not in present and s.rt.dist.is_main:
+        val_outputs.unlink(missing_ok=True)  # not from these weights
     if s.rt.dist.is_main:
         write_json(s.cfg.run_dir / "final_metrics.json", out)
     return out
+
+
+def save_outputs(path: Path, result: EvalResult) -> None:
+    """Probabilities and targets of one split as a ``.npz`` (atomically)."""
+    import io
+
+    from ct_io.atomic import write_bytes_atomic
+
+    buf = io.BytesIO()
+    np.savez(buf, probs=result.probs.astype(np.float32), targets=result.targets)
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def start(

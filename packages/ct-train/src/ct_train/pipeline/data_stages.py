@@ -40,6 +40,7 @@ def fetch(ctx: Context) -> Outcome:
         }
     else:
         record = _combine(fetched, paths.data_json.parent)
+    record.update(source_taxonomy(ctx, fetched))
     write_json(paths.data_json, record)
     from ct_io.cct import read_cct
 
@@ -47,6 +48,33 @@ def fetch(ctx: Context) -> Outcome:
     return Outcome(
         {"datasets": len(fetched), "images": len(ds.images), "categories": len(ds.categories)}
     )
+
+
+def source_taxonomy(ctx: Context, fetched: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The taxonomy the sources bring (LILA's taxonomy mapping), for the bundle's label
+    lineages: ``{"taxonomy": local CSV or None, "aliases": dataset → names in it}``."""
+    from ct_io.cct import read_cct
+    from ct_io.sources.lila_meta import TAXONOMY_URL, local_copy
+
+    taxonomy: str | None = None
+    aliases: dict[str, list[str]] = {}
+    for src, (name, got) in zip(ctx.cfg.sources, fetched, strict=True):
+        if src.name != "lila":
+            continue
+        lila_name = str(read_cct(got.cct_path).info.get("lila_dataset", "") or "")
+        if lila_name:
+            aliases[name] = [lila_name]
+            aliases.setdefault("combined", []).extend([name, lila_name])
+        if taxonomy is None:
+            opts = src.options
+            cache = Path(opts.get("metadata_dir") or ctx.paths.sources_dir / "_lila_metadata")
+            try:
+                taxonomy = str(local_copy(str(opts.get("taxonomy") or TAXONOMY_URL), cache))
+            except CamtrapError as exc:
+                log.warning(
+                    "LILA taxonomy mapping not available (%s); bundle labels get no taxonomy", exc
+                )
+    return {"taxonomy": taxonomy, "aliases": aliases}
 
 
 def _combine(fetched: list[tuple[str, Any]], out: Path) -> dict[str, Any]:

@@ -29,10 +29,18 @@ LOCATION_RUN = "location-split"
 RANDOM_RUN = "random-split"
 
 
+#: The demo data: 10 camera locations, so that val and test hold 2 each (early stopping
+#: and the test score are not at the mercy of one camera's scenery); all 6 species (two
+#: pairs look alike), each location dominated by one, so learning a camera's background
+#: pays off in training — the shortcut a random split rewards and a location split
+#: exposes; half the frames at night (infrared: no colour to go by).
+DEMO_SOURCE = {"num_locations": 10, "num_species": 6, "dominant_share": 0.8, "night_fraction": 0.5}
+
+
 def demo_config() -> dict[str, Any]:
     """The demo experiment: small input, a few epochs, every stage of the chain."""
     return {
-        "sources": [{"name": "demo"}],
+        "sources": [{"name": "demo", "options": dict(DEMO_SOURCE)}],
         "data": {
             "sources_dir": "../data",
             "image_size": 112,
@@ -41,7 +49,7 @@ def demo_config() -> dict[str, Any]:
             "augment": {"scale": [0.5, 1.0], "rotation": 10.0, "vflip": 0.0},
         },
         "model": {"backbone": "efficientnet-lite0", "pretrained": "offline-imagenet"},
-        "optim": {"lr": 2e-3, "weight_decay": 0.01, "warmup_epochs": 0.5},
+        "optim": {"lr": 1e-3, "weight_decay": 0.01, "warmup_epochs": 0.5},
         "train": {
             "epochs": 6,
             "seed": 0,
@@ -166,9 +174,19 @@ def print_summary(result: DemoResult, out: Path) -> None:
         )
         console.print(t)
         gap = rnd["acc_top1"] - loc["acc_top1"]
+        why = (
+            "its test images come from cameras seen in training (background leakage); "
+            "the location split measures new cameras."
+            if gap > 0.005
+            else "no gap this time: the demo species are easy enough to recognise at new "
+            "cameras; on real data a random split typically overstates accuracy."
+        )
+        console.print(f"the random split scores {gap:+.3f} top-1: {why}", highlight=False)
+    bundle = result.location.stage("bundle").counts
+    if "temperature" in bundle:
         console.print(
-            f"the random split scores {gap:+.3f} top-1: its test images come from cameras seen in "
-            "training (background leakage); the location split measures new cameras.",
+            f"calibrated on val: temperature {bundle['temperature']}, "
+            f"expected calibration error {bundle['val ECE']} (stored in the bundle)",
             highlight=False,
         )
     run = result.location.run_dir

@@ -5,11 +5,17 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from ct_io.errors import CamtrapError
 from ct_io.jsonio import read_json
+from ct_train.pipeline.lineages import run_label_taxonomy
 from ct_train.pipeline.stages import Context, Outcome, Stage, sections
+
+if TYPE_CHECKING:
+    from ct_infer.calibration import TemperatureFit
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +72,17 @@ def bundle(ctx: Context) -> Outcome:
             f"{ctx.paths.best_checkpoint}: no {', '.join(missing)} in the checkpoint metadata"
         )
     final = read_json(ctx.paths.final_metrics) if ctx.paths.final_metrics.is_file() else {}
+    labels = list(meta["labels"])
+    fit, why_uncalibrated = fit_calibration(ctx, labels)
+    taxonomy = run_label_taxonomy(ctx, labels)
+    extra: dict[str, Any] = {
+        "best_epoch": meta.get("epoch"),
+        "early_stop_metric": meta.get("metric"),
+        "early_stop_value": meta.get("value"),
+        "final_metrics": final.get("splits", {}),
+    }
+    if fit is not None:
+        extra["calibration"] = {"split": "val", **attrs.asdict(fit)}
     bundle_meta = make_meta(
         meta["backbone"],
         meta["labels"],
@@ -85,16 +102,66 @@ def bundle(ctx: Context) -> Outcome:
         },
         config_digest=meta.get("config_digest"),
         name=ctx.bundle_path().stem,
-        extra={
-            "best_epoch": meta.get("epoch"),
-            "early_stop_metric": meta.get("metric"),
-            "early_stop_value": meta.get("value"),
-            "final_metrics": final.get("splits", {}),
-        },
+        taxonomy=taxonomy,
+        temperature=fit.temperature if fit is not None else 1.0,
+        extra=extra,
     )
     tensors = {k: v.detach().cpu().contiguous() for k, v in best["model"].items()}
     path = save_tensors(ctx.bundle_path(), tensors, bundle_meta)
-    return Outcome({"labels": len(meta["labels"]), "MB": round(path.stat().st_size / 2**20, 1)})
+    counts: dict[str, Any] = {"labels": len(labels), "MB": round(path.stat().st_size / 2**20, 1)}
+    if taxonomy:
+        counts["with taxonomy"] = len(taxonomy)
+    if fit is not None:
+        counts["temperature"] = round(fit.temperature, 3)
+        counts["val ECE"] = f"{fit.ece_before:.3f} → {fit.ece_after:.3f}"
+        counts["val NLL"] = f"{fit.nll_before:.3f} → {fit.nll_after:.3f}"
+    return Outcome(counts, note=why_uncalibrated)
+
+
+def fit_calibration(ctx: Context, labels: list[str]) -> tuple[TemperatureFit | None, str]:
+    """Temperature scaling fitted on the best weights' val outputs, or None and why not.
+
+    A val split the model gets entirely right cannot be calibrated on: the likelihood
+    keeps rising as the temperature falls, and the fit would make the model as
+    over-confident as the search range allows. Such a bundle stays at temperature 1.
+    """
+    import numpy as np
+
+    from ct_infer.calibration import T_RANGE, fit_temperature
+
+    path = ctx.paths.val_outputs
+    if not ctx.cfg.export.calibrate:
+        return None, ""
+    if not path.is_file():
+        return None, "no val split: not calibrated"
+    with np.load(path) as npz:
+        probs, targets = npz["probs"], npz["targets"]
+    if probs.ndim != 2 or probs.shape[1] != len(labels) or len(targets) != len(probs):
+        raise CamtrapError(
+            f"{path}: {probs.shape} probabilities do not fit {len(labels)} labels — rerun the train stage (--force train)"
+        )
+    if not len(targets):
+        return None, "empty val split: not calibrated"
+    if (probs.argmax(1) == targets).all():
+        return (
+            None,
+            f"val ({len(targets)} crops) has no mistake to calibrate on: temperature left at 1",
+        )
+    fit = fit_temperature(probs, targets)
+    if not T_RANGE[0] * 1.01 < fit.temperature < T_RANGE[1] * 0.99:
+        return None, f"temperature fit ran to its bound ({fit.temperature:.3g}): left at 1"
+    return fit, ""
+
+
+def _bundle_inputs(ctx: Context) -> list[Path]:
+    p, lab = ctx.paths, ctx.cfg.labels
+    files = [p.best_checkpoint, p.final_metrics]
+    files += [f for f in (p.val_outputs, p.data_json) if f.is_file()]
+    files += [f for f in (lab.spec, lab.taxonomy) if f is not None]
+    if ctx.cfg.sources and p.data_json.is_file():  # the taxonomy the sources brought
+        brought = read_json(p.data_json).get("taxonomy")
+        files += [Path(brought)] if brought and Path(brought).is_file() else []
+    return files
 
 
 def _rgb(values: Any) -> tuple[float, float, float]:
@@ -193,14 +260,14 @@ STAGES = [
         train,
         _train_section,
         _train_inputs,
-        lambda ctx: [ctx.paths.best_checkpoint, ctx.paths.final_metrics],
+        lambda ctx: [ctx.paths.best_checkpoint, ctx.paths.final_metrics, ctx.paths.val_outputs],
     ),
     Stage(
         "bundle",
-        "best checkpoint → model bundle",
+        "best checkpoint → calibrated model bundle with label taxonomy",
         bundle,
-        sections("export.name", "crop.strategy", "crop.margin"),
-        lambda ctx: [ctx.paths.best_checkpoint, ctx.paths.final_metrics],
+        sections("export.name", "export.calibrate", "crop.strategy", "crop.margin", "labels"),
+        _bundle_inputs,
         lambda ctx: [ctx.bundle_path()],
     ),
     Stage(

@@ -95,6 +95,8 @@ class ExportConfig:
     """The model bundle (``model/<name>.safetensors``) and its exports."""
 
     name: str | None = None  # bundle name; default: the run folder's name
+    #: Fit temperature scaling on the val split and store the temperature in the bundle.
+    calibrate: bool = True
     formats: list[Literal["torchscript", "onnx"]] = field(factory=lambda: ["torchscript", "onnx"])
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from attrs import define, field, frozen
 
 from ct_io.plugins import CamtrapPluginManager
-from ct_train.config import ExperimentConfig, unstructure
+from ct_train.config import VAL_OUTPUTS_NAME, ExperimentConfig, unstructure
 
 
 @frozen
@@ -70,6 +70,11 @@ class RunPaths:
     @property
     def final_metrics(self) -> Path:
         return self.run_dir / "final_metrics.json"
+
+    @property
+    def val_outputs(self) -> Path:
+        """The best weights' val probabilities (written by the engine; calibration fits on them)."""
+        return self.run_dir / VAL_OUTPUTS_NAME
 
     @property
     def model_dir(self) -> Path:
