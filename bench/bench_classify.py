@@ -161,7 +161,7 @@ def main() -> None:
         count, base_count = args.crops or 20_000, args.baseline_crops or 2_000
     else:
         configs = [
-            (b, ["--batch-size", "64", "--workers", os.environ.get("BENCH_WORKERS", "2"), "--bf16"])
+            (b, ["--workers", os.environ.get("BENCH_WORKERS", "2"), "--bf16"])
             for b in ("resnet18", "efficientnet-b0")
         ]
         count, base_count = args.crops or 1_000, args.baseline_crops or 150

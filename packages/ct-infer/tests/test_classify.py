@@ -231,3 +231,12 @@ def test_cli_classify_only_confident_detections(
     )
     assert result.exit_code == 0, result.output
     assert 0 < len(pd.read_csv(out)) == expected < 30
+
+
+def test_default_batch_size_follows_the_device() -> None:
+    from ct_infer.classify import DEFAULT_BATCH_SIZES
+
+    auto = RunSettings(workers=0)
+    assert auto.batch_for("cpu") == DEFAULT_BATCH_SIZES["cpu"] == 32
+    assert auto.batch_for("cuda") == DEFAULT_BATCH_SIZES["cuda"] > auto.batch_for("cpu")
+    assert RunSettings(batch_size=5, workers=0).batch_for("cuda") == 5

@@ -34,15 +34,26 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 4096
 
 
+#: Default crops per batch by device type. On CPUs, batches past ~32 crops no longer fit
+#: the caches and run slower per crop (EfficientNet-B0 in bf16 on 2 cores: 58 crops/s at
+#: 32, 40 at 64); accelerators want large batches.
+DEFAULT_BATCH_SIZES = {"cpu": 32, "cuda": 128, "mps": 64}
+
+
 @define
 class RunSettings:
     """How to run the network over many crops."""
 
-    batch_size: int = 64
+    #: None: :data:`DEFAULT_BATCH_SIZES` for the device the predictor runs on.
+    batch_size: int | None = None
     workers: int = field(factory=default_workers)
     device: str = "auto"
     bf16: bool = False
     compile: bool = False
+
+    def batch_for(self, device_type: str) -> int:
+        """The batch size to use on a device of this type (``cpu``, ``cuda``, ``mps``)."""
+        return self.batch_size or DEFAULT_BATCH_SIZES.get(device_type, 32)
 
 
 @define
@@ -116,7 +127,10 @@ def predict_files(
     dataset = CropFilesDataset(root, paths, predictor.classifier.preprocessing)
     pin = predictor.device.type == "cuda"
     for batch in iterate_batches(
-        dataset, batch_size=settings.batch_size, workers=settings.workers, pin_memory=pin
+        dataset,
+        batch_size=settings.batch_for(predictor.device.type),
+        workers=settings.workers,
+        pin_memory=pin,
     ):
         ok = [i for i, e in enumerate(batch.errors) if e is None]
         failures = {

@@ -140,11 +140,13 @@ def classify_images(
     pixels: list[np.ndarray] = []
     pending: list[pd.DataFrame] = []
 
+    batch_size = settings.batch_for(predictor.device.type)
+
     def flush(final: bool = False) -> None:
         import torch
 
-        while len(names) >= settings.batch_size or (final and names):
-            n = min(settings.batch_size, len(names))
+        while len(names) >= batch_size or (final and names):
+            n = min(batch_size, len(names))
             probs = predictor.probabilities(torch.from_numpy(np.stack(pixels[:n])))
             frame = pd.DataFrame(probs, columns=labels)
             frame.insert(0, "path", names[:n])

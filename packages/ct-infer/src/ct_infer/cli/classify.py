@@ -40,7 +40,7 @@ def classify_cmd(
             help="Folder the manifest's paths are relative to (default: the manifest's folder).",
         ),
     ] = None,
-    batch_size: BatchOpt = 64,
+    batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
     device: DeviceOpt = "auto",
     bf16: Bf16Opt = False,

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def run_settings(
-    batch_size: int, workers: int | None, device: str, bf16: bool, compile_model: bool
+    batch_size: int | None, workers: int | None, device: str, bf16: bool, compile_model: bool
 ) -> RunSettings:
     """Settings from the shared batch/workers/device/bf16/compile options."""
     from ct_infer.classify import RunSettings

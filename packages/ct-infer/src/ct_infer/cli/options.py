@@ -17,7 +17,12 @@ ModelArg = Annotated[
 ]
 
 # how crops are decoded and run through the network (classify, evaluate, run)
-BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Crops per batch.")]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size", "-b", help="Crops per batch (default: 32 on CPU, 128 on CUDA, 64 on MPS)."
+    ),
+]
 WorkersOpt = Annotated[
     int | None,
     typer.Option(

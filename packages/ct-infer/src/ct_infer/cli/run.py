@@ -89,7 +89,7 @@ def run_cmd(
             "--classifier-name", help="Written to info.classifier (default: the bundle's name)."
         ),
     ] = None,
-    batch_size: BatchOpt = 64,
+    batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
     device: DeviceOpt = "auto",
     bf16: Bf16Opt = False,
