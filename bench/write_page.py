@@ -26,7 +26,9 @@ def _num(value: float | None) -> str:
         return "–"
     if value >= 100:
         return f"{value:,.0f}"
-    return f"{value:.3g}" if value < 10 else f"{value:.1f}"
+    if value < 0.1:
+        return f"{value:.2g}"
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
 def _target(f: Figure) -> str:
@@ -48,7 +50,7 @@ def summary_table(sections: list[Section]) -> list[str]:
     ]
     for s in sections:
         for f in s.figures:
-            ratio = f"{f.ratio:.2f}×" if f.ratio is not None else "–"
+            ratio = f"{_num(f.ratio)}×" if f.ratio is not None else "–"
             lines.append(
                 f"| {s.title} | {f.what} | {_num(f.ours)} {f.unit} | "
                 f"{_num(f.reference)}{' ' + f.unit if f.reference is not None else ''} | "

@@ -59,7 +59,7 @@ def test_page_puts_each_figure_beside_its_reference(tmp_path: Path, monkeypatch)
     text = page.read_text()
     crop_row = next(line for line in text.splitlines() if "full res" in line)
     assert "210 crops/s" in crop_row and "140 crops/s" in crop_row
-    assert "1.50×" in crop_row and "≥ 1.5×" in crop_row and "| met |" in crop_row
+    assert "| 1.50× |" in crop_row and "≥ 1.5×" in crop_row and "| met |" in crop_row
     gpu = text.split("## GPU", 1)[1].split("## Details", 1)[0]
     assert "NVIDIA H100" in gpu and "b3 @300" in gpu and "**missed**" in gpu
     assert "b3 @300" not in text.split("## GPU", 1)[0]

@@ -35,15 +35,14 @@ def train_transform(
     size: int, aug: Augment, mean: Sequence[float], std: Sequence[float]
 ) -> v2.Transform:
     """The reference's train augmentation (each step configurable), then normalize."""
-    # Fastest kernel per step on 2 cores: crop+resize on the uint8 tensor, rotation and
-    # flips in PIL (tensor rotation goes through float grid_sample, ~4× slower), colour
-    # jitter on the small uint8 tensor, float conversion last.
+    # Every geometric and colour step runs on the PIL image (Pillow's C kernels: crop +
+    # resize, rotation, ImageEnhance), then one tensor conversion and one fused
+    # normalization: 1.9 ms per crop on one core against 2.4-2.9 ms when cropping,
+    # resizing and jittering uint8 tensors (bench crops, 224 px).
     if not aug.enabled:
-        return v2.Compose([v2.PILToTensor(), *eval_steps(size), *_to_float(mean, std)])
+        return eval_transform(size, mean, std)
     steps: list[v2.Transform] = [
-        v2.PILToTensor(),
-        v2.RandomResizedCrop(size, scale=aug.scale, ratio=aug.ratio, antialias=True),
-        v2.ToPILImage(),
+        v2.RandomResizedCrop(size, scale=aug.scale, ratio=aug.ratio, antialias=True)
     ]
     if aug.rotation:
         steps.append(v2.RandomRotation(degrees=(-aug.rotation, aug.rotation)))
@@ -53,16 +52,15 @@ def train_transform(
         steps.append(v2.RandomVerticalFlip(p=aug.vflip))
     if aug.grayscale:
         steps.append(v2.RandomGrayscale(p=aug.grayscale))
-    steps.append(v2.PILToTensor())
     if aug.color_jitter is not None:
         cj = aug.color_jitter
         steps.append(v2.ColorJitter(cj.brightness, cj.contrast, cj.saturation, cj.hue))
-    return v2.Compose([*steps, *_to_float(mean, std)])
+    return v2.Compose([*steps, v2.PILToTensor(), NormalizeUint8(mean, std)])
 
 
 def eval_transform(size: int, mean: Sequence[float], std: Sequence[float]) -> v2.Transform:
     """Resize the short side to ``size`` (bicubic), centre crop, normalize."""
-    return v2.Compose([v2.PILToTensor(), *eval_steps(size), *_to_float(mean, std)])
+    return v2.Compose([*eval_steps(size), v2.PILToTensor(), NormalizeUint8(mean, std)])
 
 
 def eval_steps(size: int) -> list[v2.Transform]:
@@ -72,8 +70,17 @@ def eval_steps(size: int) -> list[v2.Transform]:
     ]
 
 
-def _to_float(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform]:
-    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+class NormalizeUint8(torch.nn.Module):
+    """uint8 CHW → float ``(x / 255 - mean) / std`` in one multiply-add."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        std_t = torch.tensor(list(std), dtype=torch.float32).view(3, 1, 1)
+        self.scale = 1.0 / (255.0 * std_t)
+        self.shift = -torch.tensor(list(mean), dtype=torch.float32).view(3, 1, 1) / std_t
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, image.float(), self.scale)
 
 
 def load_image(path: Path, draft_size: int | None) -> Image.Image:
