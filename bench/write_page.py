@@ -66,6 +66,13 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def _demote(markdown: str) -> str:
+    """Headings inside a section's details sit below the page's ``###`` section heading."""
+    return "\n".join(
+        "##" + line if line.startswith("#") else line for line in markdown.splitlines()
+    )
+
+
 def render(sections: list[Section], missing: list[str]) -> str:
     cpu = [s for s in sections if not s.gpu]
     gpu = [s for s in sections if s.gpu]
@@ -102,7 +109,7 @@ def render(sections: list[Section], missing: list[str]) -> str:
             "",
             f"Measured {s.measured} on {s.device}; load average {s.load_average:.1f} at the end.",
             "",
-            s.details.strip(),
+            _demote(s.details.strip()),
             "",
         ]
     return "\n".join(out).rstrip() + "\n"
