@@ -18,16 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import socket
-import subprocess
+import os
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -42,74 +37,32 @@ def load_files(copies: int) -> dict[str, bytes]:
     return {f"cam{c}/{p.name}": p.read_bytes() for c in range(copies) for p in pics}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"port {port} never opened")
-
-
 @contextmanager
 def http_server(files: dict[str, bytes], latency: float = 0.0) -> Iterator[Transport]:
     from ct_io.sources.transports import HttpTransport
+    from ct_io.testing import FileServer
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            if latency:
-                time.sleep(latency)  # time to first byte of a distant server
-            data = files.get(self.path.removeprefix("/lila/"))
-            if data is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    server = FileServer()
+    server.files = {f"/lila/{key}": data for key, data in files.items()}
+    server.first_byte_delay = latency  # time to first byte of a distant server
+    server.start()
     try:
-        yield HttpTransport(f"http://127.0.0.1:{httpd.server_address[1]}/lila/", max_connections=64)
+        yield HttpTransport(f"{server.url}/lila/", max_connections=64)
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        server.stop()
 
 
 @contextmanager
 def s3_server(files: dict[str, bytes]) -> Iterator[Transport]:
-    import os
-
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from ct_io.sources.transports import S3Transport
+    from ct_io.testing import moto_s3_server
 
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-west-2"
     )
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
+    with moto_s3_server() as url:
         s3 = boto3.client("s3", endpoint_url=url, region_name="us-west-2")
         s3.create_bucket(
             Bucket="bench", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
@@ -117,50 +70,18 @@ def s3_server(files: dict[str, bytes]) -> Iterator[Transport]:
         for key, data in files.items():
             s3.put_object(Bucket="bench", Key=key, Body=data)
         yield S3Transport("bench", endpoint_url=url, region="us-west-2", max_connections=64)
-    finally:
-        server.stop()
 
 
 @contextmanager
 def azurite_server(files: dict[str, bytes]) -> Iterator[Transport]:
-    from azure.storage.blob import BlobServiceClient
-
     from ct_io.sources.transports import AzureBlobTransport
+    from ct_io.testing import azurite_blob_server
 
-    exe = shutil.which("azurite-blob")
-    if exe is None:
-        raise RuntimeError("azurite-blob not installed (npm install -g azurite)")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as work:
-        proc = subprocess.Popen(
-            [
-                exe,
-                "--inMemoryPersistence",
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                str(port),
-                "--skipApiVersionCheck",
-                "--loose",
-            ],
-            cwd=work,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_port(port)
-            account = f"http://127.0.0.1:{port}/devstoreaccount1"
-            key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # Azurite's public dev key
-            service = BlobServiceClient.from_connection_string(
-                f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={account};"
-            )
-            container = service.create_container("lila-wildlife", public_access="container")
-            for name, data in files.items():
-                container.upload_blob(f"bench/{name}", data)
-            yield AzureBlobTransport(f"{account}/lila-wildlife/bench/", max_connections=64)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    with azurite_blob_server() as azurite:
+        container = azurite.service().create_container("lila-wildlife", public_access="container")
+        for name, data in files.items():
+            container.upload_blob(f"bench/{name}", data)
+        yield AzureBlobTransport(f"{azurite.account_url}/lila-wildlife/bench/", max_connections=64)
 
 
 def http_server_with_latency(files: dict[str, bytes]) -> Any:
@@ -223,7 +144,7 @@ def main() -> None:
                         f"{label:45s} {threads:3d} threads: {row['files_per_s']:7.1f} files/s {row['mb_per_s']:7.1f} MB/s",
                         file=sys.stderr,
                     )
-        except (ImportError, RuntimeError) as exc:
+        except (ImportError, RuntimeError) as exc:  # ct_io.testing.ServerError is one
             results.append({"server": label, "skipped": str(exc)})
             print(f"{label}: skipped ({exc})", file=sys.stderr)
     out_dir = ROOT / "bench" / "out"

@@ -72,7 +72,8 @@ class FileServer:
     ``faults[path]`` is a list of statuses answered (in order) before the file is served
     (-1: close the connection without an answer);
     ``always[path]`` a status always answered; ``truncate`` paths get half a body once;
-    ``chunk_delay`` slows every body (seconds per 16 KiB). ``gets`` counts GETs per path.
+    ``chunk_delay`` slows every body (seconds per 16 KiB); ``first_byte_delay`` delays
+    every answer (a distant server). ``gets`` counts GETs per path.
     """
 
     def __init__(self) -> None:
@@ -81,6 +82,7 @@ class FileServer:
         self.always: dict[str, int] = {}
         self.truncate: set[str] = set()
         self.chunk_delay = 0.0
+        self.first_byte_delay = 0.0
         self.gets: Counter[str] = Counter()
         self.lock = threading.Lock()
         server = self
@@ -95,6 +97,8 @@ class FileServer:
                 from urllib.parse import unquote, urlsplit
 
                 path = unquote(urlsplit(self.path).path)
+                if server.first_byte_delay:
+                    time.sleep(server.first_byte_delay)
                 with server.lock:
                     server.gets[path] += 1
                     faults = server.faults.get(path)
