@@ -133,7 +133,7 @@ class FileServer:
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                step = 1 << 14
+                step = 1 << 14 if server.chunk_delay else len(data) or 1
                 try:
                     for i in range(0, len(data), step):
                         self.wfile.write(data[i : i + step])
