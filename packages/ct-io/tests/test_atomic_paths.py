@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from ct_io.atomic import atomic_open, write_bytes_atomic, write_text_atomic
+from ct_io.atomic import (
+    atomic_open,
+    remove_stale_temp_files,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 from ct_io.cct import empty_cct, write_cct
 from ct_io.errors import UnsafePathError
 from ct_io.jsonio import write_json
@@ -152,3 +159,15 @@ def test_safe_join_rejects_symlinks_that_escape(tmp_path):
     (root / "inner").symlink_to(root / "sub_real")  # a link that stays inside is fine
     (root / "sub_real").mkdir()
     assert safe_join(root, "inner/x.jpg") == root / "inner" / "x.jpg"
+
+
+def test_stale_temp_files_of_killed_writes_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    stale = tmp_path / ".last.pt.x8k2_q.tmp"
+    stale.write_bytes(b"half")
+    keep = [tmp_path / "last.pt", tmp_path / "notes.tmp", tmp_path / ".hidden"]
+    for p in keep:
+        p.write_bytes(b"keep")
+    (tmp_path / ".dir.tmp").mkdir()
+    assert remove_stale_temp_files(tmp_path) == [stale]
+    assert not stale.exists() and all(p.exists() for p in keep)
+    assert remove_stale_temp_files(tmp_path / "missing") == []

@@ -80,6 +80,19 @@ def test_no_resume_starts_over(dataset: Path, tmp_path: Path, pm) -> None:  # ty
     assert again["epoch"] == 1 and again["global_step"] == first
 
 
+def test_a_checkpoint_write_cut_short_leaves_no_temp_file_after_the_rerun(
+    dataset: Path, tmp_path: Path, pm
+) -> None:  # type: ignore[no-untyped-def]
+    cfg = write_config(tmp_path / "run", dataset, {"train": {"epochs": 1}, "loggers": []})
+    ckpt = cfg.parent / "checkpoints"
+    ckpt.mkdir(parents=True)
+    stale = ckpt / ".last.pt.k1ll3d.tmp"  # what a SIGKILL during a checkpoint write leaves
+    stale.write_bytes(b"half a checkpoint")
+    start(cfg, pm=pm)
+    assert not stale.exists()
+    assert sorted(p.name for p in ckpt.iterdir()) == ["best.pt", "last.pt"]
+
+
 @pytest.mark.parametrize("name", ["last.pt", "best.pt"])
 def test_corrupt_checkpoint_is_one_line_error(tmp_path: Path, name: str) -> None:
     from ct_io.errors import CamtrapError

@@ -57,6 +57,25 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete what :func:`atomic_open` leaves in ``folder`` when its process is killed
+    mid-write (``.<name>.<random>.tmp``); returns the files removed.
+
+    Call it only when no other process is writing into ``folder`` (e.g. when a run starts).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    stale = [
+        p
+        for p in root.iterdir()
+        if p.is_file() and p.name.startswith(".") and p.name.endswith(".tmp")
+    ]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def _fsync_dir(folder: Path) -> None:
     with contextlib.suppress(OSError):
         dir_fd = os.open(folder, os.O_RDONLY)

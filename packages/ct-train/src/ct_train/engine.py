@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from attrs import define
 
+from ct_io.atomic import remove_stale_temp_files
 from ct_io.jsonio import write_json
 from ct_io.plugins import CamtrapPluginManager
 from ct_train import checkpoint
@@ -155,6 +156,10 @@ def fit(
         validate_loggers(cfg.loggers, pm)  # a bad logger option fails before any work
         s = build_session(cfg, dist, pm)
         ckpt_dir = cfg.run_dir / "checkpoints"
+        if dist.is_main:  # a run killed while writing left its temp file
+            for folder in (cfg.run_dir, ckpt_dir):
+                for stale in remove_stale_temp_files(folder):
+                    log.info("removed %s, left by an interrupted write", stale)
         if resume and (ckpt_dir / checkpoint.LAST).is_file():
             state = checkpoint.load(ckpt_dir / checkpoint.LAST)
             if state["meta"]["config_digest"] != s.meta()["config_digest"]:
