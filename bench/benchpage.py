@@ -84,12 +84,10 @@ def describe_cpu() -> str:
 
 def save(section: Section) -> Path:
     """Write ``bench/out/results/<name>.json`` for the page writer; returns the path."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    from ct_io.atomic import write_text_atomic
+
     path = RESULTS / f"{section.name}.json"
-    data = asdict(section)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(asdict(section), indent=1, ensure_ascii=False) + "\n")
     return path
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from benchpage import RESULTS, Figure, Section, describe_cpu, load
 
+from ct_io.atomic import write_text_atomic
+
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["cct_load", "splits", "scale", "taxonomy", "download", "crop", "classify", "train"]
 
@@ -126,10 +128,7 @@ def main() -> None:
     names = [n for n in ORDER if n in found] + sorted(set(found) - set(ORDER))
     expected = {p.stem.removeprefix("bench_") for p in (ROOT / "bench").glob("bench_*.py")}
     missing = sorted(expected - set(found))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".md.tmp")
-    tmp.write_text(render([found[n] for n in names], missing))
-    tmp.replace(args.output)
+    write_text_atomic(args.output, render([found[n] for n in names], missing))
     print(f"wrote {args.output} ({len(names)} benchmarks)", file=sys.stderr)
 
 

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+#: What :func:`atomic_open` names its temp file: ``.<name>.<random>`` + this suffix.
+TEMP_SUFFIX = ".tmp"
+
 
 @contextlib.contextmanager
 def atomic_open(
@@ -27,7 +30,9 @@ def atomic_open(
         raise ValueError(f"atomic_open supports 'w' and 'wb', not {mode!r}")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent
+    )
     tmp = Path(tmp_name)
     try:
         if mode == "wb":
