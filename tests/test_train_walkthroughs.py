@@ -11,7 +11,7 @@ what runs, adds only the local servers' addresses to the source options, and run
   server, Island Conservation's images in Azurite (Azure's emulator, the source's
   default cloud) and Channel Islands' on the HTTP server (``cloud: gcp``).
 
-Both photos and boxes are real: the shared MegaDetector test images and, as ground-truth
+Both photos and boxes are real: the committed MegaDetector test photos (tests/data) and, as ground-truth
 boxes, the most confident detection of each from ``md_output_v5a.json``.
 """
 
@@ -48,7 +48,7 @@ pytestmark = pytest.mark.network_server
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_DOC = REPO / "docs" / "train.md"
-MD_TEST = REPO.parent / "shared" / "data" / "md-test-images"
+MD_TEST = REPO / "tests" / "data" / "md-test-images"  # the committed real-photo set
 
 
 # ---------------------------------------------------------------- the page's blocks
@@ -104,7 +104,7 @@ def cli(
 
 
 def photos() -> list[tuple[Path, list[float]]]:
-    """Each shared test photo with a box in pixels: its most confident animal detection,
+    """Each fixture photo with a box in pixels: its most confident animal detection,
     or the image's central quarter when MegaDetector found none."""
     md = json.loads((MD_TEST / "md_output_v5a.json").read_text())
     out = []

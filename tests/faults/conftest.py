@@ -10,14 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # faultkit, for the test modules
 
-from faultkit import MD_TEST, FileServer, cli, crop_demo_args, dataset_args, run_ok
-
-
-@pytest.fixture(scope="session")
-def md_test() -> Path:
-    if not (MD_TEST / "md_output_v5a.json").is_file():
-        pytest.skip(f"real test images not found at {MD_TEST}")
-    return MD_TEST
+from faultkit import FileServer, cli, crop_demo_args, dataset_args, run_ok
 
 
 @pytest.fixture(scope="session")

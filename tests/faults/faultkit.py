@@ -24,7 +24,6 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
-MD_TEST = REPO.parent / "shared" / "data" / "md-test-images"
 BIN = Path(sys.executable).parent
 SEED = 20260  # every kill point comes from random.Random(SEED + test-specific offset)
 

@@ -7,17 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[3]
-MD_TEST = REPO.parent / "shared" / "data" / "md-test-images"
-
-
-@pytest.fixture(scope="session")
-def md_test() -> Path:
-    if not (MD_TEST / "md_output_v5a.json").is_file():
-        pytest.skip(f"real test images not found at {MD_TEST}")
-    return MD_TEST
-
-
 def gradient(width: int, height: int) -> np.ndarray:
     """A deterministic RGB image where every pixel is distinguishable."""
     y, x = np.mgrid[0:height, 0:width]

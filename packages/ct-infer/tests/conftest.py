@@ -1,5 +1,6 @@
-"""Shared fixtures: real camera-trap photos and MegaDetector output from ../shared/data,
-their detector crops, and small models (random tiny ones, and offline-ImageNet Lite0)."""
+"""Shared fixtures: the real camera-trap photos and MegaDetector output committed under
+``tests/data`` (``md_test``, from the root conftest), their detector crops, and small models
+(random tiny ones, and offline-ImageNet Lite0)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,13 @@ import pytest
 from ct_crop.render import crop_box
 from ct_infer.crops import crop_name
 
-MD_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "md-test-images"
 DETECTOR_VERSION = "v5a"
 MIN_CONF = 0.2
 
 
 @pytest.fixture(scope="session")
-def md_dir() -> Path:
-    if not (MD_DIR / "md_output_v5a.json").is_file():
-        pytest.skip(f"shared test images not found at {MD_DIR}")
-    return MD_DIR.resolve()
+def md_dir(md_test: Path) -> Path:
+    return md_test
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +28,7 @@ def md_json(md_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def crops_dir(md_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Square crops of every detection with conf >= 0.2 (30 crops), named by convention."""
+    """Square crops of every detection with conf >= 0.2 (23 crops), named by convention."""
     from PIL import Image
 
     out = tmp_path_factory.mktemp("crops")

@@ -1,4 +1,5 @@
-"""Shared fixtures of the ct-io tests: small CCT/MD documents and the real MD test data."""
+"""Shared fixtures of the ct-io tests: small CCT/MD documents and the real MD test data
+(``md_test``, the committed photo set, comes from the root conftest)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,10 @@ from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-MD_TEST_IMAGES = REPO_ROOT.parent / "shared" / "data" / "md-test-images"
-
-
 @pytest.fixture
-def md_test_json() -> Path:
-    """The real MegaDetector v5a output shipped with the shared test images."""
-    path = MD_TEST_IMAGES / "md_output_v5a.json"
-    if not path.is_file():
-        pytest.skip(f"shared test data not found at {path}")
-    return path
+def md_test_json(md_test: Path) -> Path:
+    """The real MegaDetector v5a output of the committed real-photo fixture set."""
+    return md_test / "md_output_v5a.json"
 
 
 def cct_doc(**overrides: Any) -> dict[str, Any]:

@@ -5,16 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared"
-MD_TEST_IMAGES = (SHARED / "data" / "md-test-images").resolve()
-
-
 @pytest.fixture
-def md_test_images() -> Path:
-    images = MD_TEST_IMAGES / "images"
-    if not images.is_dir():
-        pytest.skip("shared md-test-images not available")
-    return images
+def md_test_images(md_test: Path) -> Path:
+    """The real photos of the committed fixture set (``md_test`` comes from the root conftest)."""
+    return md_test / "images"
 
 
 def _reference_score(

@@ -24,7 +24,7 @@ def ct_splits(*args: object) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def selection(tmp_path: Path, md_test_images: Path) -> tuple[Path, Path, Path]:
-    """queried_images.json + crops.csv over the shared test images (each image is its own crop)."""
+    """queried_images.json + crops.csv over the fixture's real photos (each image is its own crop)."""
     files = sorted(p.name for p in md_test_images.iterdir() if p.suffix.lower() == ".jpg")
     labels = ["deer", "fox", "owl"]
     queried, rows = {}, []
@@ -74,7 +74,7 @@ def test_dataset_split_report_end_to_end(
     )
     assert r.returncode == 0, r.stderr
     table = read_classification_ds(out / "classification_ds.csv")
-    assert len(table) == 31 - 4  # images 0, 10, 20, 30 are below the threshold (31 images)
+    assert len(table) == 12 - 2  # images 0 and 10 are below the threshold (12 images)
     assert read_label_index(out / "label_index.json") == ["deer", "fox", "owl"]
     assert table["location"].map(type).eq(str).all()
 

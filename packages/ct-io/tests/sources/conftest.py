@@ -24,8 +24,6 @@ from ct_io.testing import (
     moto_s3_server,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
-MD_TEST_IMAGES = REPO_ROOT.parent / "shared" / "data" / "md-test-images" / "images"
 
 
 def _ensure_demo_source() -> None:
@@ -52,15 +50,9 @@ _ensure_demo_source()
 
 
 @pytest.fixture(scope="session")
-def md_images() -> list[Path]:
-    """The 31 real camera-trap JPEGs of the shared test data (smallest first)."""
-    if not MD_TEST_IMAGES.is_dir():
-        pytest.fail(
-            f"shared test images not found at {MD_TEST_IMAGES} (the repo expects ../shared beside it)"
-        )
-    return sorted(
-        (p for p in MD_TEST_IMAGES.iterdir() if p.is_file()), key=lambda p: p.stat().st_size
-    )
+def md_images(md_test: Path) -> list[Path]:
+    """The 12 real camera-trap JPEGs of the committed fixture set (smallest first)."""
+    return sorted((p for p in (md_test / "images").iterdir()), key=lambda p: p.stat().st_size)
 
 
 # ---------------------------------------------------------------------- HTTP
