@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-#: 12 real camera-trap photos (downscaled) with their real MegaDetector boxes; see its README.
+#: 13 real camera-trap photos (downscaled) with their real MegaDetector boxes; see its README.
 MD_TEST_IMAGES = Path(__file__).resolve().parent / "tests" / "data" / "md-test-images"
 
 
@@ -36,7 +36,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: object, exitstatus: int, config: pytest.Config
+) -> None:
     skipped = _skipped(config)
     if skipped and not _skips_allowed():
         config.pluginmanager.get_plugin("terminalreporter").write_line(  # type: ignore[union-attr]

@@ -24,8 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchpage import md_test_images
+
 ROOT = Path(__file__).resolve().parents[1]
-MD_DIR = ROOT / ".." / "shared" / "data" / "md-test-images"
+MD_DIR = md_test_images()
 
 
 def make_crops(folder: Path, count: int) -> list[str]:

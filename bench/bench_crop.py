@@ -33,11 +33,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchpage import Figure, Section, save
+from benchpage import Figure, Section, md_test_images, save
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "md-test-images"
+DATA = md_test_images()
 WORK = ROOT / "bench" / "out" / "crop"
 MD_VENV = ROOT / "bench" / ".venvs" / "megadetector"
 STUBS = ROOT / "bench" / ".venvs" / "megadetector-stubs"
@@ -206,8 +206,6 @@ def main() -> None:
         "--repeat", type=int, default=20, help="copies of the 31 images in the larger set"
     )
     args = parser.parse_args()
-    if not DATA.is_dir():
-        raise SystemExit(f"{DATA} not found")
     WORK.mkdir(parents=True, exist_ok=True)
     compile_bytecode(md_python())
     compile_bytecode(Path(sys.executable), *(ROOT / "packages").glob("*/src"))

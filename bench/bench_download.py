@@ -26,10 +26,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchpage import md_test_images
+
 from ct_io.sources.download import DownloadItem, Transport, download_all
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGES = ROOT.parent / "shared" / "data" / "md-test-images" / "images"
+IMAGES = md_test_images() / "images"
 
 
 def load_files(copies: int) -> dict[str, bytes]:

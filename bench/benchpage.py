@@ -16,6 +16,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "out" / "results"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MD_TEST = ROOT.parent / "shared" / "data" / "md-test-images"
+FIXTURE_MD_TEST = ROOT / "tests" / "data" / "md-test-images"
+
+
+def md_test_images() -> Path:
+    """The real-photo set benchmarks run on: the full 31 photos in ``../shared`` (beside a
+    developer's or CI's checkout) or, where that is missing, the tests' 13 downscaled photos
+    (said on stdout: figures from it are not comparable with the page's)."""
+    if (SHARED_MD_TEST / "md_output_v5a.json").is_file():
+        return SHARED_MD_TEST
+    print(
+        f"note: {SHARED_MD_TEST} not found; benchmarking on the tests' 13 downscaled photos "
+        f"({FIXTURE_MD_TEST}), so the figures are not comparable with docs/benchmarks.md"
+    )
+    return FIXTURE_MD_TEST
 
 
 @dataclass

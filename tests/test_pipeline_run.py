@@ -13,16 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 
-torch = pytest.importorskip("torch")
-
-from ct_infer.backbones import BuiltBackbone, Preprocessing  # noqa: E402
-from ct_infer.bundle import read_bundle_meta  # noqa: E402
-from ct_io import hookimpl  # noqa: E402
-from ct_io.plugins import get_plugin_manager  # noqa: E402
-from ct_train.config import deep_merge, load_config  # noqa: E402
-from ct_train.pipeline.runner import (  # noqa: E402
+from ct_infer.backbones import BuiltBackbone, Preprocessing
+from ct_infer.bundle import read_bundle_meta
+from ct_io import hookimpl
+from ct_io.plugins import get_plugin_manager
+from ct_train.config import deep_merge, load_config
+from ct_train.pipeline.runner import (
     NOT_NEEDED,
     NOT_RUN,
     RAN,

@@ -1,10 +1,10 @@
 """Regenerate ``tests/data/md-test-images`` from the full set in ``../shared`` (maintainers only).
 
 The tests never read ``../shared``: they use this curated, downscaled copy, which is committed.
-Twelve of the 31 MegaDetector test photos, chosen to cover upper-case ``.JPG`` names, grayscale
+Thirteen of the 31 MegaDetector test photos, chosen to cover upper-case ``.JPG`` names, grayscale
 night frames (one stored as a single-channel JPEG), photos with many detections, large and tiny
-boxes, photos with no detection or only low-confidence ones, and eleven datasets. Each photo is
-downscaled so its long side is at most 1280 px and re-encoded (quality 80, no EXIF); the
+boxes, photos with no detection or only low-confidence ones, and twelve datasets. Each photo is
+downscaled so its long side is at most 1280 px and re-encoded (quality 75, no EXIF); the
 MegaDetector boxes are normalized, so they stay valid under the uniform downscale.
 
     python tests/data/make_md_test_images.py [SHARED_MD_TEST_IMAGES]
@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "md-test-images"
 DEFAULT_SOURCE = HERE.parents[2] / "shared" / "data" / "md-test-images"
 LONG_SIDE = 1280
-QUALITY = 80
+QUALITY = 75
 
 #: file name -> stored as single-channel ("L") JPEG
 CHOSEN = {
@@ -33,6 +33,7 @@ CHOSEN = {
     "snapshot_camdeboo_CDB_S1_A05_A05_R2_CDB_S1_A05_R2_IMAG0084.JPG": False,  # 6 boxes
     "snapshot_kruger_KRU_S1_25_25_R1_KRU_S1_25_R1_IMAG0012.JPG": False,  # one large box
     "snapshot_kgalagadi_KGA_S1_B06_B06_R1_KGA_S1_B06_R1_IMAG2032.JPG": False,
+    "snapshot_enonkishu_ENO_S1_B05_B05_R2_ENO_S1_B05_R2_IMAG0624.JPG": False,  # a baboon
     "nacti_part3_sub308_CA-11_0001325.jpg": False,  # no detection at all
     "caltech_camera_traps_58a022a4-23d2-11e8-a6a3-ec086b02610b.jpg": False,  # only conf < 0.2
     "wellington_camera_traps_121016192402044a1132.JPG": False,  # night, grayscale content
@@ -48,8 +49,7 @@ def main(source: Path = DEFAULT_SOURCE) -> None:
     missing = set(CHOSEN) - {im["file"] for im in kept}
     if missing:
         raise SystemExit(f"not in {source}: {sorted(missing)}")
-    if OUT.exists():
-        shutil.rmtree(OUT)
+    shutil.rmtree(OUT / "images", ignore_errors=True)  # README.md is kept
     (OUT / "images").mkdir(parents=True)
     for im in kept:
         with Image.open(source / "images" / im["file"]) as img:

@@ -49,7 +49,8 @@ def md_crops(md_test: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised tiny timm network (64 px) saved as a bundle (seeded)."""
-    torch = pytest.importorskip("torch")
+    import torch
+
     from ct_infer.backbones import build_backbone
     from ct_infer.bundle import make_meta, save_bundle
 

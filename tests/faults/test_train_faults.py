@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from faultkit import assert_whole, cli, counts, kill_when, run_ok, temp_files
-
-torch = pytest.importorskip("torch")
 
 pytestmark = pytest.mark.faults
 

@@ -338,7 +338,6 @@ def test_ct_train_run_folder_holds_no_credentials(
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    pytest.importorskip("torch")
     for name, value in secret_env.items():
         monkeypatch.setenv(name, value)
     run_dir = tmp_path / "runs" / "tiny" / "sec"

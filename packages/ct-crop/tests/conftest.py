@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+
 def gradient(width: int, height: int) -> np.ndarray:
     """A deterministic RGB image where every pixel is distinguishable."""
     y, x = np.mgrid[0:height, 0:width]

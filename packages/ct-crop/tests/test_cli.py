@@ -38,7 +38,7 @@ def test_crop_cli_on_real_images(md_test: Path, tmp_path: Path) -> None:
         "128",
     )
     assert r.returncode == 0, r.stderr
-    assert "23 crops made" in r.stdout
+    assert "24 crops made" in r.stdout
     r = _run(
         "crop",
         str(tmp_path / "c"),
@@ -55,7 +55,7 @@ def test_crop_cli_on_real_images(md_test: Path, tmp_path: Path) -> None:
         "--fill",
         "128",
     )
-    assert "0 crops made, 23 already there" in r.stdout
+    assert "0 crops made, 24 already there" in r.stdout
 
 
 def test_user_errors_are_one_line(tmp_path: Path) -> None:

@@ -37,12 +37,12 @@ def test_real_images_every_box_above_threshold_is_cropped(md_test: Path, tmp_pat
         for im, k, det in md.iter_detections()
         if det.conf >= THRESHOLD and md.detection_categories[det.category] == "animal"
     }
-    assert len(expected) == 23 and not skipped  # the fixture's boxes with conf >= 0.2
+    assert len(expected) == 24 and not skipped  # the fixture's boxes with conf >= 0.2
     out = tmp_path / "crops"
     summary = run_crop(
         jobs, md_test / "images", out, CropSettings(strategy=Strategy.TIGHT), RunOptions(workers=2)
     )
-    assert summary.crops_made == 23 and summary.failures == []
+    assert summary.crops_made == 24 and summary.failures == []
     manifest = read_manifest(out / "crops.csv")
     assert list(manifest.columns) == list(MANIFEST_COLUMNS)
     assert set(manifest["crop"]) == expected
@@ -96,7 +96,7 @@ def test_rerun_skips_existing_crops_and_rewrites_the_same_manifest(
     manifest = (out / "crops.csv").read_bytes()
     stamp = {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")}
     second = run_crop(jobs, md_test / "images", out, CropSettings(), RunOptions(workers=1))
-    assert (first.crops_made, second.crops_made, second.crops_existing) == (23, 0, 23)
+    assert (first.crops_made, second.crops_made, second.crops_existing) == (24, 0, 24)
     assert (out / "crops.csv").read_bytes() == manifest
     assert stamp == {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")}
     with pytest.raises(CamtrapError, match="other settings"):
@@ -114,7 +114,7 @@ def test_rerun_skips_existing_crops_and_rewrites_the_same_manifest(
         CropSettings(strategy=Strategy.PAD),
         RunOptions(workers=1, overwrite=True),
     )
-    assert third.crops_made == 23
+    assert third.crops_made == 24
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -168,14 +168,14 @@ def test_kill_minus_nine_then_rerun_equals_an_uninterrupted_run(
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     made_before = len(list(killed.rglob("*.jpg")))
-    assert 20 <= made_before < 138 and not (killed / "crops.csv").exists(), (
+    assert 20 <= made_before < 144 and not (killed / "crops.csv").exists(), (
         "the kill must land mid-run"
     )
     subprocess.run([*cmd, str(killed)], check=True, capture_output=True)
     whole, resumed = _snapshot(tmp_path / "whole"), _snapshot(killed)
     assert sorted(whole) == sorted(resumed)
     assert whole == resumed
-    assert len([k for k in whole if k.endswith(".jpg")]) == 138  # 6 copies x 23 boxes
+    assert len([k for k in whole if k.endswith(".jpg")]) == 144  # 6 copies x 24 boxes
 
 
 def test_ground_truth_boxes_and_detector_fallback(md_test: Path, tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ def md_json(md_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def crops_dir(md_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Square crops of every detection with conf >= 0.2 (23 crops), named by convention."""
+    """Square crops of every detection with conf >= 0.2 (24 crops), named by convention."""
     from PIL import Image
 
     out = tmp_path_factory.mktemp("crops")

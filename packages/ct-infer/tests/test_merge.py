@@ -66,7 +66,7 @@ def test_merge_writes_valid_sorted_classifications(
     assert doc["info"]["classifier"] == "tiny-v1" and doc["info"]["format_version"] == "1.5"
     assert "classification_completion_time" in doc["info"]
     classified = _classified(doc)
-    assert len(classified) == 30 and all(d["conf"] >= 0.2 for d in classified)
+    assert len(classified) == 24 and all(d["conf"] >= 0.2 for d in classified)
     for det in classified:
         confs = [c[1] for c in det["classifications"]]
         assert confs == sorted(confs, reverse=True) and len(confs) == 4
@@ -80,7 +80,7 @@ def test_threshold_and_top_k(classifier_csv: Path, md_json: Path) -> None:
     merged, report = merge_classifications(
         read_md(md_json), frame, LABELS, MergeOptions(threshold=0.2, top_k=2)
     )
-    assert report.matched == 30
+    assert report.matched == 24
     for det in _classified(md_to_dict(merged)):
         assert len(det["classifications"]) <= 2 and all(c[1] >= 0.2 for c in det["classifications"])
 
@@ -118,7 +118,7 @@ def test_unmatched_rows_are_counted(classifier_csv: Path, md_json: Path) -> None
     _merged, report = merge_classifications(
         read_md(md_json), pd.concat([frame, extra]), LABELS, MergeOptions()
     )
-    assert report.matched == 30 and report.unmatched == ["elsewhere.jpg___crop00_v5a.jpg"]
+    assert report.matched == 24 and report.unmatched == ["elsewhere.jpg___crop00_v5a.jpg"]
     assert report.unparsable == ["not-a-crop-name.jpg"]
 
 

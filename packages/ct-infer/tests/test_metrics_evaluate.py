@@ -130,7 +130,7 @@ def test_evaluate_writes_the_four_outputs(
         row = overall.set_index("split").loc[split]
         assert row["acc_top1"] == pytest.approx(top1)
         assert matrices[split].sum() == len(outputs)
-    assert total == 30
+    assert total == 24
     stats = pd.read_csv(out / "label_stats.csv")
     assert list(stats.columns) == ["split", "label", "precision", "recall", "f1", "support"]
 

@@ -50,15 +50,15 @@ def test_run_end_to_end(tiny_bundle: Path, md_dir: Path, md_json: Path, tmp_path
             "tiny",
         ]
     )
-    assert "30 classified" in text
+    assert "24 classified" in text
     doc = json.loads(out.read_text())
     assert not errors_only(validate_md_dict(doc))
     classified = [
         d for im in doc["images"] for d in im["detections"] or [] if d.get("classifications")
     ]
-    assert len(classified) == 30 and all(len(d["classifications"]) <= 2 for d in classified)
+    assert len(classified) == 24 and all(len(d["classifications"]) <= 2 for d in classified)
     summary = pd.read_csv(tmp_path / "timelapse.summary.csv")
-    assert summary["detections"].sum() == 30
+    assert summary["detections"].sum() == 24
     assert doc["info"]["classifier"] == "tiny"
     again = _run(
         [
@@ -73,7 +73,7 @@ def test_run_end_to_end(tiny_bundle: Path, md_dir: Path, md_json: Path, tmp_path
             "0",
         ]
     )
-    assert "0 classified, 30 from an earlier run" in again
+    assert "0 classified, 24 from an earlier run" in again
 
 
 def test_in_memory_crops_match_crop_files(
@@ -99,7 +99,7 @@ def test_in_memory_crops_match_crop_files(
         version="v5a",
         progress=False,
     )
-    assert report.classified == 30 and not report.failures
+    assert report.classified == 24 and not report.failures
     classify_crops(
         predictor, crops_dir, crop_paths, tmp_path / "files.csv", settings, progress=False
     )
@@ -240,9 +240,9 @@ def test_run_with_a_detector_plugin_instead_of_md_json(
     out = tmp_path / "out.json"
     cache = default_paths(out)["detections"]
     md = detect_images("replay", {}, md_dir / "images", cache, pm)
-    assert calls == [31] and cache.is_file() and len(md.images) == 31
+    assert calls == [13] and cache.is_file() and len(md.images) == 13
     again = detect_images("replay", {}, md_dir / "images", cache, pm)
-    assert calls == [31] and len(again.images) == 31  # from the cache
+    assert calls == [13] and len(again.images) == 13  # from the cache
     report = run_pipeline(
         Predictor(load_classifier(tiny_bundle), device="cpu"),
         md_dir / "images",
@@ -253,5 +253,5 @@ def test_run_with_a_detector_plugin_instead_of_md_json(
         progress=False,
     )
     assert (
-        report.classified == 30 and json.loads(out.read_text())["info"]["detector"] == "v5a-replay"
+        report.classified == 24 and json.loads(out.read_text())["info"]["detector"] == "v5a-replay"
     )

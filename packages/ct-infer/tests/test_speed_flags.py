@@ -12,12 +12,13 @@ from typer.testing import CliRunner
 
 from ct_infer.cli import app
 
-# bf16 keeps 8 bits of mantissa: on these 30 crops ImageNet Lite0's probabilities moved by
-# at most 0.05 (mean 1e-4) and one low-confidence top-1 flipped. A wiring mistake (no
-# softmax, wrong normalisation, rows out of order) moves them by far more.
+# bf16 keeps 8 bits of mantissa: on the fixture's 24 crops ImageNet Lite0's probabilities move
+# by at most 0.05 (mean 1e-4), and top-1 flips only where fp32's two best classes are a near
+# tie (seen: 0.035 vs 0.034, 0.052 vs 0.049, 0.133 vs 0.123). A wiring mistake (no softmax,
+# wrong normalisation, rows out of order) moves them by far more.
 BF16_MAX_ABS_DIFF = 0.1
 BF16_MEAN_ABS_DIFF = 1e-3
-BF16_MIN_ARGMAX_AGREEMENT = 0.9
+NEAR_TIE = 0.02  # fp32's two best classes closer than this may swap under bf16 rounding
 CONFIDENT = 0.5  # where fp32 is at least this sure, bf16 must name the same class
 
 
@@ -25,7 +26,7 @@ def _classify(bundle: Path, crops_dir: Path, out: Path, *flags: str) -> pd.DataF
     args = ["classify", str(bundle), str(crops_dir), str(out), "--workers", "0"]
     result = CliRunner().invoke(app, [*args, "--device", "cpu", "-b", "16", *flags])
     assert result.exit_code == 0, (result.output, result.exception)
-    assert "30 crops classified" in result.output
+    assert "24 crops classified" in result.output
     return pd.read_csv(out).sort_values("path", ignore_index=True)
 
 
@@ -52,7 +53,11 @@ def test_bf16_gives_probabilities_close_to_fp32(
     assert 0 < diff.max() <= BF16_MAX_ABS_DIFF  # bf16 really ran (it rounds), and stayed close
     assert diff.mean() <= BF16_MEAN_ABS_DIFF
     same = a.argmax(axis=1) == b.argmax(axis=1)
-    assert same.mean() >= BF16_MIN_ARGMAX_AGREEMENT, f"top-1 agrees on {same.mean():.0%} of crops"
+    best_two = np.sort(a, axis=1)[:, -2:]
+    clear = best_two[:, 1] - best_two[:, 0] >= NEAR_TIE
+    assert clear.sum() >= len(a) // 2 and same[clear].all(), (
+        f"top-1 changed on {(~same[clear]).sum()} crops whose fp32 top-1 led by >= {NEAR_TIE}"
+    )
     confident = a.max(axis=1) >= CONFIDENT
     assert confident.sum() >= 5 and same[confident].all()
 

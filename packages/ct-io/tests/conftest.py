@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+
 @pytest.fixture
 def md_test_json(md_test: Path) -> Path:
     """The real MegaDetector v5a output of the committed real-photo fixture set."""

@@ -127,7 +127,7 @@ def test_info_summarizes_md_with_confidence_histogram(md_test_json):
     confs = [d["conf"] for im in raw["images"] for d in im["detections"]]
     rows = table_rows(result.output)
     assert rows["format_version"] == ["1.1"]
-    assert rows["images"] == ["12"] and rows["detections"] == [str(len(confs))]
+    assert rows["images"] == ["13"] and rows["detections"] == [str(len(confs))]
     assert rows["animal"] == [
         str(sum(1 for im in raw["images"] for d in im["detections"] if d["category"] == "1"))
     ]

@@ -17,7 +17,7 @@ def test_real_megadetector_output_loads_validates_and_round_trips(tmp_path, md_t
     md = read_md(md_test_json)
     assert md.info.format_version == "1.1"
     assert md.info.detector == "megadetector_v5_camonly_mosaic_xlarge_dist_5a_last"
-    assert len(md.images) == len(raw["images"]) == 12
+    assert len(md.images) == len(raw["images"]) == 13
     assert md.images[0].extra["max_detection_conf"] == raw["images"][0]["max_detection_conf"]
     assert md_to_dict(md) == raw
     write_md(md, tmp_path / "out.json")

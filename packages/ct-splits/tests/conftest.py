@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+
 @pytest.fixture
 def md_test_images(md_test: Path) -> Path:
     """The real photos of the committed fixture set (``md_test`` comes from the root conftest)."""

@@ -74,7 +74,7 @@ def test_dataset_split_report_end_to_end(
     )
     assert r.returncode == 0, r.stderr
     table = read_classification_ds(out / "classification_ds.csv")
-    assert len(table) == 12 - 2  # images 0 and 10 are below the threshold (12 images)
+    assert len(table) == 13 - 2  # images 0 and 10 are below the threshold (13 images)
     assert read_label_index(out / "label_index.json") == ["deer", "fox", "owl"]
     assert table["location"].map(type).eq(str).all()
 

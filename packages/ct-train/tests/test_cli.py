@@ -5,9 +5,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from conftest import write_config
 from typer.testing import CliRunner
 
+from conftest import write_config
 from ct_train.cli import app
 
 RUNNER = str(Path(__file__).parent / "run_training.py")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from conftest import write_config
 
 RUNNER = str(Path(__file__).parent / "run_ddp.py")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_config
 
+from conftest import write_config
 from ct_io.options import ConfigError
 from ct_train import checkpoint
 from ct_train.config import load_config

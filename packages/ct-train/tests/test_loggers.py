@@ -5,8 +5,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from conftest import write_config
 
+from conftest import write_config
 from ct_io.errors import CamtrapError
 from ct_train.engine import start
 from ct_train.loggers import comet_settings, list_loggers

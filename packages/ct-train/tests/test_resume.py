@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_config
 
+from conftest import write_config
 from ct_train.engine import start
 
 RUNNER = str(Path(__file__).parent / "run_training.py")

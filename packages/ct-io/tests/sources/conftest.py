@@ -25,7 +25,6 @@ from ct_io.testing import (
 )
 
 
-
 def _ensure_demo_source() -> None:
     """Until this branch is merged with the foundation branch that adds ``ct_io.sources.demo``,
     give the built-in plugin module the import it expects so the registry loads."""
@@ -51,7 +50,7 @@ _ensure_demo_source()
 
 @pytest.fixture(scope="session")
 def md_images(md_test: Path) -> list[Path]:
-    """The 12 real camera-trap JPEGs of the committed fixture set (smallest first)."""
+    """The 13 real camera-trap JPEGs of the committed fixture set (smallest first)."""
     return sorted((p for p in (md_test / "images").iterdir()), key=lambda p: p.stat().st_size)
 
 
