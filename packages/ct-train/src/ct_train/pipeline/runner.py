@@ -16,10 +16,16 @@ from ct_io.errors import CamtrapError
 from ct_io.plugins import CamtrapPluginManager
 from ct_io.redact import redact_text
 from ct_train.config import ExperimentConfig
+from ct_train.pipeline import data_stages, model_stages
 from ct_train.pipeline.digests import PipelineState, StageRecord, config_digest
-from ct_train.pipeline.stages import STAGE_NAMES, Context, Outcome, RunPaths, Stage, all_stages
+from ct_train.pipeline.stages import Context, Outcome, RunPaths, Stage
 
 log = logging.getLogger(__name__)
+
+#: Every stage, in the order they run.
+STAGES: tuple[Stage, ...] = (*data_stages.STAGES, *model_stages.STAGES)
+#: Their names, in that order (what ``--from``, ``--to`` and ``--force`` take).
+STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 RAN, SKIPPED, NOT_NEEDED, NOT_RUN, FAILED = "ran", "skipped", "not needed", "not run", "failed"
 STYLE = {RAN: "green", SKIPPED: "cyan", NOT_NEEDED: "dim", NOT_RUN: "dim", FAILED: "bold red"}
@@ -91,12 +97,11 @@ def run_pipeline(
     """Run (or skip) each stage from ``start`` to ``stop``; never raises for a stage failure:
     the result carries the first error and the stages after it are ``not run``."""
     lo, hi = check_range(start, stop)
-    stages = all_stages()
     paths = RunPaths.of(cfg)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     state = PipelineState.load(paths.run_dir)
     result = PipelineResult(paths.run_dir, [])
-    for i, stage in enumerate(stages):
+    for i, stage in enumerate(STAGES):
         if result.error is not None or not lo <= i <= hi:
             result.stages.append(StageReport(stage.name, NOT_RUN))
             continue

@@ -1,8 +1,9 @@
-"""The stages of ``ct-train run``, in order, and what each reads, writes and depends on.
+"""The types the stages of ``ct-train run`` are made of, and the helpers they share.
 
 A stage is a small function ``run(ctx) -> Outcome`` plus three declarations the runner
 uses to decide whether it is up to date: the config it depends on (``section``), the
-files it reads (``inputs``) and the files it writes (``outputs``).
+files it reads (``inputs``) and the files it writes (``outputs``). The stages themselves
+live in ``data_stages`` and ``model_stages``; their order is the runner's ``STAGES``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 from attrs import define, field, frozen
 
+from ct_io.errors import CamtrapError
+from ct_io.jsonio import read_json
 from ct_io.plugins import CamtrapPluginManager
 from ct_train.config import VAL_OUTPUTS_NAME, ExperimentConfig, unstructure
 
@@ -144,29 +147,15 @@ def sections(*names: str) -> Callable[[ExperimentConfig], Any]:
     return pick
 
 
-def all_stages() -> list[Stage]:
-    """Every stage, in the order they run."""
-    from ct_train.pipeline import data_stages as d
-    from ct_train.pipeline import model_stages as m
-
-    return [*d.STAGES, *m.STAGES]
-
-
-def stage_names() -> list[str]:
-    """Stage names without importing the stage modules' dependencies."""
-    return list(STAGE_NAMES)
+def data_record(ctx: Context) -> dict[str, Any]:
+    """The fetch stage's record of the dataset: ``name``, ``cct``, ``images_dir``,
+    ``detections`` and the source's ``taxonomy`` and ``aliases``."""
+    if not ctx.paths.data_json.is_file():
+        raise CamtrapError(f"{ctx.paths.data_json} missing — run the fetch stage first")
+    rec: dict[str, Any] = read_json(ctx.paths.data_json)
+    return rec
 
 
-STAGE_NAMES = (
-    "fetch",
-    "select",
-    "detect",
-    "crop",
-    "table",
-    "split",
-    "train",
-    "bundle",
-    "evaluate",
-    "export",
-    "report",
-)
+def fetched_record(ctx: Context) -> dict[str, Any] | None:
+    """``data_record`` when this run fetches its data and the fetch stage has run, else None."""
+    return data_record(ctx) if ctx.cfg.sources and ctx.paths.data_json.is_file() else None
