@@ -15,7 +15,7 @@ from attrs import asdict, define, field
 from ct_io.plugins import CamtrapPluginManager
 from ct_train import checkpoint
 from ct_train.backbone import Model, build_model
-from ct_train.config import ExperimentConfig, config_digest, unstructure
+from ct_train.config import ExperimentConfig, config_digest
 from ct_train.data import eval_loader, train_loader
 from ct_train.distributed import DistInfo
 from ct_train.losses import build_loss
@@ -226,7 +226,3 @@ def wrap(module: torch.nn.Module, cfg: ExperimentConfig, rt: Runtime) -> torch.n
     if cfg.train.compile:
         net = torch.compile(net)  # type: ignore[assignment]
     return net
-
-
-def config_for_loggers(cfg: ExperimentConfig) -> dict[str, Any]:
-    return unstructure(cfg)
