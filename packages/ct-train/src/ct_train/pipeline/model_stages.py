@@ -204,6 +204,7 @@ def evaluate(ctx: Context) -> Outcome:
 
 
 def eval_outputs(ctx: Context) -> list[Path]:
+    """The evaluate stage's files (what the report stage reads)."""
     d = ctx.paths.eval_dir
     names = ["overall_metrics.csv", "label_stats.csv", "confusion_matrices.npz"]
     return [d / n for n in names] + sorted(d.glob("outputs_*.csv.gz"))
@@ -229,6 +230,7 @@ def export(ctx: Context) -> Outcome:
 
 
 def export_path(ctx: Context, fmt: str) -> Path:
+    """Where the ``torchscript`` or ``onnx`` export goes, next to the bundle."""
     suffix = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}[fmt]
     return ctx.bundle_path().with_name(ctx.bundle_path().stem + suffix)
 

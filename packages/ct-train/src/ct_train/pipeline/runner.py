@@ -33,6 +33,8 @@ STYLE = {RAN: "green", SKIPPED: "cyan", NOT_NEEDED: "dim", NOT_RUN: "dim", FAILE
 
 @define
 class StageReport:
+    """One row of the summary: a stage's status, time, counts and note."""
+
     name: str
     status: str
     seconds: float = 0.0
@@ -42,15 +44,19 @@ class StageReport:
 
 @define
 class PipelineResult:
+    """Every stage's report and the first error, if any (``run_pipeline``'s result)."""
+
     run_dir: Path
     stages: list[StageReport]
     error: str | None = None
 
     @property
     def ok(self) -> bool:
+        """Whether no stage failed."""
         return self.error is None
 
     def stage(self, name: str) -> StageReport:
+        """The report of the stage called ``name``."""
         return next(s for s in self.stages if s.name == name)
 
     def table(self) -> Table:

@@ -34,6 +34,7 @@ class RunPaths:
 
     @classmethod
     def of(cls, cfg: ExperimentConfig) -> RunPaths:
+        """The paths of ``cfg``'s run folder."""
         d = cfg.data
         return cls(
             run_dir=cfg.run_dir,
@@ -52,26 +53,32 @@ class RunPaths:
 
     @property
     def queried_images(self) -> Path:
+        """The selected images with their labels (select stage)."""
         return self.run_dir / "selection" / "queried_images.json"
 
     @property
     def selection_report(self) -> Path:
+        """Counts per label and dataset, and conflicts (select stage)."""
         return self.run_dir / "selection" / "selection_report.json"
 
     @property
     def detections(self) -> Path:
+        """Detector boxes for selected images that had none (detect stage)."""
         return self.run_dir / "detections" / "detections.json"
 
     @property
     def crops_manifest(self) -> Path:
+        """Every crop made and where it came from (crop stage)."""
         return self.crops_dir / "crops.csv"
 
     @property
     def best_checkpoint(self) -> Path:
+        """The best weights by ``train.early_stop.metric`` (train stage)."""
         return self.run_dir / "checkpoints" / "best.pt"
 
     @property
     def final_metrics(self) -> Path:
+        """The best weights' metrics per split (train stage)."""
         return self.run_dir / "final_metrics.json"
 
     @property
@@ -81,14 +88,17 @@ class RunPaths:
 
     @property
     def model_dir(self) -> Path:
+        """The bundle and its exports."""
         return self.run_dir / "model"
 
     @property
     def eval_dir(self) -> Path:
+        """The bundle's outputs and metrics per split (evaluate stage)."""
         return self.run_dir / "evaluation"
 
     @property
     def report_html(self) -> Path:
+        """The HTML report (report stage)."""
         return self.run_dir / "report" / "report.html"
 
 
@@ -103,6 +113,7 @@ class Context:
     resume: bool = False
 
     def bundle_path(self) -> Path:
+        """``model/<export.name, else the run folder's name>.safetensors``."""
         name = self.cfg.export.name or self.cfg.run_dir.name or "model"
         return self.paths.model_dir / f"{name}.safetensors"
 
