@@ -317,6 +317,19 @@ def test_every_hook_has_a_test(hook: str) -> None:
     assert any(hook in f.read_text() for f in files_of_tests()), f"no test file mentions {hook}"
 
 
+# ---------------------------------------------------------------- ct-train run stages
+
+
+def test_the_stage_table_lists_every_stage_in_run_order() -> None:
+    from ct_train.pipeline.runner import STAGE_NAMES
+
+    text = (DOCS / "train.md").read_text()
+    table = re.search(r"^\| stage \| does \(package\) \| writes \|\n((?:\|.*\n)+)", text, re.M)
+    assert table, "docs/train.md has no stage table (| stage | does (package) | writes |)"
+    rows = re.findall(r"^\| `([a-z_]+)` \|", table.group(1), re.MULTILINE)
+    assert tuple(rows) == STAGE_NAMES, "docs/train.md's stage table and runner.STAGES disagree"
+
+
 # ---------------------------------------------------------------- commands in bash blocks
 
 

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 @define
 class EvalResult:
+    """One split evaluated: metrics, confusion matrix, and per-crop rows, probabilities, targets."""
+
     metrics: dict[str, float]
     confusion: np.ndarray
     rows: np.ndarray  # row numbers in the split's table
@@ -249,6 +251,7 @@ def run_epochs(s: Session, loggers: Sequence[Any], ckpt_dir: Path) -> None:
 
 
 def save_last(s: Session, ckpt_dir: Path, dist: DistInfo) -> None:
+    """Write ``checkpoints/last.pt`` (rank 0 writes; every rank reads its state in step)."""
     state = s.state_dict()  # every rank: the RNG states must be read in step
     if dist.is_main:
         checkpoint.save(ckpt_dir / checkpoint.LAST, state)

@@ -45,6 +45,7 @@ class ConsoleLogger:
         self._task: Any = None
 
     def start_epoch(self, epoch: int, total_steps: int, done: int = 0) -> None:
+        """Start the epoch's progress bar (``done`` steps already made when resuming)."""
         if not self.options.progress:
             return
         from rich.progress import (
@@ -68,16 +69,19 @@ class ConsoleLogger:
         self._task = self._progress.add_task("train", total=total_steps, completed=done, info="")
 
     def log_step(self, step_in_epoch: int, metrics: Mapping[str, float]) -> None:
+        """Advance the bar and show the running train metrics."""
         if self._progress is not None:
             info = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
             self._progress.update(self._task, completed=step_in_epoch, info=info)
 
     def end_epoch(self) -> None:
+        """Remove the epoch's progress bar."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
 
     def log_metrics(self, metrics: dict[str, float], step: int, *, prefix: str = "") -> None:
+        """One line with the headline metrics of an evaluation."""
         keys = ("loss", "acc_top1", "acc_top3", "recall_macro", "lr", "images_per_s")
         shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
         if shown:
@@ -86,9 +90,11 @@ class ConsoleLogger:
             )
 
     def log_figure(self, tag: str, image: Any, step: int) -> None:
+        """Figures are not shown on the console."""
         pass
 
     def close(self) -> None:
+        """Stop any progress bar still running."""
         self.end_epoch()
 
 

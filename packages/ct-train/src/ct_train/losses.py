@@ -29,6 +29,8 @@ from ct_train.loss_options import (
 
 
 class CrossEntropy(nn.Module):
+    """Per-example cross-entropy, optionally label-smoothed and class-weighted."""
+
     weight: torch.Tensor | None
 
     def __init__(self, label_smoothing: float = 0.0, weight: torch.Tensor | None = None) -> None:
@@ -37,6 +39,7 @@ class CrossEntropy(nn.Module):
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Per-example losses of ``logits`` (computed in float32) against ``targets``."""
         return F.cross_entropy(
             logits.float(),
             targets,
@@ -57,6 +60,7 @@ class FocalLoss(nn.Module):
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Per-example losses of ``logits`` (computed in float32) against ``targets``."""
         logp = F.log_softmax(logits.float(), dim=1).gather(1, targets[:, None]).squeeze(1)
         loss = -((1 - logp.exp()) ** self.gamma) * logp
         if self.weight is not None:
