@@ -12,6 +12,7 @@ import pytest
 from ct_io import hookimpl
 from ct_io.errors import PluginError
 from ct_io.hookspecs import KINDS, Register
+from ct_io.options import ConfigError
 from ct_io.plugins import (
     CamtrapPluginManager,
     Registration,
@@ -154,6 +155,23 @@ def test_unknown_name_without_close_match_lists_what_is_known() -> None:
         registry.get("focal")
     assert "did you mean" not in str(info.value)
     assert "known: none" in str(info.value)
+
+
+def test_create_passes_validated_options_to_factories_that_take_them() -> None:
+    def losses(register: Register) -> None:
+        register("tuned", factory, options=ThresholdOptions)
+        register("plain", factory)
+
+    pm = empty_pm()
+    pm.register_plugin(plugin_from(ct_register_losses=losses), "p")
+    tuned, plain = collect("loss", pm).get("tuned"), collect("loss", pm).get("plain")
+    assert tuned.create(3, [1, 2], options={"threshold": 0.5}) == (3, [1, 2], ThresholdOptions(0.5))
+    assert tuned.create(3, [1, 2]) == (3, [1, 2], ThresholdOptions())
+    assert plain.create(3, [1, 2]) == (3, [1, 2]), "no options argument when it takes none"
+    with pytest.raises(ConfigError, match=r"loss 'plain' options: \$: takes no options, got x"):
+        plain.create(3, [1, 2], options={"x": 1})
+    with pytest.raises(ConfigError, match="unknown key 'treshold'"):
+        tuned.create(3, [1, 2], options={"treshold": 1})
 
 
 # ---------------------------------------------------------------- duplicates and bad calls

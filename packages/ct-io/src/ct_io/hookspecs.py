@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 from attrs import frozen
@@ -89,7 +89,6 @@ class Detector(Protocol):
         ...
 
 
-@runtime_checkable
 class ExperimentLogger(Protocol):
     """What a logger factory returns. Subclass it to inherit the progress methods as no-ops."""
 
