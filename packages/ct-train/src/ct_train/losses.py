@@ -17,9 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 (the PyTorch convention)
 
-from ct_io.options import build_options
-from ct_io.plugins import CamtrapPluginManager
-from ct_io.registry import PluginKind, Registration, collect
+from ct_io.plugins import CamtrapPluginManager, Registration, collect
 from ct_train.loss_options import (
     ClassBalancedOptions,
     CrossEntropyOptions,
@@ -112,12 +110,12 @@ def make_class_balanced(
 
 def list_losses(pm: CamtrapPluginManager | None = None) -> list[Registration]:
     """Every registered loss (built-in and third-party)."""
-    return list(collect(PluginKind.LOSS, pm))
+    return list(collect("loss", pm))
 
 
 def get_loss(name: str, pm: CamtrapPluginManager | None = None) -> Registration:
     """The loss registered as ``name`` (unknown names suggest close matches)."""
-    return collect(PluginKind.LOSS, pm).get(name)
+    return collect("loss", pm).get(name)
 
 
 def build_loss(
@@ -128,13 +126,7 @@ def build_loss(
     pm: CamtrapPluginManager | None = None,
 ) -> nn.Module:
     """Make the loss module, its options validated against the class its plugin registered."""
-    reg = get_loss(name, pm)
-    opts = build_options(reg, options)
-    loss = (
-        reg.factory(num_classes, list(class_counts), opts)
-        if reg.options
-        else reg.factory(num_classes, list(class_counts))
-    )
+    loss = get_loss(name, pm).create(num_classes, list(class_counts), options=options)
     if not isinstance(loss, nn.Module):
         raise TypeError(
             f"loss {name!r} factory returned {type(loss).__name__}, not a torch.nn.Module"
