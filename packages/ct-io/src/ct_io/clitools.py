@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.markup import escape
 
 from ct_io.errors import CamtrapError
 from ct_io.redact import RedactingFilter, redact_text
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -58,6 +61,14 @@ def _set_up(
 def workers_option(help: str) -> Any:
     """``--workers/-w`` with ``help`` (what the workers are, the default)."""
     return typer.Option(*WORKERS_FLAGS, help=help)
+
+
+def progress_bar() -> Progress:
+    """A transient progress bar: what is done (each task's description), bar, N/M, time left."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=True)
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -9,17 +9,12 @@ from typing import Annotated
 
 import typer
 
-from ct_io.clitools import console, run_cli, setup_logging
+from ct_io.clitools import console, make_app, run_cli
 from ct_io.errors import CamtrapError
 
 log = logging.getLogger(__name__)
 
-app = typer.Typer(
-    help="Classification dataset table, leakage-free location splits and the dataset report.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+app = make_app("Classification dataset table, leakage-free location splits and the dataset report.")
 
 DATASET_FILENAME = "classification_ds.csv"
 LABEL_INDEX_FILENAME = "label_index.json"
@@ -35,11 +30,6 @@ class Pseudo(StrEnum):
 class MethodName(StrEnum):
     random = "random"
     smallest_first = "smallest_first"
-
-
-@app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    setup_logging(verbose)
 
 
 def _table_path(data: Path) -> Path:

@@ -8,19 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ct_io.clitools import EXIT_PROBLEMS, console, run_cli, setup_logging
+from ct_io.clitools import EXIT_PROBLEMS, console, make_app, run_cli
 
 if TYPE_CHECKING:
     from ct_taxonomy.select import NamedDataset
     from ct_taxonomy.taxonomy import Taxonomy
 
-app = typer.Typer(
-    help="Label specifications, the taxonomy table, image selection and category mapping.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-    add_completion=False,
-)
+app = make_app("Label specifications, the taxonomy table, image selection and category mapping.")
 
 TaxonomyOpt = Annotated[
     Path | None,
@@ -38,13 +32,6 @@ DatasetOpt = Annotated[
         help="A CCT dataset as NAME=PATH (or PATH: name from the file stem). Repeatable.",
     ),
 ]
-
-
-@app.callback()
-def _main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-) -> None:
-    setup_logging(verbose)
 
 
 def _taxonomy(path: Path | None) -> Taxonomy | None:

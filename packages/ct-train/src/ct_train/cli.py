@@ -7,24 +7,14 @@ from typing import Annotated
 
 import typer
 
-from ct_io.clitools import console, run_cli, setup_logging
+from ct_io.clitools import console, make_app, run_cli
 from ct_io.errors import CamtrapError
 
-app = typer.Typer(
-    help="ct-train: train camera-trap species classifiers (runs/<model>/<experiment>/config.yml).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+app = make_app(
+    "ct-train: train camera-trap species classifiers (runs/<model>/<experiment>/config.yml)."
 )
 
 SET_HELP = "Override a config value: --set optim.lr=3e-5 --set train.epochs=2 (repeatable)."
-
-
-@app.callback()
-def _main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-) -> None:
-    setup_logging(verbose)
 
 
 @app.command()
