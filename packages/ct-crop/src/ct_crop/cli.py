@@ -114,7 +114,7 @@ def detect(
         Path, typer.Argument(help="MD JSON to write (detections for the chosen images).")
     ],
     detector: Annotated[
-        str, typer.Option("--detector", help="Detector plugin name (`ct-io plugins` lists them).")
+        str, typer.Option(help="Detector plugin name (`ct-io plugins` lists them).")
     ] = "megadetector",
     option: Annotated[
         list[str] | None,

@@ -40,9 +40,6 @@ MetadataDirOpt = Annotated[
     Path | None,
     typer.Option(help="Cache for downloaded metadata (default ~/.cache/camtrap/lila)."),
 ]
-AllImagesOpt = Annotated[
-    str, typer.Option(help="LILA's all-images table (.csv.zip): URL or local file.")
-]
 
 
 class Cloud(StrEnum):
@@ -121,7 +118,9 @@ def lila_locations(
         list[str] | None,
         typer.Option("--dataset", "-d", help="Only these datasets (LILA full names; repeatable)."),
     ] = None,
-    all_images: AllImagesOpt = ALL_IMAGES_URL,
+    all_images: Annotated[
+        str, typer.Option(help="LILA's all-images table (.csv.zip): URL or local file.")
+    ] = ALL_IMAGES_URL,
     metadata_dir: MetadataDirOpt = None,
     output: Annotated[
         Path | None,
@@ -185,7 +184,12 @@ def lila_download(
             help="Keep images at the (dataset, location) rows of this CSV (from `lila locations -o`)."
         ),
     ] = None,
-    all_images: AllImagesOpt = ALL_IMAGES_URL,
+    all_images: Annotated[
+        str,
+        typer.Option(
+            help="All-images table (finds the datasets of --taxon when no --dataset): URL or file."
+        ),
+    ] = ALL_IMAGES_URL,
     *,
     options: dict[str, Any],
 ) -> None:

@@ -56,15 +56,14 @@ def train(
 
 @app.command()
 def predict(
-    config: Annotated[Path, typer.Option("--config", help="The run's config.yml.")],
+    config: Annotated[Path, typer.Option(help="The run's config.yml.")],
     checkpoint: Annotated[
         str,
         typer.Option(
-            "--checkpoint",
             help="Checkpoint file (looked up as given, in the run folder, then in its checkpoints/).",
         ),
     ] = "best.pt",
-    split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "val",
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "val",
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Predict one split with a checkpoint: predictions/outputs_<split>.csv.gz and metrics_<split>.json."""
@@ -93,10 +92,10 @@ def run_cmd(
     from_: Annotated[
         str | None, typer.Option("--from", help=f"Start at this stage ({STAGES_HELP}).")
     ] = None,
-    to: Annotated[str | None, typer.Option("--to", help="Stop after this stage.")] = None,
+    to: Annotated[str | None, typer.Option(help="Stop after this stage.")] = None,
     force: Annotated[
         list[str] | None,
-        typer.Option("--force", help="Rerun this stage even when up to date (repeatable)."),
+        typer.Option(help="Rerun this stage even when up to date (repeatable)."),
     ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:

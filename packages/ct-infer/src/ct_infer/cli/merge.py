@@ -40,19 +40,18 @@ def merge_cmd(
     cct: Annotated[
         Path | None,
         typer.Option(
-            "--cct", help="COCO Camera Traps JSON whose boxes the ground-truth crops were cut from."
+            help="COCO Camera Traps JSON whose boxes the ground-truth crops were cut from."
         ),
     ] = None,
     images_dir: ImagesDirOpt = None,
     label_index: Annotated[
         Path | None,
         typer.Option(
-            "--label-index",
             help="label_index.json giving category ids (default: CSV column order).",
         ),
     ] = None,
     classifier_name: Annotated[
-        str, typer.Option("--classifier-name", help="Written to info.classifier.")
+        str, typer.Option(help="Written to info.classifier.")
     ] = DEFAULT_CLASSIFIER_NAME,
     threshold: Annotated[
         float,
@@ -68,22 +67,17 @@ def merge_cmd(
     ] = False,
     label: Annotated[
         str | None,
-        typer.Option(
-            "--label", help="Add the true label as a 'label: <name>' class, first or last."
-        ),
+        typer.Option(help="Add the true label as a 'label: <name>' class, first or last."),
     ] = None,
     strip_prefix: Annotated[
         str,
         typer.Option(
-            "--strip-prefix",
             help="Leading folder of crop paths not present in the MD JSON's file names.",
         ),
     ] = "",
     sequences: Annotated[
         Path | None,
-        typer.Option(
-            "--sequences", help="Smooth over sequences: CCT JSON with seq_id, or CSV file,seq_id."
-        ),
+        typer.Option(help="Smooth over sequences: CCT JSON with seq_id, or CSV file,seq_id."),
     ] = None,
     smoothing: SmoothingOpt = 0.5,
     target_mapping: TargetMappingOpt = None,
@@ -93,7 +87,6 @@ def merge_cmd(
     bundle: Annotated[
         Path | None,
         typer.Option(
-            "--bundle",
             help="Bundle that made the CSV: its label taxonomy (for --rollup) and name.",
         ),
     ] = None,

@@ -27,9 +27,7 @@ def mislabeled_cmd(
     ],
     margin: Annotated[
         float,
-        typer.Option(
-            "--margin", help="Minimum p(predicted) - p(label); 0.95 keeps the most likely mistakes."
-        ),
+        typer.Option(help="Minimum p(predicted) - p(label); 0.95 keeps the most likely mistakes."),
     ] = 0.95,
     splits: Annotated[
         list[str] | None,
@@ -44,14 +42,12 @@ def mislabeled_cmd(
     detections: Annotated[
         Path | None,
         typer.Option(
-            "--detections",
             help="MD JSON of the images: crops of its detections go into the Timelapse review files.",
         ),
     ] = None,
     cct: Annotated[
         Path | None,
         typer.Option(
-            "--cct",
             help="COCO Camera Traps JSON: its boxes go into the review files (ground-truth crops), "
             "and it gives true labels where the outputs have none.",
         ),
@@ -60,20 +56,16 @@ def mislabeled_cmd(
     dataset_csv: Annotated[
         Path | None,
         typer.Option(
-            "--dataset-csv",
             help="classification_ds.csv giving each crop's dataset (default: one beside OUTPUTS' folder, if any).",
         ),
     ] = None,
     dataset: Annotated[
         str | None,
-        typer.Option(
-            "--dataset", help="Every crop belongs to this dataset (instead of --dataset-csv)."
-        ),
+        typer.Option(help="Every crop belongs to this dataset (instead of --dataset-csv)."),
     ] = None,
     strip_prefix: Annotated[
         str,
         typer.Option(
-            "--strip-prefix",
             help="Leading folder of crop paths absent from the MD JSON's / CCT's file names.",
         ),
     ] = "",
@@ -213,13 +205,13 @@ def save_mislabeled_cmd(
     ],
     dataset: Annotated[
         str | None,
-        typer.Option("--dataset", help="Dataset of every row (default: each file's first folder)."),
+        typer.Option(help="Dataset of every row (default: each file's first folder)."),
     ] = None,
     flag: Annotated[
-        str, typer.Option("--flag", help="Timelapse flag column marking a mislabeled image.")
+        str, typer.Option(help="Timelapse flag column marking a mislabeled image.")
     ] = "mislabeled",
     note: Annotated[
-        str, typer.Option("--note", help="Timelapse note column with the correct class.")
+        str, typer.Option(help="Timelapse note column with the correct class.")
     ] = "correct_class",
 ) -> None:
     """Add images flagged in a Timelapse review to the known-mislabeled lists."""
