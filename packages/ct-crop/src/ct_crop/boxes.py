@@ -39,6 +39,10 @@ class BoxChoice(enum.StrEnum):
     BOTH = "both"
 
 
+def _names(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(n) for n in names)
+
+
 @frozen(kw_only=True)
 class BoxSelection:
     """Which boxes of a CCT (ground truth) and an MD JSON (detector) to crop."""
@@ -48,7 +52,7 @@ class BoxSelection:
     )
     categories: tuple[str, ...] = field(
         default=("animal",),
-        converter=tuple,
+        converter=_names,
         metadata={"help": "Detection category (name or id) to crop; repeatable. Default: animal."},
     )
     detector_version: str | None = field(

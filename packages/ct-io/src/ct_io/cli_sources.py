@@ -331,7 +331,7 @@ def combine(
     if mapping is not None:
         table.update(read_label_mapping(mapping))
     with console.status("combining…"):
-        ds, report = do_combine(parsed, mapping=table, dedupe=dedupe.value, check_files=check_files)  # type: ignore[arg-type]
+        ds, report = do_combine(parsed, mapping=table, dedupe=dedupe.value, check_files=check_files)
     write_cct(ds, output)
     log_path = dropped_log or output.with_name(output.name.removesuffix(".json") + ".dropped.jsonl")
     report.write_dropped(log_path)

@@ -75,7 +75,7 @@ def dataset(
     min_locs: Annotated[
         int | None,
         typer.Option(
-            help="Drop labels seen at fewer than N locations (3 is the minimum for three splits).",
+            help="Drop labels seen at fewer than N locations (3 is the minimum for three splits)."
         ),
     ] = None,
     match_test: Annotated[
@@ -94,9 +94,7 @@ def dataset(
     ] = Pseudo.sequence,
     detector_category: Annotated[
         list[str] | None,
-        typer.Option(
-            help="Detector box categories to keep (repeatable; default animal).",
-        ),
+        typer.Option(help="Detector box categories to keep (repeatable; default animal)."),
     ] = None,
     check_files: Annotated[
         bool,
@@ -141,7 +139,7 @@ def split(
     method: Annotated[
         MethodName,
         typer.Option(
-            help="random: best of many random splits; smallest_first: greedy by label size.",
+            help="random: best of many random splits; smallest_first: greedy by label size."
         ),
     ] = MethodName.random,
     val_frac: Annotated[float, typer.Option(help="Target fraction for val.")] = 0.2,
@@ -163,31 +161,31 @@ def split(
     distribution_weight: Annotated[
         float,
         typer.Option(
-            help="Weight of animl-ml's val/test class-distribution term (animl-ml uses 2; 0 = MegaDetector's score).",
+            help="Weight of animl-ml's val/test class-distribution term (animl-ml uses 2; 0 = MegaDetector's score)."
         ),
     ] = 0.0,
     group_by: Annotated[
         list[str] | None,
         typer.Option(
-            help="Keep together what shares this key: location, sequence, camera, site or a column (repeatable; default location + sequence).",
+            help="Keep together what shares this key: location, sequence, camera, site or a column (repeatable; default location + sequence)."
         ),
     ] = None,
     site_separator: Annotated[
         str,
         typer.Option(
-            help="For --group-by site without a site column: the site is the location up to this separator.",
+            help="For --group-by site without a site column: the site is the location up to this separator."
         ),
     ] = "/",
     label_spec: Annotated[
         Path | None,
         typer.Option(
-            help="smallest_first: label spec JSON whose 'prioritize' lists datasets to put in test/val first.",
+            help="smallest_first: label spec JSON whose 'prioritize' lists datasets to put in test/val first."
         ),
     ] = None,
     prioritize: Annotated[
         list[str] | None,
         typer.Option(
-            help="smallest_first: comma-separated datasets, one priority level per use (for every label).",
+            help="smallest_first: comma-separated datasets, one priority level per use (for every label)."
         ),
     ] = None,
     match_test: Annotated[
@@ -197,7 +195,7 @@ def split(
     cct: Annotated[
         Path | None,
         typer.Option(
-            help="Also write train_cct.json, val_cct.json, test_cct.json from this CCT file.",
+            help="Also write train_cct.json, val_cct.json, test_cct.json from this CCT file."
         ),
     ] = None,
     cct_dataset: Annotated[

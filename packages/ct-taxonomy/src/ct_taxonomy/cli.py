@@ -263,7 +263,7 @@ def aggregate(
     label_index: Annotated[
         Path | None,
         typer.Option(
-            help="The classifier's label_index.json (without --target-mapping: the probability columns).",
+            help="The classifier's label_index.json (without --target-mapping: the probability columns)."
         ),
     ] = None,
     output_label_index: Annotated[

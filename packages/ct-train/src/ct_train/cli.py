@@ -60,7 +60,7 @@ def predict(
     checkpoint: Annotated[
         str,
         typer.Option(
-            help="Checkpoint file (looked up as given, in the run folder, then in its checkpoints/).",
+            help="Checkpoint file (looked up as given, in the run folder, then in its checkpoints/)."
         ),
     ] = "best.pt",
     split: Annotated[str, typer.Option(help="train, val or test.")] = "val",

@@ -36,7 +36,7 @@ def classify_cmd(
     crops_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Folder the manifest's paths are relative to (default: the manifest's folder).",
+            help="Folder the manifest's paths are relative to (default: the manifest's folder)."
         ),
     ] = None,
     batch_size: BatchOpt = None,

@@ -82,14 +82,12 @@ def evaluate_cmd(
     ] = None,
     target_mapping: Annotated[
         Path | None,
-        typer.Option(
-            help="JSON target label → classifier labels: score against other labels.",
-        ),
+        typer.Option(help="JSON target label → classifier labels: score against other labels."),
     ] = None,
     weights: Annotated[
         Weights,
         typer.Option(
-            help="auto (a 'weight' column if present), none, column, or label (inverse label frequency).",
+            help="auto (a 'weight' column if present), none, column, or label (inverse label frequency)."
         ),
     ] = Weights.auto,
     batch_size: Annotated[
@@ -144,7 +142,7 @@ def evaluate_cmd(
         split_names=inputs.splits,
         target_mapping=mapping,
         target_labels=read_label_index(inputs.target_labels) if inputs.target_labels else None,
-        weights=weights.value,  # type: ignore[arg-type]
+        weights=weights.value,
         overwrite=overwrite,
     )
     _print_results(results, inputs.output_dir)

@@ -16,6 +16,7 @@ from ct_infer.cli.options import (
     TargetMappingOpt,
     TaxonomyOpt,
     TopKOpt,
+    TrueLabelAt,
     threshold_option,
 )
 from ct_io.clitools import console
@@ -46,9 +47,7 @@ def merge_cmd(
     images_dir: ImagesDirOpt = None,
     label_index: Annotated[
         Path | None,
-        typer.Option(
-            help="label_index.json giving category ids (default: CSV column order).",
-        ),
+        typer.Option(help="label_index.json giving category ids (default: CSV column order)."),
     ] = None,
     classifier_name: Annotated[
         str, typer.Option(help="Written to info.classifier.")
@@ -66,14 +65,12 @@ def merge_cmd(
         ),
     ] = False,
     label: Annotated[
-        str | None,
+        TrueLabelAt | None,
         typer.Option(help="Add the true label as a 'label: <name>' class, first or last."),
     ] = None,
     strip_prefix: Annotated[
         str,
-        typer.Option(
-            help="Leading folder of crop paths not present in the MD JSON's file names.",
-        ),
+        typer.Option(help="Leading folder of crop paths not present in the MD JSON's file names."),
     ] = "",
     sequences: Annotated[
         Path | None,
@@ -86,22 +83,20 @@ def merge_cmd(
     rollup_spec: RollupSpecOpt = None,
     bundle: Annotated[
         Path | None,
-        typer.Option(
-            help="Bundle that made the CSV: its label taxonomy (for --rollup) and name.",
-        ),
+        typer.Option(help="Bundle that made the CSV: its label taxonomy (for --rollup) and name."),
     ] = None,
 ) -> None:
     """Merge classifier output into a MegaDetector JSON (classification_categories + per-detection classifications) for Timelapse."""
+    from ct_infer.ground_truth import crop_boxes_of
     from ct_infer.mapping import read_target_mapping
     from ct_infer.merge import MergeOptions, merge_classifications, read_classifier_csv
     from ct_infer.rollup import map_targets
     from ct_infer.smoothing import read_sequences
+    from ct_io.cct import read_cct
     from ct_io.errors import CamtrapError
     from ct_io.md import read_md, write_md
     from ct_io.tables import read_label_index
 
-    if label not in (None, "first", "last"):
-        raise CamtrapError(f"--label {label!r}: use first or last")
     frame, labels = read_classifier_csv(
         str(classifier_csv), read_label_index(label_index) if label_index else None
     )
@@ -123,22 +118,18 @@ def merge_cmd(
         threshold=threshold,
         top_k=top_k,
         relative_conf=relative_conf,
-        label=label,  # type: ignore[arg-type]
+        label=label.value if label else None,
         strip_prefix=strip_prefix,
         sequences=read_sequences(sequences) if sequences else None,
         smoothing=smoothing,
         **rollup_fields,  # type: ignore[arg-type]
     )
-    if detections is None and cct is None:
+    boxes = crop_boxes_of(
+        read_md(detections) if detections else None, read_cct(cct) if cct else None, images_dir
+    )
+    if boxes is None:
         raise CamtrapError("give --detections (MD JSON), --cct (ground-truth boxes), or both")
-    md = read_md(detections) if detections else None
-    gt_index = None
-    if cct is not None:
-        from ct_infer.ground_truth import add_ground_truth
-        from ct_io.cct import read_cct
-
-        md, gt_index = add_ground_truth(md, read_cct(cct), images_dir)
-    assert md is not None
+    md, gt_index = boxes
     merged, report = merge_classifications(md, frame, labels, options, gt_index=gt_index)
     write_md(merged, output)
     rolled = f" ({report.rolled_up} named at a taxon above the labels)" if rollup else ""

@@ -70,7 +70,7 @@ def run_cmd(
     sequence_gap: Annotated[
         float | None,
         typer.Option(
-            help="Smooth over sequences: frames of a folder at most this many seconds apart (EXIF time).",
+            help="Smooth over sequences: frames of a folder at most this many seconds apart (EXIF time)."
         ),
     ] = None,
     smoothing: SmoothingOpt = 0.5,
