@@ -38,7 +38,8 @@ def export_cmd(
         Path, typer.Argument(help="Output file (.pt for TorchScript, .onnx for ONNX).")
     ],
     fmt: Annotated[
-        ExportFormat | None, typer.Option("--format", help="Default: from OUTPUT's suffix.")
+        ExportFormat | None,
+        typer.Option("--format", help="What to write (default: from OUTPUT's suffix)."),
     ] = None,
     check: Annotated[
         bool, typer.Option(help="Compare the export's outputs with the bundle's.")
