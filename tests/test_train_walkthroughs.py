@@ -189,7 +189,7 @@ def animl_project(root: Path, endpoint: str) -> tuple[Path, dict[str, str]]:
     """``data/raw/santa_cruz_cct.json`` + ``data/taxonomy.csv`` and the images in S3."""
     import boto3
 
-    from ct_io.sources.animl import DEFAULT_BUCKET
+    from ct_io.source_options import DEFAULT_BUCKET
 
     env = user_env(root)
     s3 = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing").client(

@@ -176,7 +176,7 @@ def type_name(metavar: str, *, is_flag: bool, limits: str) -> str:
     text = metavar.strip()
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1]
-    if m := re.fullmatch(r"list\[(\w+)\]", text):
+    if m := re.fullmatch(r"list\[(.+)\]", text):
         text = m.group(1)
     text = {"Path": "path", "str": "text", "float range": "float", "int range": "int"}.get(
         text, text

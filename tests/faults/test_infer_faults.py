@@ -34,7 +34,7 @@ CLASSIFY = (
 
 def classify(bundle: Path, crops: Path, out: Path) -> list[str]:
     return [sys.executable, "-c", CLASSIFY, "classify", str(bundle), str(crops), str(out),
-            "-b", "8", "-j", "1", "--device", "cpu"]  # fmt: skip
+            "-b", "8", "-w", "1", "--device", "cpu"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -36,8 +36,7 @@ def classify_cmd(
     crops_dir: Annotated[
         Path | None,
         typer.Option(
-            "--crops-dir",
-            help="Folder the manifest's paths are relative to (default: the manifest's folder).",
+            help="Folder the manifest's paths are relative to (default: the manifest's folder)."
         ),
     ] = None,
     batch_size: BatchOpt = None,
@@ -52,10 +51,10 @@ def classify_cmd(
     ] = False,
     detections: Annotated[
         Path | None,
-        typer.Option("--detections", help="MD JSON: classify only crops of its detections."),
+        typer.Option(help="MD JSON: classify only crops of its detections."),
     ] = None,
     detection_threshold: Annotated[
-        float, typer.Option("--detection-threshold", help="With --detections: minimum confidence.")
+        float, typer.Option(help="With --detections: minimum confidence.")
     ] = 0.0,
     overwrite: Annotated[bool, overwrite_option("Start over instead of resuming.")] = False,
 ) -> None:

@@ -6,10 +6,37 @@ Each alias carries the flag names and help text; commands set the default, e.g.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from ct_io.clitools import workers_option
+
+
+class Weights(StrEnum):
+    """Sample weights of ``evaluate`` (``ct_infer.evaluate.WeightMode``)."""
+
+    auto = "auto"
+    none = "none"
+    column = "column"
+    label = "label"
+
+
+class TrueLabelAt(StrEnum):
+    """Where ``merge --label`` puts the true label (``ct_infer.merge.MergeOptions.label``)."""
+
+    first = "first"
+    last = "last"
+
+
+class ExportFormat(StrEnum):
+    """What ``export`` writes (``ct_infer.export.ExportFormat``)."""
+
+    torchscript = "torchscript"
+    onnx = "onnx"
+
 
 ModelArg = Annotated[
     Path,
@@ -24,10 +51,7 @@ BatchOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--workers", "-j", help="Decoding processes (default: CPU count, at most 8; 0 = none)."
-    ),
+    int | None, workers_option("Decoding processes (default: CPU count, at most 8; 0 = none).")
 ]
 DeviceOpt = Annotated[
     str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")

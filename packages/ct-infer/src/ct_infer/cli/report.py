@@ -21,18 +21,16 @@ def report_cmd(
         ),
     ] = None,
     crops_dir: Annotated[
-        Path | None, typer.Option("--crops-dir", help="Crops folder, for the image grid.")
+        Path | None, typer.Option(help="Crops folder, for the image grid.")
     ] = None,
     label: Annotated[
         str | None,
-        typer.Option("--label", help="Show crops of this label grouped by predicted class."),
+        typer.Option(help="Show crops of this label grouped by predicted class."),
     ] = None,
     split: Annotated[
-        str | None, typer.Option("--split", help="Split for the image grid (default test).")
+        str | None, typer.Option(help="Split for the image grid (default test).")
     ] = None,
-    per_class: Annotated[
-        int, typer.Option("--per-class", help="Crops shown per predicted class.")
-    ] = 16,
+    per_class: Annotated[int, typer.Option(help="Crops shown per predicted class.")] = 16,
 ) -> None:
     """One self-contained HTML page: confusion matrices, precision/recall, calibration, top confusions, image grid."""
     from ct_infer.report import build_report

@@ -49,23 +49,19 @@ def run_cmd(
     ] = None,
     detector: Annotated[
         str | None,
-        typer.Option(
-            "--detector", help="Detector plugin to run instead of --detections (see ct-crop)."
-        ),
+        typer.Option(help="Detector plugin to run instead of --detections (see ct-crop)."),
     ] = None,
     detector_option: Annotated[
         list[str] | None,
-        typer.Option("--detector-option", help="KEY=VALUE option of the detector (repeat)."),
+        typer.Option(help="KEY=VALUE option of the detector (repeat)."),
     ] = None,
     detection_threshold: Annotated[
         float,
-        typer.Option(
-            "--detection-threshold", help="Classify detections with at least this confidence."
-        ),
+        typer.Option(help="Classify detections with at least this confidence."),
     ] = 0.2,
     category: Annotated[
         list[str] | None,
-        typer.Option("--category", help="Detection categories to classify (default animal)."),
+        typer.Option(help="Detection categories to classify (default animal)."),
     ] = None,
     target_mapping: TargetMappingOpt = None,
     rollup: RollupOpt = None,
@@ -74,8 +70,7 @@ def run_cmd(
     sequence_gap: Annotated[
         float | None,
         typer.Option(
-            "--sequence-gap",
-            help="Smooth over sequences: frames of a folder at most this many seconds apart (EXIF time).",
+            help="Smooth over sequences: frames of a folder at most this many seconds apart (EXIF time)."
         ),
     ] = None,
     smoothing: SmoothingOpt = 0.5,
@@ -85,9 +80,7 @@ def run_cmd(
     top_k: TopKOpt = 5,
     classifier_name: Annotated[
         str | None,
-        typer.Option(
-            "--classifier-name", help="Written to info.classifier (default: the bundle's name)."
-        ),
+        typer.Option(help="Written to info.classifier (default: the bundle's name)."),
     ] = None,
     batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
