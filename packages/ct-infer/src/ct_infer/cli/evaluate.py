@@ -14,9 +14,11 @@ from ct_infer.cli.options import (
     DeviceOpt,
     ImageSizeOpt,
     LabelIndexOpt,
+    PrecisionOpt,
     WorkersOpt,
     overwrite_option,
 )
+from ct_infer.precision import Precision
 from ct_io.clitools import console
 
 
@@ -98,6 +100,7 @@ def evaluate_cmd(
     ] = None,
     workers: WorkersOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = Precision.AUTO,
     bf16: Bf16Opt = False,
     compile_model: CompileOpt = False,
     label_index: LabelIndexOpt = None,
@@ -135,7 +138,9 @@ def evaluate_cmd(
             highlight=False,
         )
     mapping = read_target_mapping(target_mapping) if target_mapping else None
-    settings = run_settings(inputs.batch_size, inputs.workers, device, bf16, compile_model)
+    settings = run_settings(
+        inputs.batch_size, inputs.workers, device, precision, compile_model, bf16
+    )
     predictor = load_predictor(inputs.model, inputs.label_index, inputs.image_size, settings)
     results = evaluate(
         predictor,
@@ -165,5 +170,7 @@ def evaluate_cmd(
         )
     console.print(table)
     console.print(
-        f"wrote {inputs.output_dir}/overall_metrics.csv, label_stats.csv, confusion_matrices.npz, outputs_*.csv.gz"
+        f"wrote {inputs.output_dir}/overall_metrics.csv, label_stats.csv, confusion_matrices.npz, "
+        f"outputs_*.csv.gz (ran on {predictor.device} in {predictor.precision.describe()})",
+        highlight=False,
     )
