@@ -63,7 +63,9 @@ def test_deprecated_bf16_flag_means_precision_bf16(
     assert "--bf16 is deprecated" in result.output and "bf16: as asked" in result.output
 
 
-def test_an_unknown_precision_is_refused(tiny_bundle: Path, crops_dir: Path, tmp_path: Path) -> None:
+def test_an_unknown_precision_is_refused(
+    tiny_bundle: Path, crops_dir: Path, tmp_path: Path
+) -> None:
     args = ["classify", str(tiny_bundle), str(crops_dir), str(tmp_path / "c.csv")]
     result = CliRunner().invoke(app, [*args, "--precision", "int8"])
     assert result.exit_code == 2 and "int8" in result.output
