@@ -89,7 +89,7 @@ def cpu_has_native_bf16() -> bool:
     try:
         if platform.machine().lower() in _X86:
             cpu = torch.cpu
-            return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())  # type: ignore[attr-defined]
+            return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
