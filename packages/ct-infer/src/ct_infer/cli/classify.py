@@ -16,9 +16,11 @@ from ct_infer.cli.options import (
     ImageSizeOpt,
     LabelIndexOpt,
     ModelArg,
+    PrecisionOpt,
     WorkersOpt,
     overwrite_option,
 )
+from ct_infer.precision import Precision
 from ct_io.clitools import console
 
 
@@ -42,6 +44,7 @@ def classify_cmd(
     batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = Precision.AUTO,
     bf16: Bf16Opt = False,
     compile_model: CompileOpt = False,
     label_index: LabelIndexOpt = None,
@@ -61,7 +64,7 @@ def classify_cmd(
     """Classify crops into a probability CSV. Rerunning resumes after the rows already written."""
     from ct_infer.classify import classify_crops, crops_from_source, write_failures
 
-    settings = run_settings(batch_size, workers, device, bf16, compile_model)
+    settings = run_settings(batch_size, workers, device, precision, compile_model, bf16)
     root, paths = crops_from_source(crops, crops_dir)
     if detections is not None:
         from ct_infer.classify import filter_by_detections
@@ -74,8 +77,9 @@ def classify_cmd(
     report = classify_crops(predictor, root, paths, output, settings, overwrite=overwrite)
     failed = write_failures(report, output)
     console.print(
-        f"{report.classified} crops classified ({report.crops_per_second:.0f}/s on {predictor.device}), "
-        f"{report.skipped_done} already done, {len(report.failed)} unreadable → {output}",
+        f"{report.classified} crops classified ({report.crops_per_second:.0f}/s on {predictor.device}, "
+        f"{predictor.precision.describe()}), {report.skipped_done} already done, "
+        f"{len(report.failed)} unreadable → {output}",
         highlight=False,
     )
     if failed:

@@ -14,10 +14,12 @@ from ct_infer.cli.options import (
     DeviceOpt,
     ImageSizeOpt,
     LabelIndexOpt,
+    PrecisionOpt,
     Weights,
     WorkersOpt,
     overwrite_option,
 )
+from ct_infer.precision import Precision
 from ct_io.clitools import console
 
 if TYPE_CHECKING:
@@ -96,6 +98,7 @@ def evaluate_cmd(
     ] = None,
     workers: WorkersOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = Precision.AUTO,
     bf16: Bf16Opt = False,
     compile_model: CompileOpt = False,
     label_index: LabelIndexOpt = None,
@@ -130,7 +133,9 @@ def evaluate_cmd(
             highlight=False,
         )
     mapping = read_target_mapping(target_mapping) if target_mapping else None
-    settings = run_settings(inputs.batch_size, inputs.workers, device, bf16, compile_model)
+    settings = run_settings(
+        inputs.batch_size, inputs.workers, device, precision, compile_model, bf16
+    )
     predictor = load_predictor(inputs.model, inputs.label_index, inputs.image_size, settings)
     results = evaluate(
         predictor,
@@ -145,10 +150,11 @@ def evaluate_cmd(
         weights=weights.value,
         overwrite=overwrite,
     )
-    _print_results(results, inputs.output_dir)
+    ran_on = f"ran on {predictor.device} in {predictor.precision.describe()}"
+    _print_results(results, inputs.output_dir, ran_on)
 
 
-def _print_results(results: dict[str, SplitScores], output_dir: Path) -> None:
+def _print_results(results: dict[str, SplitScores], output_dir: Path, ran_on: str) -> None:
     """One row of overall metrics per split, and where the files are."""
     from rich.table import Table
 
@@ -165,5 +171,7 @@ def _print_results(results: dict[str, SplitScores], output_dir: Path) -> None:
         )
     console.print(table)
     console.print(
-        f"wrote {output_dir}/overall_metrics.csv, label_stats.csv, confusion_matrices.npz, outputs_*.csv.gz"
+        f"wrote {output_dir}/overall_metrics.csv, label_stats.csv, confusion_matrices.npz, "
+        f"outputs_*.csv.gz ({ran_on})",
+        highlight=False,
     )

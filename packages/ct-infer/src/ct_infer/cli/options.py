@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from ct_infer.precision import Precision
 from ct_io.clitools import workers_option
 
 
@@ -56,9 +57,17 @@ WorkersOpt = Annotated[
 DeviceOpt = Annotated[
     str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
 ]
+PrecisionOpt = Annotated[
+    Precision,
+    typer.Option(
+        "--precision",
+        help="auto: bf16 on CPUs with native bf16 (AVX-512 bf16, AMX) and CUDA GPUs that have "
+        "it, fp16 on other CUDA GPUs, fp32 otherwise (emulated bf16 is several times slower).",
+        case_sensitive=False,
+    ),
+]
 Bf16Opt = Annotated[
-    bool,
-    typer.Option("--bf16", help="Run under bfloat16 autocast (faster on recent GPUs and CPUs)."),
+    bool, typer.Option("--bf16", hidden=True, help="Deprecated: use --precision bf16.")
 ]
 CompileOpt = Annotated[
     bool,

@@ -14,6 +14,7 @@ from ct_infer.cli.options import (
     CompileOpt,
     DeviceOpt,
     ModelArg,
+    PrecisionOpt,
     RollupOpt,
     RollupSpecOpt,
     SmoothingOpt,
@@ -24,6 +25,7 @@ from ct_infer.cli.options import (
     overwrite_option,
     threshold_option,
 )
+from ct_infer.precision import Precision
 from ct_io.clitools import console
 
 if TYPE_CHECKING:
@@ -85,6 +87,7 @@ def run_cmd(
     batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = Precision.AUTO,
     bf16: Bf16Opt = False,
     compile_model: CompileOpt = False,
     overwrite: Annotated[
@@ -110,7 +113,7 @@ def run_cmd(
         raise CamtrapError(
             "give exactly one of --detections (an MD JSON) or --detector (a detector plugin)"
         )
-    settings = run_settings(batch_size, workers, device, bf16, compile_model)
+    settings = run_settings(batch_size, workers, device, precision, compile_model, bf16)
     predictor = load_predictor(model, None, None, settings)
     classifier = predictor.classifier
     mapping = read_target_mapping(target_mapping) if target_mapping else None
@@ -148,6 +151,7 @@ def run_cmd(
     )
     report = run_pipeline(predictor, images, md, output, settings, options)
     _print_summary(report, output, rolled_up=rollup is not None)
+    console.print(f"ran on {predictor.device} in {predictor.precision.describe()}", highlight=False)
 
 
 def _print_summary(report: RunReport, output: Path, rolled_up: bool) -> None:

@@ -176,13 +176,18 @@ def evaluate(ctx: Context) -> Outcome:
     from ct_infer.classify import RunSettings
     from ct_infer.evaluate import evaluate as infer_evaluate
     from ct_infer.predictor import Predictor, load_classifier
+    from ct_train.session import amp_precision
 
     cfg, paths = ctx.cfg, ctx.paths
-    settings = RunSettings(batch_size=cfg.evaluate.batch_size, device=cfg.train.device)
+    settings = RunSettings(
+        batch_size=cfg.evaluate.batch_size,
+        device=cfg.train.device,
+        precision=amp_precision(cfg.train.amp),
+    )
     if cfg.data.num_workers is not None:
         settings.workers = cfg.data.num_workers
     predictor = Predictor(
-        load_classifier(ctx.bundle_path()), device=settings.device, bf16=settings.bf16
+        load_classifier(ctx.bundle_path()), device=settings.device, precision=settings.precision
     )
     results = infer_evaluate(
         predictor,
