@@ -180,9 +180,13 @@ def create_app(session: ReviewSession, token: str, hosts: set[str] | None, port:
             return _refuse(404, "picture not found or unreadable")
         return Response(data, media_type="image/jpeg")
 
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)
+
     app = Starlette(
         routes=[
             Route("/", page),
+            Route("/favicon.ico", favicon),
             Route("/static/{name}", static),
             Route("/api/session", api_session),
             Route("/api/queue/{queue:path}", api_queue),

@@ -147,8 +147,12 @@ function save(it, kind, label) {
       status(`not saved: ${err.message}`, true);
     }
     state.saving -= 1;
-    const n = document.querySelector(`.card[data-key="${CSS.escape(it.key)}"]`);
-    if (n) paint(n, it);
+    const shown = state.queue.items.find((x) => x.key === it.key);  // the queue may have been reloaded
+    if (shown) {
+      shown.decision = it.decision;
+      const n = document.querySelector(`.card[data-key="${CSS.escape(it.key)}"]`);
+      if (n) paint(n, shown);
+    }
     progress();
     if (!state.saving) {
       if (!state.failed) status("all saved ✓");
@@ -259,8 +263,14 @@ $("picker").addEventListener("click", (e) => { if (e.target === $("picker")) clo
 
 // ------------------------------------------------------------ loading
 
+let loads = 0;
+
 async function loadQueue(id) {
+  const mine = ++loads;
+  delete document.body.dataset.ready;
+  await state.chain;  // decisions still on their way are part of what the server sends
   const q = await getJSON("/api/queue/" + encodeURIComponent(id));
+  if (mine !== loads) return;  // another queue was chosen meanwhile
   state.queue = q;
   const first = q.items.findIndex((it) => !it.decision);
   state.focus = first < 0 ? 0 : first;  // resume at the first crop not decided yet
@@ -268,6 +278,7 @@ async function loadQueue(id) {
   history.replaceState(null, "", "#q=" + encodeURIComponent(id));
   $("queue").value = id;
   render();
+  if (document.activeElement instanceof HTMLElement) document.activeElement.blur();  // keys drive the grid
   document.body.dataset.ready = id;
 }
 
