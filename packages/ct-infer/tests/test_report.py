@@ -107,13 +107,17 @@ def test_report_renders_with_every_crop_in_chromium(
                 page.wait_for_function(
                     "el => el.complete && el.naturalWidth > 0", arg=images.nth(i).element_handle()
                 )
-            section = page.locator("h3", has_text="Top confusions").first
-            section.scroll_into_view_if_needed()
-            page.evaluate("window.scrollBy(0, -40)")
-            shot = tmp_path / "report-crops.png"
-            page.screenshot(path=str(shot))
+            shots = []
+            for heading, name in (
+                ("Top confusions", "report-crops.png"),
+                ("Crops by label (train)", "report-grids.png"),
+            ):
+                page.locator("h3", has_text=heading).first.evaluate("h => h.scrollIntoView()")
+                shots.append(tmp_path / name)
+                page.screenshot(path=str(shots[-1]))
         finally:
             b.close()
-    assert shot.stat().st_size > 20_000
-    if os.environ.get("CAMTRAP_WRITE_DOCS_IMG") == "1":
-        shutil.copyfile(shot, DOCS_IMG / "report-crops.png")
+    for shot in shots:
+        assert shot.stat().st_size > 20_000
+        if os.environ.get("CAMTRAP_WRITE_DOCS_IMG") == "1":
+            shutil.copyfile(shot, DOCS_IMG / shot.name)

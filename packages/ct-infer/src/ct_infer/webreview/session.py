@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
-from attrs import define, field
+from attrs import define, evolve, field
 
 from ct_infer.webreview.items import (
     Item,
@@ -66,6 +66,10 @@ class ReviewSession:
     _lock: threading.Lock = field(factory=threading.Lock)
 
     def add_queue(self, queue: Queue) -> None:
+        n = 2
+        while queue.id in self.queues:  # the same queue of a second input
+            queue = evolve(queue, id=f"{queue.id.rsplit('~', 1)[0]}~{n}")
+            n += 1
         self.queues[queue.id] = queue
         self._index[queue.id] = {it.key: it for it in queue.items}
 
