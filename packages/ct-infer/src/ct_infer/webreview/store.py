@@ -206,7 +206,10 @@ class CorrectedDetections:
         return decision
 
     def sync(self) -> None:
-        """Write the corrected MD JSON: the original with every decision applied."""
+        """Write the corrected MD JSON: the original with every decision applied (nothing
+        before the first decision)."""
+        if not self.log.decisions and not self.output.is_file():
+            return
         doc = dict(self.original)
         cats = dict(doc.get("classification_categories") or {})
         ids = {name: cid for cid, name in cats.items()}
