@@ -185,6 +185,7 @@ function openPicker(it) {
 
 function closePicker() {
   picker.open = false;
+  $("pick").blur();  // the next key goes to the grid at once, not to the hidden input
   $("picker").hidden = true;
 }
 
@@ -214,6 +215,7 @@ function pick(label) {
 
 $("pick").addEventListener("input", filterChoices);
 $("pick").addEventListener("keydown", (e) => {
+  if (!picker.open) return;  // closed: the key is the grid's
   if (e.key === "ArrowDown" || e.key === "ArrowUp") {
     e.preventDefault();
     const n = Math.min(picker.matches.length, 50);
