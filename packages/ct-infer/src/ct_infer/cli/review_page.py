@@ -110,9 +110,13 @@ def review_cmd(
         ),
     )
     for q in session.summary()["queues"]:
-        console.print(f"  {q['title']}: {q['decided']} of {q['count']} decided", highlight=False)
+        console.print(
+            f"  {q['title']}: {q['decided']} of {q['count']} decided",
+            highlight=False,
+            soft_wrap=True,
+        )
     for where in session.summary()["outputs"]:
-        console.print(f"decisions go to {where}", highlight=False)
+        console.print(f"decisions go to {where}", highlight=False, soft_wrap=True)
     secret = token or new_token()
 
     def announce(base: str) -> None:
