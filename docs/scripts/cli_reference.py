@@ -39,7 +39,10 @@ GUIDES: dict[str, list[tuple[str, str]]] = {
     "ct-taxonomy": [("Label specs and taxonomy", "taxonomy.md")],
     "ct-crop": [("Cropping", "crop.md")],
     "ct-splits": [("Dataset and splits", "splits.md")],
-    "ct-infer": [("Classifying new photos", "infer.md")],
+    "ct-infer": [
+        ("Classifying new photos", "infer.md"),
+        ("Seeing and correcting labels", "review.md"),
+    ],
     "ct-train": [("Training", "train.md")],
 }
 HEAVY_MODULES = ("torch", "torchvision", "timm", "onnxruntime")

@@ -12,12 +12,14 @@ from ct_infer.cli.merge import merge_cmd
 from ct_infer.cli.models import backbones_cmd, calibrate_cmd, export_cmd, info_cmd
 from ct_infer.cli.report import report_cmd
 from ct_infer.cli.review import mislabeled_cmd, save_mislabeled_cmd
+from ct_infer.cli.review_page import review_cmd
 from ct_infer.cli.run import run_cmd
 from ct_io.clitools import make_app, run_cli
 
 app = make_app(
     "ct-infer: run camera-trap classifiers — bundles, classification, evaluation, "
-    "merging into MegaDetector JSON for Timelapse, mislabel review, reports."
+    "merging into MegaDetector JSON for Timelapse, mislabel review (in Timelapse or on a "
+    "local web page), reports."
 )
 
 
@@ -32,6 +34,7 @@ app.command("run")(run_cmd)
 app.command("calibrate")(calibrate_cmd)
 app.command("mislabeled")(mislabeled_cmd)
 app.command("save-mislabeled")(save_mislabeled_cmd)
+app.command("review")(review_cmd)
 app.command("report")(report_cmd)
 
 

@@ -252,11 +252,18 @@ def report(ctx: Context) -> Outcome:
         ctx.paths.eval_dir,
         ctx.paths.report_html.parent,
         crops_dir=ctx.paths.crops_dir,
+        model=ctx.bundle_path() if ctx.bundle_path().is_file() else None,
+        dataset_csv=ctx.paths.dataset_csv,
         grid_label=r.label,
         grid_split=r.split,
         per_class=r.per_class,
     )
     return Outcome(note=str(page))
+
+
+def _report_inputs(ctx: Context) -> list[Path]:
+    beside = [p for p in (ctx.bundle_path(), ctx.paths.dataset_csv) if p.is_file()]
+    return [*eval_outputs(ctx), *beside]
 
 
 STAGES = [
@@ -297,7 +304,7 @@ STAGES = [
         "HTML report (ct-infer report)",
         report,
         sections("report"),
-        eval_outputs,
+        _report_inputs,
         lambda ctx: [ctx.paths.report_html],
     ),
 ]
