@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 
     from ct_io.plugins import CamtrapPluginManager
 
+#: The CCT ``info`` key where a source records its images folder (absolute, or relative to
+#: the CCT file's folder) when they are not beside the file: the ``folder`` source, whose
+#: images stay where they were. ``ct-io combine`` reads it.
+IMAGES_DIR_KEY = "images_dir"
+
 
 @frozen
 class FetchedDataset:

@@ -26,7 +26,7 @@ from attrs import define, field
 from ct_io.cct import CocoCameraTraps, from_records, read_cct, write_cct
 from ct_io.errors import CamtrapError
 from ct_io.paths import unsafe_reason
-from ct_io.sources.base import FetchedDataset
+from ct_io.sources.base import IMAGES_DIR_KEY, FetchedDataset
 from ct_io.sources.common import check_dataset_name, keep_images
 
 if TYPE_CHECKING:
@@ -90,6 +90,7 @@ class FolderSource:
         loc = self._locations(ds.images["file_name"].astype(str))
         if loc is not None:
             ds.images["location"] = loc.where(loc.notna(), ds.images["location"])
+        ds.info[IMAGES_DIR_KEY] = str(root.resolve())  # where `ct-io combine` finds them
         cct_path = Path(out_dir) / name / f"{name}_cct.json"
         write_cct(ds, cct_path)
         log.info(
