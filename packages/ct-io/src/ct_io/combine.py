@@ -25,7 +25,7 @@ import pandas as pd
 from attrs import define, field, frozen
 
 from ct_io.cct import CocoCameraTraps, read_cct
-from ct_io.errors import CamtrapError
+from ct_io.errors import CamtrapError, EmptyResultError
 from ct_io.jsonio import read_json
 from ct_io.paths import unsafe_reason
 from ct_io.sources.base import IMAGES_DIR_KEY
@@ -218,7 +218,7 @@ def _check_not_emptied(report: CombineReport) -> None:
     if report.rows and not sum(row["images_out"] for row in report.rows):
         reasons = Counter(str(d["reason"]).split(" of ")[0] for d in report.dropped)
         why = ", ".join(f"{n:,} {r}" for r, n in reasons.most_common())
-        raise CamtrapError(
+        raise EmptyResultError(
             f"combining kept no image ({why}) — check --mapping/--taxonomy (a label mapped "
             "to nothing drops it) and --dedupe"
         )
