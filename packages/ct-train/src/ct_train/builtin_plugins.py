@@ -12,14 +12,29 @@ from ct_io import hookimpl
 from ct_io.hookspecs import Register
 
 
-def _lazy(module: str, name: str) -> Any:
-    def factory(*args: Any) -> Any:
+class _Lazy:
+    """A factory that imports ``module.name`` on first call; its ``preflight`` (see
+    ``ct_train.preflight``) is the target's, when it has one."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.__name__ = module, name
+
+    def _target(self) -> Any:
         import importlib
 
-        return getattr(importlib.import_module(module), name)(*args)
+        return getattr(importlib.import_module(self.module), self.__name__)
 
-    factory.__name__ = name
-    return factory
+    def __call__(self, *args: Any) -> Any:
+        return self._target()(*args)
+
+    def preflight(self, *args: Any) -> None:
+        check = getattr(self._target(), "preflight", None)
+        if callable(check):
+            check(*args)
+
+
+def _lazy(module: str, name: str) -> Any:
+    return _Lazy(module, name)
 
 
 @hookimpl

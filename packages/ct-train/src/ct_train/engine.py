@@ -21,8 +21,9 @@ from ct_train.config import VAL_OUTPUTS_NAME, ExperimentConfig, save_resolved, u
 from ct_train.data import UNREADABLE
 from ct_train.distributed import DistInfo, all_gather_objects, barrier, cleanup, init_from_env
 from ct_train.figures import confusion_image, example_grid
-from ct_train.loggers import make_loggers, validate_loggers
+from ct_train.loggers import make_loggers
 from ct_train.metrics import extreme_examples, summarize
+from ct_train.preflight import check_loggers, check_model_and_loss, resolve_plugins
 from ct_train.session import Runtime, Session, build_session, wrap
 
 log = logging.getLogger(__name__)
@@ -153,8 +154,9 @@ def fit(
         "cuda" if torch.cuda.is_available() and cfg.train.device in ("auto", "cuda") else "cpu"
     )
     try:
-        validate_loggers(cfg.loggers, pm)  # a bad logger option fails before any work
+        plugins = resolve_plugins(cfg, pm)  # unknown, misconfigured or unusable: before any work
         s = build_session(cfg, dist, pm)
+        check_model_and_loss(s, plugins)  # each plugin's contract, on a tiny batch
         ckpt_dir = cfg.run_dir / "checkpoints"
         if dist.is_main:  # a run killed while writing left its temp file
             for folder in (cfg.run_dir, ckpt_dir):
@@ -175,10 +177,12 @@ def fit(
         if dist.is_main:
             save_resolved(cfg)
         try:
+            if loggers:
+                check_loggers(loggers, plugins)
             run_epochs(s, loggers, ckpt_dir)
         finally:
             for logger in loggers:
-                logger.close()
+                getattr(logger, "close", lambda: None)()
         return final_evaluation(s, ckpt_dir)
     finally:
         cleanup(dist)

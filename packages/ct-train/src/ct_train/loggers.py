@@ -196,6 +196,27 @@ def make_comet(run_dir: Path, config: dict[str, Any], options: CometOptions) -> 
     return CometLogger(run_dir, config, options)
 
 
+def comet_preflight(run_dir: Path, options: CometOptions) -> None:
+    """Before any work (``ct_train.preflight``): the package is installed and the key set."""
+    if not _importable("comet_ml"):
+        raise CamtrapError(
+            "comet logger: the comet_ml package is not installed (pip install comet-ml)"
+        )
+    comet_settings(run_dir, options.env_file)
+
+
+make_comet.preflight = comet_preflight  # type: ignore[attr-defined]
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+    import sys
+
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    return importlib.util.find_spec(name) is not None
+
+
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in tree.items():

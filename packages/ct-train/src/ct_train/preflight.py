@@ -1,0 +1,160 @@
+"""Checks before any work: every plugin a config names is found, its options valid and
+its requirements met (:func:`resolve_plugins`), and, once built, each keeps its contract
+on one tiny batch before the first epoch (:func:`check_model_and_loss`,
+:func:`check_loggers`). A broken plugin stops the run in seconds with one line naming the
+plugin and its distribution, instead of after an epoch with a traceback.
+
+A logger factory may carry a ``preflight(run_dir, options)`` attribute that raises
+``CamtrapError`` when the logger cannot work (a missing package, a missing key): it is
+called here, long before the factory itself (``ct-train run`` checks before fetching data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from attrs import frozen
+
+from ct_io.errors import PluginError
+from ct_io.options import build_options
+from ct_io.plugins import CamtrapPluginManager
+from ct_io.registry import Registration
+
+if TYPE_CHECKING:
+    import torch
+
+    from ct_train.config import ExperimentConfig
+    from ct_train.session import Session
+
+#: The methods every logger has (``ct_io.hookspecs.ExperimentLogger``), and the optional ones.
+LOGGER_METHODS = ("log_metrics", "log_figure", "close")
+LOGGER_OPTIONAL = ("start_epoch", "log_step", "end_epoch")
+#: Examples in the tiny batch the contracts are checked on.
+CHECK_BATCH = 2
+
+
+@frozen
+class ResolvedPlugins:
+    """The registrations a config names, their options validated."""
+
+    backbone: Registration
+    loss: Registration
+    loggers: tuple[Registration, ...]
+
+
+def describe(reg: Registration) -> str:
+    """``loss 'poly1' (plugin 'mylab', distribution camtrap-mylab)``."""
+    return f"{reg.kind.value} {reg.name!r} (plugin {reg.plugin!r}, distribution {reg.distribution})"
+
+
+def resolve_plugins(cfg: ExperimentConfig, pm: CamtrapPluginManager | None = None) -> ResolvedPlugins:
+    """Find the backbone, loss and loggers of ``cfg``, validate their options and run the
+    loggers' preflight checks; raises a one-line error for the first problem."""
+    from ct_infer.backbones import resolve_backbone
+    from ct_train.losses import get_loss
+
+    backbone, raw = resolve_backbone(cfg.model.backbone, cfg.model.options, pm)
+    build_options(backbone, raw)
+    loss = get_loss(cfg.loss.name, pm)
+    build_options(loss, cfg.loss.options)
+    loggers = []
+    for spec in cfg.loggers:
+        from ct_train.loggers import get_logger
+
+        reg = get_logger(spec.name, pm)
+        options = build_options(reg, spec.options)
+        check = getattr(reg.factory, "preflight", None)
+        if callable(check):
+            check(cfg.run_dir, options)
+        loggers.append(reg)
+    return ResolvedPlugins(backbone, loss, tuple(loggers))
+
+
+def example_targets(num_classes: int, n: int = CHECK_BATCH) -> torch.Tensor:
+    """Targets of the tiny batch: class indices."""
+    import torch
+
+    return torch.arange(n) % num_classes
+
+
+def check_model_and_loss(s: Session, plugins: ResolvedPlugins) -> None:
+    """The backbone gives (batch, classes) finite logits and the loss one finite,
+    differentiable value per example, on a tiny batch. Runs the plain module in eval mode
+    without gradients for the backbone (no BatchNorm statistics move, no RNG is drawn)."""
+    import torch
+
+    module, rt, n = s.model.module, s.rt, CHECK_BATCH
+    size = s.cfg.data.image_size or s.model.input_size
+    images = torch.zeros(n, 3, size, size)
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad(), rt.autocast():
+            logits = module(rt.to_device(images))
+    except Exception as exc:  # a plugin's own bug: say whose
+        raise PluginError(
+            f"{describe(plugins.backbone)} failed on a batch of {n} images of {size}×{size}: "
+            f"{type(exc).__name__}: {_first_line(exc)}"
+        ) from None
+    finally:
+        module.train(was_training)
+    want = (n, len(s.labels))
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != want:
+        got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise PluginError(
+            f"{describe(plugins.backbone)} returned {got} for a batch of {n}; "
+            f"expected logits of shape {want} (batch, labels)"
+        )
+    leaf = logits.detach().float().requires_grad_(True)
+    targets = example_targets(len(s.labels)).to(leaf.device)
+    try:
+        losses = s.loss_fn(leaf, targets)
+    except Exception as exc:
+        raise PluginError(
+            f"{describe(plugins.loss)} failed on a batch of {n}: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
+    _check_losses(losses, leaf, plugins.loss, n)
+
+
+def _check_losses(losses: Any, leaf: torch.Tensor, reg: Registration, n: int) -> None:
+    import torch
+
+    rule = "a loss returns one value per example (reduction='none'); the trainer averages them"
+    if not isinstance(losses, torch.Tensor) or tuple(losses.shape) != (n,):
+        got = (
+            f"shape {tuple(losses.shape)}"
+            if isinstance(losses, torch.Tensor)
+            else type(losses).__name__
+        )
+        raise PluginError(f"{describe(reg)} returned {got} for a batch of {n}: {rule}")
+    if not bool(torch.isfinite(losses.detach()).all()):
+        raise PluginError(f"{describe(reg)} returned non-finite values {losses.tolist()} on a tiny batch")
+    if not losses.requires_grad:
+        raise PluginError(
+            f"{describe(reg)} returned values detached from the logits: the model would not learn"
+        )
+    losses.sum().backward()
+    if leaf.grad is None or not bool(torch.isfinite(leaf.grad).all()):
+        raise PluginError(f"{describe(reg)} gives no finite gradient for the logits")
+
+
+def check_loggers(loggers: Sequence[Any], plugins: ResolvedPlugins) -> None:
+    """Each logger has the methods the trainer calls."""
+    for logger, reg in zip(loggers, plugins.loggers, strict=True):
+        missing = [m for m in LOGGER_METHODS if not callable(getattr(logger, m, None))]
+        broken = [
+            m
+            for m in LOGGER_OPTIONAL
+            if getattr(logger, m, None) is not None and not callable(getattr(logger, m))
+        ]
+        if missing or broken:
+            raise PluginError(
+                f"{describe(reg)} made a {type(logger).__name__} without "
+                f"{', '.join(missing + broken)}: a logger has log_metrics, log_figure and close"
+            )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
