@@ -50,9 +50,12 @@ def train(
     from ct_train.config import load_config
 
     cfg = load_config(config, set_ or [])  # a bad config fails here, before torch is imported
+    from ct_train.distributed import is_main_process
     from ct_train.engine import fit
 
     result = fit(cfg, resume=resume)
+    if not is_main_process():  # under torchrun every rank returns; one summary is enough
+        return
     for split, metrics in result["splits"].items():
         console.print(
             f"[bold]{split}[/]: top-1 {metrics.get('acc_top1', 0):.3f}  top-3 {metrics.get('acc_top3', 0):.3f}  "
