@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from ct_train.loggers import make_loggers
 from ct_train.metrics import extreme_examples, summarize
 from ct_train.preflight import check_loggers, check_model_and_loss, resolve_plugins
 from ct_train.session import Runtime, Session, build_session, wrap
+from ct_train.throughput import EpochClock, epoch_rates
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ def train_one_epoch(
     s.net.train()
     set_trainable(s, head_only=epoch < cfg.train.finetune)
     s.sampler.set_epoch(epoch, start=p.step_in_epoch * cfg.data.batch_size)
-    sums = p.sums or {"loss": 0.0, "correct": 0.0, "count": 0.0, "seconds": 0.0}
-    start = time.perf_counter()
+    sums = p.sums or {"loss": 0.0, "correct": 0.0, "count": 0.0}
+    clock = EpochClock(sums)
     for logger in loggers:
         getattr(logger, "start_epoch", lambda *a: None)(epoch, s.steps_per_epoch, p.step_in_epoch)
     for images, targets, _weights, _rows in s.train_loader:
@@ -83,8 +83,7 @@ def train_one_epoch(
         sums["loss"] += float(losses.detach().sum())
         sums["correct"] += float((logits.detach().argmax(1)[ok] == targets[ok]).sum())
         sums["count"] += float(ok.sum())
-        sums["seconds"] += time.perf_counter() - start
-        start = time.perf_counter()
+        clock.step(float(ok.sum()))
         p.sums = sums
         if p.step_in_epoch % cfg.train.log_every_steps == 0 or p.step_in_epoch == s.steps_per_epoch:
             for logger in loggers:
@@ -96,13 +95,14 @@ def train_one_epoch(
         on_step()
     for logger in loggers:
         getattr(logger, "end_epoch", lambda: None)()
-    total = {k: sum(d[k] for d in all_gather_objects(sums, rt.dist)) for k in sums}
+    per_rank = all_gather_objects(sums, rt.dist)
+    total = {k: sum(d[k] for d in per_rank) for k in ("loss", "correct", "count")}
     n = max(total["count"], 1.0)
     return {
         "loss": total["loss"] / n,
         "acc_top1": total["correct"] / n,
         "lr": s.scheduler.get_last_lr()[0],
-        "images_per_s": total["count"] / max(total["seconds"], 1e-9),
+        **epoch_rates(per_rank),  # images_per_s without the start-up, startup_s apart
     }
 
 

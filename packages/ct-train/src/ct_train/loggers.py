@@ -78,7 +78,7 @@ class ConsoleLogger:
             self._progress = None
 
     def log_metrics(self, metrics: dict[str, float], step: int, *, prefix: str = "") -> None:
-        keys = ("loss", "acc_top1", "acc_top3", "recall_macro", "lr", "images_per_s")
+        keys = ("loss", "acc_top1", "acc_top3", "recall_macro", "lr", "images_per_s", "startup_s")
         shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
         if shown:
             self.console.print(
