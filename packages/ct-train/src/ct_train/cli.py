@@ -92,6 +92,28 @@ def predict(
     )
 
 
+@app.command("bundle")
+def bundle_cmd(
+    config: Annotated[
+        Path, typer.Argument(help="The run's config.yml, or its run folder.")
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Remake the bundle even when it is up to date.")
+    ] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+) -> None:
+    """Turn the run's best checkpoint into a model bundle (model/<name>.safetensors) for ct-infer.
+
+    The pipeline's bundle stage as a command, for runs trained with ct-train train:
+    weights, labels, preprocessing, calibration on val. ct-infer evaluate --run finds it.
+    """
+    from ct_train.config import load_config
+    from ct_train.make_bundle import config_path, make_bundle
+
+    path = make_bundle(load_config(config_path(config), set_ or []), force=force)
+    console.print(f"[green]wrote[/] {path}", highlight=False)
+
+
 STAGES_HELP = "fetch, select, detect, crop, table, split, train, bundle, evaluate, export, report"
 
 
