@@ -71,7 +71,8 @@ def dataset(
     dataset_name: Annotated[
         str | None,
         typer.Option(
-            "--dataset-name", help="Dataset name for --cct (default: the file name without .json)."
+            "--dataset-name",
+            help="Dataset name for --cct (default: the file name without .json and _cct).",
         ),
     ] = None,
     manifest: Annotated[
@@ -130,7 +131,7 @@ def dataset(
     if (queried_images is None) == (cct is None):
         raise CamtrapError("give exactly one of --queried-images and --cct")
     if cct is not None:
-        name = dataset_name or cct.name.removesuffix(".json")
+        name = ds_mod.cct_dataset_name(cct, dataset_name)
         images = ds_mod.cct_image_table(read_cct(cct), name, pseudo=pseudo.value)
     else:
         assert queried_images is not None

@@ -106,6 +106,14 @@ def fill_locations_from_sequences(images: pd.DataFrame) -> pd.DataFrame:
     return images
 
 
+def cct_dataset_name(path: Path, given: str | None = None) -> str:
+    """The dataset a CCT file holds: ``given``, else its file name without ``.json`` and the
+    ``_cct``/``_coco`` suffix of the seed's convention (``idfg_cct.json`` → ``idfg``)."""
+    from ct_io.sources.common import dataset_name_from_file
+
+    return given or dataset_name_from_file(Path(path))
+
+
 def cct_image_table(
     ds: CocoCameraTraps, dataset: str, *, pseudo: PseudoMode = "sequence"
 ) -> pd.DataFrame:
