@@ -459,3 +459,22 @@ def test_ct_io_plugins_reports_a_broken_plugin_in_one_line(make_dist: MakeDist) 
         "plugin 'broken' (camtrap-broken: broken_plugin) failed to import: RuntimeError('boom')"
         in lines[0]
     )
+
+
+def test_plugins_listing_stays_readable_at_80_columns() -> None:
+    """No name, distribution or option is cut in two by the layout (issue 15 item 12)."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from ct_io.cli import app
+    from ct_io.plugin_listing import plugin_rows
+
+    result = CliRunner().invoke(app, ["plugins"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    words = {w for line in lines for w in re.split(r"[\s,;()]+", line) if w}
+    for row in plugin_rows():
+        for token in (row["name"], row["distribution"], *row["options"]):
+            assert token in words, f"{token!r} is cut or missing"

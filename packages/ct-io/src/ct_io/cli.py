@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import attrs
 import typer
 from rich.markup import escape
 
@@ -91,39 +90,16 @@ def plugins(
 
     Each row names the plugin and the distribution (installed package) that provided it.
     """
-    from ct_io.registry import PluginKind, collect
+    from ct_io.plugin_listing import plugin_rows, render_plugins
 
-    rows = [
-        {
-            "kind": kind.value,
-            "name": reg.name,
-            "plugin": reg.plugin,
-            "distribution": reg.distribution,
-            "description": reg.description,
-            "options": [a.name for a in attrs.fields(reg.options)] if reg.options else [],
-        }
-        for kind in PluginKind
-        for reg in collect(kind)
-    ]
+    rows = plugin_rows()
     if as_json:
         import json
 
         typer.echo(json.dumps(rows, indent=1))
         return
-    from rich.table import Table
-
-    columns = ("kind", "name", "plugin", "distribution", "options", "description")
-    table = Table(title="camtrap plugins")
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(
-            *(
-                escape(", ".join(v) if isinstance(v, list) else str(v))
-                for v in map(row.get, columns)
-            )
-        )
-    console.print(table)
+    for block in render_plugins(rows):
+        console.print(block, highlight=False)
 
 
 @app.command()

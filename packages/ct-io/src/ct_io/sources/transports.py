@@ -181,7 +181,8 @@ class S3Transport:
         except ProfileNotFound:
             raise CamtrapError(
                 f"AWS profile {profile!r} not found — create it with `aws configure --profile {profile}`, "
-                "or pass profile=null to use the default credential chain"
+                "or use the default credential chain (AWS_* variables, instance role) with "
+                "--profile '' (-o profile= with ct-io fetch, profile: '' in a config)"
             ) from None
         config = Config(
             max_pool_connections=max_connections,
