@@ -101,7 +101,7 @@ def test_metadata_columns_are_never_probabilities(md_json: Path, tmp_path: Path)
 
 def test_a_text_column_under_a_label_name_is_a_clear_error(md_json: Path) -> None:
     frame = outputs_frame(md_json).assign(bird="oops")
-    with pytest.raises(CamtrapError, match="'bird' .* holds 'oops', not a probability"):
+    with pytest.raises(CamtrapError, match=r"'bird' .* holds 'oops', not a probability"):
         merge_classifications(read_md(md_json), frame, LABELS, MergeOptions())
 
 
@@ -135,7 +135,7 @@ def test_a_leading_dataset_folder_suggests_strip_prefix(md_json: Path) -> None:
     frame = outputs_frame(md_json, prefix="md_test/")
     with pytest.raises(EmptyResultError, match="--strip-prefix md_test"):
         merge_classifications(read_md(md_json), frame, LABELS, MergeOptions())
-    merged, report = merge_classifications(
+    _, report = merge_classifications(
         read_md(md_json), frame, LABELS, MergeOptions(strip_prefix="md_test")
     )
     assert report.matched == len(frame)
@@ -277,8 +277,10 @@ def test_samples_per_label_is_a_reproducible_review_subset(md_json: Path, tmp_pa
         out = tmp_path / f"subset{seed}.json"
         result = CliRunner().invoke(
             app,
-            ["merge", str(csv), "-d", str(md_json), "-o", str(out), "--label", "last"]
-            + ["--samples-per-label", "2", "--seed", str(seed)],
+            [
+                *("merge", str(csv), "-d", str(md_json), "-o", str(out), "--label", "last"),
+                *("--samples-per-label", "2", "--seed", str(seed)),
+            ],
         )
         assert result.exit_code == 0, (result.output, result.exception)
         doc: dict = json.loads(out.read_text())  # type: ignore[type-arg]

@@ -215,7 +215,9 @@ def test_a_cct_named_by_the_seed_convention_names_its_dataset(
                 "annotations": [
                     {"id": i, "image_id": i, "category_id": 1 + i % 3} for i in range(len(files))
                 ],
-                "categories": [{"id": k, "name": n} for k, n in ((1, "deer"), (2, "fox"), (3, "owl"))],
+                "categories": [
+                    {"id": k, "name": n} for k, n in ((1, "deer"), (2, "fox"), (3, "owl"))
+                ],
             }
         )
     )

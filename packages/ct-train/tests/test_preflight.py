@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from ct_train import engine
 from ct_train.engine import start
 
 
-def _no_work(*args, **kwargs):  # type: ignore[no-untyped-def]
+def _no_work(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("work started before the plugins were resolved")
 
 
@@ -30,7 +31,10 @@ def _trained_an_epoch(cfg: Path) -> bool:
             "loss 'scalar_ce' (plugin 'tinyplugin', distribution tests) returned shape () "
             "for a batch of 2: a loss returns one value per example",
         ),
-        ({"loss": {"name": "nan_loss"}}, "loss 'nan_loss' (plugin 'tinyplugin', distribution tests) returned non-finite"),
+        (
+            {"loss": {"name": "nan_loss"}},
+            "loss 'nan_loss' (plugin 'tinyplugin', distribution tests) returned non-finite",
+        ),
         (
             {"model": {"backbone": "wide"}},
             "backbone 'wide' (plugin 'tinyplugin', distribution tests) returned (2, 4) for a batch "
@@ -44,7 +48,11 @@ def _trained_an_epoch(cfg: Path) -> bool:
     ids=["scalar-loss", "nan-loss", "wrong-logits", "logger-methods"],
 )
 def test_a_broken_plugin_stops_before_the_first_epoch(
-    dataset: Path, tmp_path: Path, pm, override: dict, message: str  # type: ignore[no-untyped-def,type-arg]
+    dataset: Path,
+    tmp_path: Path,
+    pm: Any,
+    override: dict[str, Any],
+    message: str,
 ) -> None:
     cfg = write_config(tmp_path / "run", dataset, override)
     with pytest.raises(PluginError) as caught:
@@ -54,7 +62,7 @@ def test_a_broken_plugin_stops_before_the_first_epoch(
     assert not _trained_an_epoch(cfg)
 
 
-def test_a_good_third_party_loss_passes_the_checks(dataset: Path, tmp_path: Path, pm) -> None:  # type: ignore[no-untyped-def]
+def test_a_good_third_party_loss_passes_the_checks(dataset: Path, tmp_path: Path, pm: Any) -> None:
     cfg = write_config(
         tmp_path / "run", dataset, {"train": {"epochs": 1}, "loss": {"name": "doubled_ce"}}
     )
@@ -62,8 +70,8 @@ def test_a_good_third_party_loss_passes_the_checks(dataset: Path, tmp_path: Path
 
 
 def test_comet_without_its_package_fails_before_any_work(
-    dataset: Path, tmp_path: Path, pm, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    dataset: Path, tmp_path: Path, pm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "comet_ml", None)  # not installed
     monkeypatch.setenv("COMET_API_KEY", "k")
     monkeypatch.setattr(engine, "build_session", _no_work)
@@ -73,8 +81,8 @@ def test_comet_without_its_package_fails_before_any_work(
 
 
 def test_comet_without_a_key_fails_before_any_work(
-    dataset: Path, tmp_path: Path, pm, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    dataset: Path, tmp_path: Path, pm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "comet_ml", type(sys)("comet_ml"))  # installed
     monkeypatch.delenv("COMET_API_KEY", raising=False)
     monkeypatch.setattr(engine, "build_session", _no_work)
@@ -93,7 +101,12 @@ def test_comet_without_a_key_fails_before_any_work(
     ],
 )
 def test_unknown_or_misconfigured_plugins_fail_before_any_work(
-    dataset: Path, tmp_path: Path, pm, monkeypatch, override: dict, message: str  # type: ignore[no-untyped-def,type-arg]
+    dataset: Path,
+    tmp_path: Path,
+    pm: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    override: dict[str, Any],
+    message: str,
 ) -> None:
     monkeypatch.setattr(engine, "build_session", _no_work)
     cfg = write_config(tmp_path / "run", dataset, override)
@@ -102,8 +115,8 @@ def test_unknown_or_misconfigured_plugins_fail_before_any_work(
 
 
 def test_the_pipeline_resolves_plugins_before_its_first_stage(
-    dataset: Path, tmp_path: Path, pm, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    dataset: Path, tmp_path: Path, pm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ct_train.config import load_config
     from ct_train.pipeline import runner
 

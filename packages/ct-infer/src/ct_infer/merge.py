@@ -172,9 +172,7 @@ def merge_classifications(
     for m, (r, i, k) in enumerate(matches):
         det = result.images[i].detections[k]  # type: ignore[index]
         truth = true_labels[r] if true_labels else None
-        predicted = (
-            _classifications(probs[r], index, truth, options) if has_probs else []
-        )
+        predicted = _classifications(probs[r], index, truth, options) if has_probs else []
         if rollups is not None and rollups[m] is not None:
             name, conf = rollups[m]  # type: ignore[misc]
             cid = rollup_ids.setdefault(name, str(len(categories)))

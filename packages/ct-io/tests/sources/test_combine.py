@@ -211,7 +211,9 @@ def test_same_name_twice_is_a_clear_error(two_datasets):
 def test_images_are_found_where_the_sources_put_them(tmp_path, md_images):
     """The demo source keeps images in ``images/`` beside its CCT; the folder source records
     its images folder in ``info``; neither needs ``--images-dir``."""
-    demo = write_dataset(tmp_path / "demo" / "images", "demo", [("loc/a.jpg", "fox", md_images[0], {})])
+    demo = write_dataset(
+        tmp_path / "demo" / "images", "demo", [("loc/a.jpg", "fox", md_images[0], {})]
+    )
     demo = demo.rename(tmp_path / "demo" / "demo_cct.json")
     elsewhere = tmp_path / "photos"
     folder_cct = write_dataset(elsewhere, "cams", [("c/b.jpg", "deer", md_images[1], {})])

@@ -254,7 +254,9 @@ def test_azure_sdk_answers_it_cannot_parse_are_counted_failures(http_server, md_
 
     files = serve_images(http_server, md_images[:3], prefix="/acct/c")
     transport = AzureBlobTransport(http_server.url + "/acct/c")
-    report = download_all(items_for(files), tmp_path / "out", transport, threads=2, retry=FAST_RETRY)
+    report = download_all(
+        items_for(files), tmp_path / "out", transport, threads=2, retry=FAST_RETRY
+    )
     assert (report.downloaded, report.failed) == (0, 3)
     assert {f.kind for f in report.failures} == {"bad_response"}
     assert all("not an Azure Blob Storage answer" in f.error for f in report.failures)
@@ -284,7 +286,9 @@ def test_an_unexpected_transport_error_fails_that_file_and_the_rest_arrive(
     files = serve_images(http_server, md_images)
     odd = sorted(files)[0]
     transport = OddTransport(HttpTransport(http_server.url + "/imgs/"), odd)
-    report = download_all(items_for(files), tmp_path / "out", transport, threads=4, retry=FAST_RETRY)
+    report = download_all(
+        items_for(files), tmp_path / "out", transport, threads=4, retry=FAST_RETRY
+    )
     assert report.downloaded == len(files) - 1
     (failure,) = report.failures
     assert (failure.dest, failure.kind, failure.attempts) == (odd, "bad_response", 1)

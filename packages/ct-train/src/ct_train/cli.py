@@ -94,9 +94,7 @@ def predict(
 
 @app.command("bundle")
 def bundle_cmd(
-    config: Annotated[
-        Path, typer.Argument(help="The run's config.yml, or its run folder.")
-    ],
+    config: Annotated[Path, typer.Argument(help="The run's config.yml, or its run folder.")],
     force: Annotated[
         bool, typer.Option("--force", help="Remake the bundle even when it is up to date.")
     ] = False,

@@ -48,7 +48,9 @@ def describe(reg: Registration) -> str:
     return f"{reg.kind.value} {reg.name!r} (plugin {reg.plugin!r}, distribution {reg.distribution})"
 
 
-def resolve_plugins(cfg: ExperimentConfig, pm: CamtrapPluginManager | None = None) -> ResolvedPlugins:
+def resolve_plugins(
+    cfg: ExperimentConfig, pm: CamtrapPluginManager | None = None
+) -> ResolvedPlugins:
     """Find the backbone, loss and loggers of ``cfg``, validate their options and run the
     loggers' preflight checks; raises a one-line error for the first problem."""
     from ct_infer.backbones import resolve_backbone
@@ -129,7 +131,9 @@ def _check_losses(losses: Any, leaf: torch.Tensor, reg: Registration, n: int) ->
         )
         raise PluginError(f"{describe(reg)} returned {got} for a batch of {n}: {rule}")
     if not bool(torch.isfinite(losses.detach()).all()):
-        raise PluginError(f"{describe(reg)} returned non-finite values {losses.tolist()} on a tiny batch")
+        raise PluginError(
+            f"{describe(reg)} returned non-finite values {losses.tolist()} on a tiny batch"
+        )
     if not losses.requires_grad:
         raise PluginError(
             f"{describe(reg)} returned values detached from the logits: the model would not learn"

@@ -119,9 +119,7 @@ def merge_cmd(
             help="Review subset: up to N random crops per label (true, else predicted) and only their images.",
         ),
     ] = None,
-    seed: Annotated[
-        int, typer.Option("--seed", help="Random seed of --samples-per-label.")
-    ] = 123,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of --samples-per-label.")] = 123,
 ) -> None:
     """Merge classifier output into a MegaDetector JSON (classification_categories + per-detection classifications) for Timelapse."""
     from ct_infer.mapping import read_target_mapping

@@ -365,7 +365,12 @@ class AzureBlobTransport:
         except AzureError as exc:  # connection refused/reset, timeouts, short body
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise TransientError(f"{where}: {type(exc).__name__}: {redact_text(first)}") from None
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # SDK parsing an odd answer
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ) as exc:  # SDK parsing an odd answer
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise PermanentError(
                 f"{where}: not an Azure Blob Storage answer ({type(exc).__name__}: "
