@@ -42,7 +42,7 @@ def _trained_an_epoch(cfg: Path) -> bool:
         ),
         (
             {"loggers": [{"name": "half"}]},
-            "logger 'half' (plugin 'tinyplugin', distribution tests) made a HalfLogger without log_figure",
+            "logger 'half' of plugin 'tinyplugin' (tests) has no log_figure",
         ),
     ],
     ids=["scalar-loss", "nan-loss", "wrong-logits", "logger-methods"],

@@ -242,8 +242,3 @@ def build_jobs(
         if boxes:
             jobs.append(ImageJob(file, tuple(boxes), sizes.get(file)))
     return jobs, skipped
-
-
-def count_boxes(jobs: Iterable[ImageJob]) -> int:
-    """How many boxes the jobs hold."""
-    return sum(len(j.boxes) for j in jobs)

@@ -26,9 +26,9 @@ from attrs import define, field, frozen
 
 from ct_io.cct import CocoCameraTraps, read_cct
 from ct_io.errors import CamtrapError, EmptyResultError
+from ct_io.hookspecs import IMAGES_DIR_KEY
 from ct_io.jsonio import read_json
 from ct_io.paths import unsafe_reason
-from ct_io.sources.base import IMAGES_DIR_KEY
 from ct_io.sources.common import check_dataset_name, dataset_name_from_file, read_text_csv
 
 if TYPE_CHECKING:

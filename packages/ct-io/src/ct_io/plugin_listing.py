@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ct_io.registry import PluginKind, collect
+from ct_io.hookspecs import KINDS
+from ct_io.plugins import collect
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -23,14 +24,14 @@ def plugin_rows(pm: CamtrapPluginManager | None = None) -> list[dict[str, Any]]:
     """One dict per registration: kind, name, plugin, distribution, description, options."""
     return [
         {
-            "kind": kind.value,
+            "kind": kind,
             "name": reg.name,
             "plugin": reg.plugin,
             "distribution": reg.distribution,
             "description": reg.description,
             "options": [a.name for a in attrs.fields(reg.options)] if reg.options else [],
         }
-        for kind in PluginKind
+        for kind in KINDS
         for reg in collect(kind, pm)
     ]
 

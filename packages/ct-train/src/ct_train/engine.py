@@ -12,6 +12,7 @@ import torch
 from attrs import define
 
 from ct_io.atomic import remove_stale_temp_files
+from ct_io.hookspecs import ExperimentLogger
 from ct_io.jsonio import write_json
 from ct_io.plugins import CamtrapPluginManager
 from ct_train import checkpoint
@@ -22,7 +23,7 @@ from ct_train.distributed import DistInfo, all_gather_objects, barrier, cleanup,
 from ct_train.figures import confusion_image, example_grid
 from ct_train.loggers import make_loggers
 from ct_train.metrics import extreme_examples, summarize
-from ct_train.preflight import check_loggers, check_model_and_loss, resolve_plugins
+from ct_train.preflight import check_model_and_loss, resolve_plugins
 from ct_train.session import Runtime, Session, build_session, wrap
 from ct_train.throughput import EpochClock, epoch_rates
 
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 @define
 class EvalResult:
+    """One split evaluated: metrics, confusion matrix, and per-crop rows, probabilities, targets."""
+
     metrics: dict[str, float]
     confusion: np.ndarray
     rows: np.ndarray  # row numbers in the split's table
@@ -50,7 +53,7 @@ def set_trainable(s: Session, head_only: bool) -> None:
 
 
 def train_one_epoch(
-    s: Session, epoch: int, loggers: Sequence[Any], on_step: Callable[[], None]
+    s: Session, epoch: int, loggers: Sequence[ExperimentLogger], on_step: Callable[[], None]
 ) -> dict[str, float]:
     """Train until the epoch's step count, continuing from ``s.progress.step_in_epoch``."""
     p, cfg, rt = s.progress, s.cfg, s.rt
@@ -60,7 +63,7 @@ def train_one_epoch(
     sums = p.sums or {"loss": 0.0, "correct": 0.0, "count": 0.0}
     clock = EpochClock(sums)
     for logger in loggers:
-        getattr(logger, "start_epoch", lambda *a: None)(epoch, s.steps_per_epoch, p.step_in_epoch)
+        logger.start_epoch(epoch, s.steps_per_epoch, p.step_in_epoch)
     for images, targets, _weights, _rows in s.train_loader:
         images, targets = rt.to_device(images), targets.to(rt.device, non_blocking=True)
         ok = targets != UNREADABLE
@@ -87,14 +90,15 @@ def train_one_epoch(
         p.sums = sums
         if p.step_in_epoch % cfg.train.log_every_steps == 0 or p.step_in_epoch == s.steps_per_epoch:
             for logger in loggers:
-                getattr(logger, "log_step", lambda *a: None)(
-                    p.step_in_epoch, {"loss": loss.item(), "lr": s.scheduler.get_last_lr()[0]}
+                logger.log_step(
+                    p.step_in_epoch,
+                    {"loss": loss.item(), "lr": float(s.scheduler.get_last_lr()[0])},
                 )
         if p.step_in_epoch >= s.steps_per_epoch:
             break
         on_step()
     for logger in loggers:
-        getattr(logger, "end_epoch", lambda: None)()
+        logger.end_epoch()
     per_rank = all_gather_objects(sums, rt.dist)
     total = {k: sum(d[k] for d in per_rank) for k in ("loss", "correct", "count")}
     n = max(total["count"], 1.0)
@@ -177,18 +181,16 @@ def fit(
         if dist.is_main:
             save_resolved(cfg)
         try:
-            if loggers:
-                check_loggers(loggers, plugins)
             run_epochs(s, loggers, ckpt_dir)
         finally:
             for logger in loggers:
-                getattr(logger, "close", lambda: None)()
+                logger.close()
         return final_evaluation(s, ckpt_dir)
     finally:
         cleanup(dist)
 
 
-def run_epochs(s: Session, loggers: Sequence[Any], ckpt_dir: Path) -> None:
+def run_epochs(s: Session, loggers: Sequence[ExperimentLogger], ckpt_dir: Path) -> None:
     """Epoch loop with validation, best checkpoint, early stopping and per-epoch checkpoints."""
     p, cfg, dist = s.progress, s.cfg, s.rt.dist
     split, _, key = cfg.train.early_stop.metric.partition("/")
@@ -253,6 +255,7 @@ def run_epochs(s: Session, loggers: Sequence[Any], ckpt_dir: Path) -> None:
 
 
 def save_last(s: Session, ckpt_dir: Path, dist: DistInfo) -> None:
+    """Write ``checkpoints/last.pt`` (rank 0 writes; every rank reads its state in step)."""
     state = s.state_dict()  # every rank: the RNG states must be read in step
     if dist.is_main:
         checkpoint.save(ckpt_dir / checkpoint.LAST, state)
@@ -261,7 +264,7 @@ def save_last(s: Session, ckpt_dir: Path, dist: DistInfo) -> None:
 
 def log_epoch(
     s: Session,
-    loggers: Sequence[Any],
+    loggers: Sequence[ExperimentLogger],
     epoch: int,
     train: dict[str, float],
     results: dict[str, EvalResult],

@@ -1,7 +1,7 @@
 """Checks before any work: every plugin a config names is found, its options valid and
 its requirements met (:func:`resolve_plugins`), and, once built, each keeps its contract
-on one tiny batch before the first epoch (:func:`check_model_and_loss`,
-:func:`check_loggers`). A broken plugin stops the run in seconds with one line naming the
+on one tiny batch before the first epoch (:func:`check_model_and_loss`; a logger's methods
+are checked when ``ct_train.loggers.make_loggers`` creates it). A broken plugin stops the run in seconds with one line naming the
 plugin and its distribution, instead of after an epoch with a traceback.
 
 A logger factory may carry a ``preflight(run_dir, options)`` attribute that raises
@@ -11,15 +11,12 @@ called here, long before the factory itself (``ct-train run`` checks before fetc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
 from ct_io.errors import PluginError
-from ct_io.options import build_options
-from ct_io.plugins import CamtrapPluginManager
-from ct_io.registry import Registration
+from ct_io.plugins import CamtrapPluginManager, Registration, build_options
 
 if TYPE_CHECKING:
     import torch
@@ -27,9 +24,6 @@ if TYPE_CHECKING:
     from ct_train.config import ExperimentConfig
     from ct_train.session import Session
 
-#: The methods every logger has (``ct_io.hookspecs.ExperimentLogger``), and the optional ones.
-LOGGER_METHODS = ("log_metrics", "log_figure", "close")
-LOGGER_OPTIONAL = ("start_epoch", "log_step", "end_epoch")
 #: Examples in the tiny batch the contracts are checked on.
 CHECK_BATCH = 2
 
@@ -45,7 +39,7 @@ class ResolvedPlugins:
 
 def describe(reg: Registration) -> str:
     """``loss 'poly1' (plugin 'mylab', distribution camtrap-mylab)``."""
-    return f"{reg.kind.value} {reg.name!r} (plugin {reg.plugin!r}, distribution {reg.distribution})"
+    return f"{reg.kind} {reg.name!r} (plugin {reg.plugin!r}, distribution {reg.distribution})"
 
 
 def resolve_plugins(
@@ -141,22 +135,6 @@ def _check_losses(losses: Any, leaf: torch.Tensor, reg: Registration, n: int) ->
     losses.sum().backward()
     if leaf.grad is None or not bool(torch.isfinite(leaf.grad).all()):
         raise PluginError(f"{describe(reg)} gives no finite gradient for the logits")
-
-
-def check_loggers(loggers: Sequence[Any], plugins: ResolvedPlugins) -> None:
-    """Each logger has the methods the trainer calls."""
-    for logger, reg in zip(loggers, plugins.loggers, strict=True):
-        missing = [m for m in LOGGER_METHODS if not callable(getattr(logger, m, None))]
-        broken = [
-            m
-            for m in LOGGER_OPTIONAL
-            if getattr(logger, m, None) is not None and not callable(getattr(logger, m))
-        ]
-        if missing or broken:
-            raise PluginError(
-                f"{describe(reg)} made a {type(logger).__name__} without "
-                f"{', '.join(missing + broken)}: a logger has log_metrics, log_figure and close"
-            )
 
 
 def _first_line(exc: BaseException) -> str:

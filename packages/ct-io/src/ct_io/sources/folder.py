@@ -25,8 +25,8 @@ from attrs import define, field
 
 from ct_io.cct import CocoCameraTraps, from_records, read_cct, write_cct
 from ct_io.errors import CamtrapError
+from ct_io.hookspecs import IMAGES_DIR_KEY, FetchedDataset
 from ct_io.paths import unsafe_reason
-from ct_io.sources.base import IMAGES_DIR_KEY, FetchedDataset
 from ct_io.sources.common import check_dataset_name, keep_images
 
 if TYPE_CHECKING:
