@@ -418,12 +418,12 @@ def test_ct_io_plugins_lists_registrations_with_plugin_and_distribution(
 
     table = ct_io("plugins", env=plugin_env(site))
     assert table.returncode == 0, table.stderr
-    rows = [
-        line for line in table.stdout.splitlines() if "my-folder" in line or "my-logger" in line
-    ]
-    assert len(rows) == 2
-    assert all("mine" in r and "camtrap-mine" in r for r in rows)
-    assert "root, recursive" in rows[0] + rows[1]
+    lines = table.stdout.splitlines()
+    at = [i for i, line in enumerate(lines) if "my-folder" in line or "my-logger" in line]
+    assert len(at) == 2
+    details = [lines[i + 1] for i in at]  # the indented line under each name
+    assert all("from mine (camtrap-mine)" in d for d in details)
+    assert "options: root, recursive" in details[0] + details[1]
 
     listed = ct_io("plugins", "--json", env=plugin_env(site))
     assert listed.returncode == 0, listed.stderr
