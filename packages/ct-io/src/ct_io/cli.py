@@ -129,9 +129,11 @@ def fetch(
 
 
 def _attach_source_commands() -> None:
+    from ct_io.cli_lists import attach as attach_lists
     from ct_io.cli_sources import attach
 
     attach(app)
+    attach_lists(app)
 
 
 _attach_source_commands()
