@@ -68,7 +68,9 @@ def urls(
     written = write_lists(dataset_lists(files, bases), out_dir, fmt)  # type: ignore[arg-type]
     for path, (name, names) in zip(written, files.items(), strict=True):
         base = bases[name].partition("?")[0]
-        console.print(f"{name}: {len(set(names)):,} images → {path} (under {base})", highlight=False)
+        console.print(
+            f"{name}: {len(set(names)):,} images → {path} (under {base})", highlight=False
+        )
 
 
 def download(

@@ -73,16 +73,16 @@ def selection_files(path: Path, dataset: str | None = None) -> dict[str, list[st
         out = {}
         for name, file in zip(ds.images["dataset"].astype(str), files, strict=True):
             prefix = name + "/"
-            out.setdefault(name, []).append(file[len(prefix) :] if file.startswith(prefix) else file)
+            out.setdefault(name, []).append(
+                file[len(prefix) :] if file.startswith(prefix) else file
+            )
         return out
     info = ds.info if isinstance(ds.info, dict) else {}
     name = dataset or str(info.get("lila_dataset") or "") or dataset_name_from_file(path)
     return {name: files.tolist()}
 
 
-def lila_base_urls(
-    names: Sequence[str], cloud: str, index: str, cache_dir: Path
-) -> dict[str, str]:
+def lila_base_urls(names: Sequence[str], cloud: str, index: str, cache_dir: Path) -> dict[str, str]:
     """Each dataset's image folder URL on ``cloud``, from the LILA index (full or short name)."""
     from ct_io.sources.lila_meta import find_dataset, image_base_url, read_index
 
@@ -100,9 +100,7 @@ def dataset_lists(
             f"no image URL for dataset(s) {', '.join(missing)}: name LILA datasets, or give "
             f"--base-url {missing[0]}=URL"
         )
-    return [
-        DatasetList(name, base_urls[name], tuple(dict.fromkeys(files[name]))) for name in files
-    ]
+    return [DatasetList(name, base_urls[name], tuple(dict.fromkeys(files[name]))) for name in files]
 
 
 def join_url(base_url: str, path: str) -> str:
@@ -187,13 +185,23 @@ def plan_list_download(entries: Sequence[str], base_url: str | None = None) -> L
             raise CamtrapError(f"{outside} is not under --base-url {root}")
         base = _public_url(base_url)
     else:
-        root = os.path.commonprefix(plain)
-        root = root[: root.rfind("/") + 1]
-        if root.count("/") < 3:  # scheme://host/ is no folder to keep paths under
+        root = _common_folder(plain)
+        if root.count("/") < 4:  # scheme://host/ is no folder to keep paths under
             raise CamtrapError("the URLs share no folder: give --base-url")
         base = root
     rel = [unquote(u[len(root) :]) for u in plain]
     return _checked(base, rel, rel)
+
+
+def _common_folder(urls: Sequence[str]) -> str:
+    """The longest ``.../`` folder every URL lies in (compared by path component)."""
+    parts = [u.split("/")[:-1] for u in urls]
+    common: list[str] = []
+    for column in zip(*parts, strict=False):
+        if len(set(column)) != 1:
+            break
+        common.append(column[0])
+    return "/".join(common) + "/"
 
 
 def list_transport(plan: ListDownload, threads: int) -> tuple[Transport, list[str]]:

@@ -74,16 +74,20 @@ def test_paths_for_azcopy_keep_the_sas_token_out_of_the_list(bucket, tmp_path): 
     lists = tmp_path / "lists"
     res = CliRunner().invoke(
         app,
-        ["urls", str(selection), str(lists), "--index", str(index), "--cloud", "azure"]
-        + ["--format", "paths", "--base-url", f"cams={server.url}/lila/cams"],
+        [
+            *("urls", str(selection), str(lists), "--index", str(index), "--cloud", "azure"),
+            *("--format", "paths", "--base-url", f"cams={server.url}/lila/cams"),
+        ],
     )
     assert res.exit_code == 0, (res.output, res.exception)
     listed = (lists / "rats_images.txt").read_text()
     assert listed.splitlines() == FILES["rats"] and "SECRET" not in listed + res.output
     res = CliRunner().invoke(
         app,
-        ["download", str(lists / "rats_images.txt"), str(tmp_path / "dl")]
-        + ["--base-url", f"{server.url}/lila/rats?sv=1&sig=SECRET"],
+        [
+            *("download", str(lists / "rats_images.txt"), str(tmp_path / "dl")),
+            *("--base-url", f"{server.url}/lila/rats?sv=1&sig=SECRET"),
+        ],
     )
     assert res.exit_code == 0, (res.output, res.exception)
     assert "SECRET" not in res.output
