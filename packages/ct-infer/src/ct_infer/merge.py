@@ -3,7 +3,8 @@
 Each classifier CSV row names a crop (``a/b.jpg___crop02_v5a.jpg``), hence one detection
 of one image. The merged file gets ``classification_categories`` (label-index ids) and per
 detection ``classifications: [[id, conf], ...]`` sorted by confidence, filtered by
-``threshold`` (the seed's default, 0.1) and ``top_k``. For mislabel review,
+``threshold`` (the seed's default, 0.1) and ``top_k`` — for a multi-label classifier,
+every label above the threshold, each its own sigmoid. For mislabel review,
 ``relative_conf`` stores each class's margin over the true label, and ``label`` adds the
 true label as an extra ``"label: <name>"`` category, first or last. A CSV with true labels
 and no probability columns (``classification_ds.csv``) merges its true labels only. A
@@ -26,6 +27,7 @@ import pandas as pd
 from attrs import define, field
 
 from ct_infer.crops import parse_crop_name
+from ct_infer.multilabel import split_labels
 from ct_infer.review_subset import ReviewSubset, keep_images, select_rows
 from ct_infer.smoothing import smooth
 from ct_io.errors import CamtrapError, EmptyResultError
@@ -260,6 +262,11 @@ def _classifications(
     """Predicted classes, sorted by confidence (or margin over the true label)."""
     values = p.copy()
     if options.relative_conf:
+        if true_label is not None and len(split_labels(true_label)) > 1:
+            raise CamtrapError(
+                f"--relative-conf: crop has several true labels ({true_label!r}); margins over "
+                "one true label are for single-label classifiers"
+            )
         if true_label not in index:
             raise CamtrapError(f"true label {true_label!r} is not among the classifier's labels")
         values = values - p[index[true_label]]  # type: ignore[index]
@@ -279,13 +286,16 @@ def _with_true_label(
     index: Mapping[str, int],
     position: Literal["first", "last"] | str | None,
 ) -> list[list[object]]:
-    """``predicted`` with the true label's ``label: <name>`` entry first or last."""
+    """``predicted`` with the true label's ``label: <name>`` entry first or last (one entry
+    per label of a multi-label crop, ``"deer,fox"``)."""
     if not position or true_label is None:
         return predicted
-    if true_label not in index:
-        raise CamtrapError(f"true label {true_label!r} is not among the classifier's labels")
-    entry: list[object] = [str(len(index) + index[true_label]), 1.0]
-    return [entry, *predicted] if position == "first" else [*predicted, entry]
+    entries: list[list[object]] = []
+    for name in split_labels(true_label):
+        if name not in index:
+            raise CamtrapError(f"true label {name!r} is not among the classifier's labels")
+        entries.append([str(len(index) + index[name]), 1.0])
+    return [*entries, *predicted] if position == "first" else [*predicted, *entries]
 
 
 def _stamp_info(result: MDResults, options: MergeOptions) -> None:
@@ -326,4 +336,4 @@ def read_classifier_csv(
             f"{path}: no probability column and no 'label' column — give the classifier's "
             "output (path + one column per label) or a table of true labels"
         )
-    return frame, sorted(set(frame["label"].dropna().astype(str)))
+    return frame, sorted({x for v in frame["label"].dropna() for x in split_labels(v)})

@@ -40,10 +40,12 @@ def _lazy(module: str, name: str) -> Any:
 @hookimpl
 def ct_register_losses(register: Register) -> None:
     from ct_train.loss_options import (
+        BCEOptions,
         ClassBalancedOptions,
         CrossEntropyOptions,
         FocalOptions,
         LabelSmoothingOptions,
+        SigmoidFocalOptions,
     )
 
     register(
@@ -69,6 +71,18 @@ def ct_register_losses(register: Register) -> None:
         _lazy("ct_train.losses", "make_class_balanced"),
         options=ClassBalancedOptions,
         description="Class-balanced loss by effective number of samples (Cui et al. 2019)",
+    )
+    register(
+        "bce",
+        _lazy("ct_train.losses", "make_bce"),
+        options=BCEOptions,
+        description="Multi-label: binary cross-entropy per label (optional label_smoothing)",
+    )
+    register(
+        "sigmoid_focal",
+        _lazy("ct_train.losses", "make_sigmoid_focal"),
+        options=SigmoidFocalOptions,
+        description="Multi-label: focal loss per label (gamma, alpha)",
     )
 
 

@@ -41,6 +41,14 @@ def train(
             help="Continue from checkpoints/last.pt if present (default), or start over.",
         ),
     ] = True,
+    multilabel: Annotated[
+        bool,
+        typer.Option(
+            "--multilabel",
+            help="Several labels per crop (label 'deer,fox'): sigmoid per label, mAP; the same "
+            "as --set train.multilabel=true. Needs a multi-label loss (loss.name: bce).",
+        ),
+    ] = False,
 ) -> None:
     """Train (and validate each epoch); checkpoints, logs and final metrics land in the run folder.
 
@@ -49,7 +57,8 @@ def train(
     """
     from ct_train.config import load_config
 
-    cfg = load_config(config, set_ or [])  # a bad config fails here, before torch is imported
+    overrides = [*(set_ or []), *(["train.multilabel=true"] if multilabel else [])]
+    cfg = load_config(config, overrides)  # a bad config fails here, before torch is imported
     from ct_train.distributed import is_main_process
     from ct_train.engine import fit
 
@@ -57,8 +66,13 @@ def train(
     if not is_main_process():  # under torchrun every rank returns; one summary is enough
         return
     for split, metrics in result["splits"].items():
+        second = (
+            f"mAP {metrics['mAP']:.3f}"
+            if "mAP" in metrics
+            else f"top-3 {metrics.get('acc_top3', 0):.3f}"
+        )
         console.print(
-            f"[bold]{split}[/]: top-1 {metrics.get('acc_top1', 0):.3f}  top-3 {metrics.get('acc_top3', 0):.3f}  "
+            f"[bold]{split}[/]: top-1 {metrics.get('acc_top1', 0):.3f}  {second}  "
             f"macro recall {metrics.get('recall_macro', 0):.3f}  ({int(metrics.get('count', 0))} crops)",
             highlight=False,
         )

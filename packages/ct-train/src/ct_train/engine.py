@@ -18,11 +18,11 @@ from ct_io.plugins import CamtrapPluginManager
 from ct_train import checkpoint
 from ct_train.backbone import classifier_head
 from ct_train.config import VAL_OUTPUTS_NAME, ExperimentConfig, save_resolved, unstructure
-from ct_train.data import UNREADABLE
+from ct_train.data import readable
 from ct_train.distributed import DistInfo, all_gather_objects, barrier, cleanup, init_from_env
 from ct_train.figures import confusion_image, example_grid
 from ct_train.loggers import make_loggers
-from ct_train.metrics import extreme_examples, summarize
+from ct_train.metrics import extreme_examples, summarize, summarize_multilabel
 from ct_train.preflight import check_model_and_loss, resolve_plugins
 from ct_train.session import Runtime, Session, build_session, wrap
 from ct_train.throughput import EpochClock, epoch_rates
@@ -66,7 +66,7 @@ def train_one_epoch(
         logger.start_epoch(epoch, s.steps_per_epoch, p.step_in_epoch)
     for images, targets, _weights, _rows in s.train_loader:
         images, targets = rt.to_device(images), targets.to(rt.device, non_blocking=True)
-        ok = targets != UNREADABLE
+        ok = readable(targets)
         with rt.autocast():
             logits = s.net(images)
         losses = s.loss_fn(logits.float()[ok], targets[ok])
@@ -84,7 +84,7 @@ def train_one_epoch(
         p.global_step += 1
         p.unreadable += int((~ok).sum())
         sums["loss"] += float(losses.detach().sum())
-        sums["correct"] += float((logits.detach().argmax(1)[ok] == targets[ok]).sum())
+        sums["correct"] += float(top1_hits(logits.detach()[ok], targets[ok]).sum())
         sums["count"] += float(ok.sum())
         clock.step(float(ok.sum()))
         p.sums = sums
@@ -117,20 +117,27 @@ def evaluate(
     loss_fn: torch.nn.Module,
     rt: Runtime,
     labels: Sequence[str],
+    *,
+    multilabel: bool = False,
+    threshold: float = 0.5,
 ) -> EvalResult:
-    """Probabilities, loss and metrics over one split (sharded over ranks, then gathered)."""
+    """Probabilities, loss and metrics over one split (sharded over ranks, then gathered).
+
+    Multi-label: a sigmoid per label, targets as 0/1 rows, mAP and per-label P/R at
+    ``threshold`` (:func:`ct_train.metrics.summarize_multilabel`)."""
     net.eval()
     parts: list[tuple[np.ndarray, ...]] = []
     for images, targets, weights, rows in loader:
-        ok = targets != UNREADABLE
+        ok = readable(targets)
         with rt.autocast():
             logits = net(rt.to_device(images)).float()
         logits, t = logits[ok.to(logits.device)], targets[ok].to(rt.device)
         losses = loss_fn(logits, t) if len(t) else logits.new_zeros(0)
+        probs = torch.sigmoid(logits) if multilabel else torch.softmax(logits, 1)
         parts.append(
             (
                 rows[ok].numpy(),
-                torch.softmax(logits, 1).cpu().numpy(),
+                probs.cpu().numpy(),
                 t.cpu().numpy(),
                 weights[ok].numpy(),
                 losses.cpu().numpy(),
@@ -138,16 +145,42 @@ def evaluate(
         )
     gathered = [x for rank_parts in all_gather_objects(parts, rt.dist) for x in rank_parts]
     c = len(labels)
+    empty = {1: (0, c), 2: (0, c) if multilabel else (0,)}
     cols = [
-        np.concatenate([g[i] for g in gathered]) if gathered else np.zeros((0, c) if i == 1 else 0)
+        np.concatenate([g[i] for g in gathered]) if gathered else np.zeros(empty.get(i, (0,)))
         for i in range(5)
     ]
     order = np.argsort(cols[0], kind="stable")
-    rows_, probs, targets_, weights_, losses_ = (col[order] for col in cols)
-    metrics, cm = summarize(
-        probs.reshape(-1, c), targets_.astype(np.int64), losses_, weights_, labels
+    rows_, probs_, targets_, weights_, losses_ = (col[order] for col in cols)
+    probs_ = probs_.reshape(-1, c)
+    if multilabel:
+        targets_ = targets_.reshape(-1, c).astype(np.float32)
+        metrics, cm = summarize_multilabel(probs_, targets_, losses_, weights_, labels, threshold)
+    else:
+        targets_ = targets_.astype(np.int64)
+        metrics, cm = summarize(probs_, targets_, losses_, weights_, labels)
+    return EvalResult(metrics, cm, rows_, probs_, targets_)
+
+
+def _evaluate(s: Session, split: str) -> EvalResult:
+    """:func:`evaluate` on one split of the session, as its config says."""
+    return evaluate(
+        s.net,
+        s.eval_loader(split),
+        s.loss_fn,
+        s.rt,
+        s.labels,
+        multilabel=s.tables.multilabel,
+        threshold=s.cfg.train.multilabel_threshold,
     )
-    return EvalResult(metrics, cm, rows_, probs.reshape(-1, c), targets_.astype(np.int64))
+
+
+def top1_hits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per example: whether the most probable label is a true one."""
+    top = logits.argmax(1)
+    if targets.ndim == 2:
+        return targets.gather(1, top[:, None]).squeeze(1) > 0.5
+    return top == targets
 
 
 def fit(
@@ -212,7 +245,7 @@ def run_epochs(s: Session, loggers: Sequence[ExperimentLogger], ckpt_dir: Path) 
             s.net = wrap(s.model.module, cfg, s.rt)  # DDP must see the newly trainable parameters
         train_metrics = train_one_epoch(s, epoch, loggers, on_step)
         results = {
-            name: evaluate(s.net, s.eval_loader(name), s.loss_fn, s.rt, s.labels)
+            name: _evaluate(s, name)
             for name in dict.fromkeys(["val", split])
             if name in set(s.tables.frame["split"])
         }
@@ -269,16 +302,18 @@ def log_epoch(
     train: dict[str, float],
     results: dict[str, EvalResult],
 ) -> None:
-    """Metrics, confusion matrices and (optionally) TP/FP/FN example grids to every logger."""
-    k = s.cfg.train.log_extreme_examples
+    """Metrics, confusion matrices and (optionally) TP/FP/FN example grids to every logger
+    (multi-label runs: metrics only, per label)."""
+    single = not s.tables.multilabel
+    k = s.cfg.train.log_extreme_examples if single else 0
     for logger in loggers:
         logger.log_metrics(train, epoch, prefix="train/")
     for name, res in results.items():
         for logger in loggers:
             logger.log_metrics(res.metrics, epoch, prefix=f"{name}/")
-            logger.log_figure(
-                f"{name}/confusion_matrix", confusion_image(res.confusion, s.labels), epoch
-            )
+            if single:
+                image = confusion_image(res.confusion, s.labels)
+                logger.log_figure(f"{name}/confusion_matrix", image, epoch)
         if k and len(res.rows):
             frame = s.tables.split(name)
             for kind, per_label in extreme_examples(res.probs, res.targets, k).items():
@@ -310,7 +345,7 @@ def final_evaluation(s: Session, ckpt_dir: Path) -> dict[str, Any]:
     for name in dict.fromkeys([*wanted, "val"]):
         if name not in present:
             continue
-        result = evaluate(s.net, s.eval_loader(name), s.loss_fn, s.rt, s.labels)
+        result = _evaluate(s, name)
         if name in wanted:
             out["splits"][name] = result.metrics
         if name == "val" and s.rt.dist.is_main:

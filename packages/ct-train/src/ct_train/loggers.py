@@ -81,7 +81,16 @@ class ConsoleLogger(ExperimentLogger):
 
     def log_metrics(self, metrics: dict[str, float], step: int, *, prefix: str = "") -> None:
         """One line with the headline metrics of an evaluation."""
-        keys = ("loss", "acc_top1", "acc_top3", "recall_macro", "lr", "images_per_s", "startup_s")
+        keys = (
+            "loss",
+            "acc_top1",
+            "acc_top3",
+            "mAP",
+            "recall_macro",
+            "lr",
+            "images_per_s",
+            "startup_s",
+        )
         shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
         if shown:
             self.console.print(

@@ -67,11 +67,33 @@ def resolve_plugins(
     return ResolvedPlugins(backbone, loss, tuple(loggers))
 
 
-def example_targets(num_classes: int, n: int = CHECK_BATCH) -> torch.Tensor:
-    """Targets of the tiny batch: class indices."""
+def example_targets(num_classes: int, multilabel: bool, n: int = CHECK_BATCH) -> torch.Tensor:
+    """Targets of the tiny batch: class indices, or multi-label 0/1 rows."""
     import torch
 
-    return torch.arange(n) % num_classes
+    index = torch.arange(n) % num_classes
+    if not multilabel:
+        return index
+    rows = torch.zeros(n, num_classes)
+    rows[torch.arange(n), index] = 1.0
+    rows[0, :] = 1.0  # a crop with every label
+    return rows
+
+
+def check_loss_kind(loss_fn: Any, reg: Registration, multilabel: bool) -> None:
+    """A multi-label run needs a loss that says ``multilabel = True``, and the other way
+    round (a softmax loss would train a multi-label model wrongly without failing)."""
+    says = bool(getattr(loss_fn, "multilabel", False))
+    if says and not multilabel:
+        raise PluginError(
+            f"{describe(reg)} is a multi-label loss (0/1 target rows): set train.multilabel: "
+            "true (ct-train train --multilabel), or use cross_entropy, focal or class_balanced"
+        )
+    if multilabel and not says:
+        raise PluginError(
+            f"{describe(reg)} is a single-label loss (softmax over labels); with "
+            "train.multilabel use bce, sigmoid_focal, or class_balanced with base: bce"
+        )
 
 
 def check_model_and_loss(s: Session, plugins: ResolvedPlugins) -> None:
@@ -102,8 +124,10 @@ def check_model_and_loss(s: Session, plugins: ResolvedPlugins) -> None:
             f"{describe(plugins.backbone)} returned {got} for a batch of {n}; "
             f"expected logits of shape {want} (batch, labels)"
         )
+    multilabel = s.tables.multilabel
+    check_loss_kind(s.loss_fn, plugins.loss, multilabel)
     leaf = logits.detach().float().requires_grad_(True)
-    targets = example_targets(len(s.labels)).to(leaf.device)
+    targets = example_targets(len(s.labels), multilabel).to(leaf.device)
     try:
         losses = s.loss_fn(leaf, targets)
     except Exception as exc:

@@ -152,7 +152,10 @@ def evaluate_cmd(
     )
     from rich.table import Table
 
-    table = Table("split", "crops", "loss", "top-1", "top-3", "macro recall")
+    second = "mAP" if any("mAP" in r.overall for r in results.values()) else "acc_top3"
+    table = Table(
+        "split", "crops", "loss", "top-1", second.replace("acc_top", "top-"), "macro recall"
+    )
     for split, r in results.items():
         o = r.overall
         table.add_row(
@@ -160,7 +163,7 @@ def evaluate_cmd(
             f"{o['count']:.0f}",
             f"{o['loss']:.3f}",
             f"{o['acc_top1']:.3f}",
-            f"{o['acc_top3']:.3f}",
+            f"{o[second]:.3f}",
             f"{o['macro_recall']:.3f}",
         )
     console.print(table)
