@@ -142,11 +142,27 @@ def detect(
     retry_failures: Annotated[
         bool, typer.Option(help="Detect again images that failed in the cache.")
     ] = False,
+    import_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--import",
+            help="MD JSON made elsewhere (batch service, another machine): cache it first; "
+            "only images it lacks are detected.",
+        ),
+    ] = None,
+    detector_version: Annotated[
+        str | None,
+        typer.Option(
+            help="Cache version of --import (default: its info.detector, model file stem)."
+        ),
+    ] = None,
 ) -> None:
     """Run a detector on images lacking ground-truth boxes, caching results per detector version.
 
     Without --cct or --files, every image under IMAGES_DIR is detected. A rerun reads the
     cache and only detects images it has never seen; OUT is then fed to `ct-crop crop --detections`.
+    With --import, an existing MD JSON fills the cache first, and the detector is loaded
+    only if some wanted image is still missing.
     """
     from ct_crop.detect import detect_cached, images_to_detect
     from ct_crop.detectors import get_detector
@@ -154,7 +170,26 @@ def detect(
     from ct_io.options import parse_key_values
 
     wanted = images_to_detect(images_dir, cct=cct, files=files)
+    name = dataset or images_dir.resolve().name
+    imported = None
+    if import_json is not None:
+        from ct_crop.detect_import import import_detections
+
+        imported = import_detections(
+            import_json, cache_dir, name, version=detector_version, wanted=wanted
+        )
+        console.print(imported.summary(), highlight=False)
+        if not imported.missing and imported.results is not None:
+            write_md(imported.results, out)
+            console.print(
+                f"[green]done[/] {len(imported.results.images)} images from the cache → {out}"
+            )
+            return
     det = get_detector(detector, parse_key_values(option or []))
+    if imported is not None:
+        from ct_crop.detect_import import check_same_version
+
+        check_same_version(imported, str(det.version))
     with progress_bar() as progress:
         task = progress.add_task(f"detecting ({det.version})", total=None)
         results, new = detect_cached(
@@ -162,7 +197,7 @@ def detect(
             images_dir,
             wanted,
             cache_dir,
-            dataset=dataset or images_dir.resolve().name,
+            dataset=name,
             retry_failures=retry_failures,
             on_image=lambda _: progress.advance(task),
         )

@@ -110,8 +110,8 @@ def detect_cached(
             if on_image is not None:
                 on_image(entry)
             if new % checkpoint_every == 0:
-                _save(cache, path, version, categories)
-        _save(cache, path, version, categories)
+                save_cache(cache, path, version, categories)
+        save_cache(cache, path, version, categories)
     images = [cache[f] for f in dict.fromkeys(files) if f in cache]
     return MDResults(
         info=MDInfo(detector=version), detection_categories=categories, images=images
@@ -127,7 +127,10 @@ def _checked(entries: Iterable[MDImage], wanted: set[str]) -> Iterable[MDImage]:
         yield entry
 
 
-def _save(cache: dict[str, MDImage], path: Path, version: str, categories: dict[str, str]) -> None:
+def save_cache(
+    cache: dict[str, MDImage], path: Path, version: str, categories: dict[str, str]
+) -> None:
+    """Write the cache (every entry, sorted by file) atomically."""
     images = [cache[f] for f in sorted(cache)]
     write_md(
         MDResults(info=MDInfo(detector=version), detection_categories=categories, images=images),

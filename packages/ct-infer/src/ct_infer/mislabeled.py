@@ -289,9 +289,11 @@ def write_review_files(
         labels,
         MergeOptions(
             classifier_name="mislabel-review",
+            threshold=0.0,
             relative_conf=True,
             label="last",
             strip_prefix=strip_prefix,
+            allow_unmatched=True,  # warned about below; the candidate lists are written
         ),
         gt_index=gt_index,
     )

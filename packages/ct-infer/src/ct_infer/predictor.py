@@ -50,6 +50,11 @@ class LoadedClassifier:
     calibrated_inside: bool = False
     extra: dict[str, Any] = field(factory=dict)
 
+    @property
+    def multilabel(self) -> bool:
+        """A sigmoid per label (several labels per crop) instead of one softmax."""
+        return bool(self.meta is not None and self.meta.multilabel)
+
 
 def pick_device(choice: DeviceChoice = "auto") -> torch.device:
     """``auto`` → CUDA if present, else Apple MPS, else CPU; otherwise what was asked."""
@@ -245,5 +250,9 @@ class Predictor:
         return out.cpu()
 
     def probabilities(self, batch_hwc: torch.Tensor) -> np.ndarray:
-        """Softmax probabilities (N, num_labels) as a float32 array."""
-        return self.logits(batch_hwc).softmax(dim=1).numpy()
+        """Softmax probabilities (N, num_labels) as a float32 array; for a multi-label
+        classifier, each label's own sigmoid."""
+        logits = self.logits(batch_hwc)
+        if self.classifier.multilabel:
+            return logits.sigmoid().numpy()
+        return logits.softmax(dim=1).numpy()

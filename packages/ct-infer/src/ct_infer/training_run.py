@@ -58,8 +58,13 @@ class TrainingRun:
     def require_model(self) -> Path:
         """The run's bundle, or an error saying what to do."""
         if self.model is None:
+            make = (
+                f"make one from its best checkpoint with `ct-train bundle {self.source.parent}`, or "
+                if self.source.name == CT_TRAIN_CONFIG
+                else ""
+            )
             raise CamtrapError(
-                f"{self.source}: no model bundle found for this run — give MODEL "
+                f"{self.source}: no model bundle found for this run — {make}give MODEL "
                 "(a bundle .safetensors or a TorchScript/ONNX export); pickled checkpoints are never loaded"
             )
         return self.model

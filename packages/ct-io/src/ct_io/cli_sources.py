@@ -290,7 +290,9 @@ def combine(
     output: Annotated[Path, typer.Option("--output", "-o", help="The combined CCT file.")],
     images_dir: Annotated[
         list[str] | None,
-        typer.Option(help="NAME=DIR: where NAME's images are (default: beside its CCT file)."),
+        typer.Option(
+            help="NAME=DIR: where NAME's images are (default: where its source put them: beside its CCT file, in images/ there, or the folder it records)."
+        ),
     ] = None,
     mapping: Annotated[
         Path | None,

@@ -101,7 +101,7 @@ def run_cli(app: Callable[..., Any]) -> None:
         err_console.print(
             f"[bold red]error:[/] {escape(redact_text(str(exc)))}", highlight=False, soft_wrap=True
         )
-        sys.exit(EXIT_ERROR)
+        sys.exit(getattr(exc, "exit_code", EXIT_ERROR))
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/] — rerun the same command to resume")
         sys.exit(130)

@@ -63,7 +63,9 @@ def dataset(
     ] = None,
     dataset_name: Annotated[
         str | None,
-        typer.Option(help="Dataset name for --cct (default: the file name without .json)."),
+        typer.Option(
+            help="Dataset name for --cct (default: the file name without .json and _cct)."
+        ),
     ] = None,
     manifest: Annotated[
         Path | None,

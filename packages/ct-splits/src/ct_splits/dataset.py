@@ -106,6 +106,14 @@ def fill_locations_from_sequences(images: pd.DataFrame) -> pd.DataFrame:
     return images
 
 
+def cct_dataset_name(path: Path, given: str | None = None) -> str:
+    """The dataset a CCT file holds: ``given``, else its file name without ``.json`` and the
+    ``_cct``/``_coco`` suffix of the seed's convention (``idfg_cct.json`` → ``idfg``)."""
+    from ct_io.sources.common import dataset_name_from_file
+
+    return given or dataset_name_from_file(Path(path))
+
+
 def cct_image_table(
     ds: CocoCameraTraps, dataset: str, *, pseudo: PseudoMode = "sequence"
 ) -> pd.DataFrame:
@@ -152,7 +160,7 @@ def image_table(
     pseudo: PseudoMode = "sequence",
 ) -> pd.DataFrame:
     """The images of ``queried_images.json`` or of a CCT file (dataset ``dataset_name``,
-    default the file name): exactly one of them."""
+    default the file name without ``.json`` and ``_cct``): exactly one of them."""
     from ct_io.tables import read_queried_images
 
     if (queried_images is None) == (cct is None):
@@ -160,8 +168,7 @@ def image_table(
     if cct is not None:
         from ct_io.cct import read_cct
 
-        name = dataset_name or cct.name.removesuffix(".json")
-        return cct_image_table(read_cct(cct), name, pseudo=pseudo)
+        return cct_image_table(read_cct(cct), cct_dataset_name(cct, dataset_name), pseudo=pseudo)
     assert queried_images is not None
     return images_from_queried(read_queried_images(queried_images), pseudo=pseudo)
 

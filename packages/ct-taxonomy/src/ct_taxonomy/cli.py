@@ -49,7 +49,9 @@ def _datasets(specs: list[str] | None) -> list[NamedDataset]:
     for item in specs or []:
         name, sep, path = item.partition("=")
         if not sep:
-            name, path = Path(item).stem.removesuffix("_cct"), item
+            from ct_io.sources.common import dataset_name_from_file
+
+            name, path = dataset_name_from_file(Path(item)), item
         if not name.strip() or not path.strip():
             raise CamtrapError(f"--dataset {item!r}: expected NAME=PATH")
         out.append(NamedDataset(name=name.strip(), cct=read_cct(path)))

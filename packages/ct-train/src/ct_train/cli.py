@@ -41,6 +41,14 @@ def train(
             help="Continue from checkpoints/last.pt if present (default), or start over.",
         ),
     ] = True,
+    multilabel: Annotated[
+        bool,
+        typer.Option(
+            "--multilabel",
+            help="Several labels per crop (label 'deer,fox'): sigmoid per label, mAP; the same "
+            "as --set train.multilabel=true. Needs a multi-label loss (loss.name: bce).",
+        ),
+    ] = False,
 ) -> None:
     """Train (and validate each epoch); checkpoints, logs and final metrics land in the run folder.
 
@@ -49,13 +57,22 @@ def train(
     """
     from ct_train.config import load_config
 
-    cfg = load_config(config, set_ or [])  # a bad config fails here, before torch is imported
+    overrides = [*(set_ or []), *(["train.multilabel=true"] if multilabel else [])]
+    cfg = load_config(config, overrides)  # a bad config fails here, before torch is imported
+    from ct_train.distributed import is_main_process
     from ct_train.engine import fit
 
     result = fit(cfg, resume=resume)
+    if not is_main_process():  # under torchrun every rank returns; one summary is enough
+        return
     for split, metrics in result["splits"].items():
+        second = (
+            f"mAP {metrics['mAP']:.3f}"
+            if "mAP" in metrics
+            else f"top-3 {metrics.get('acc_top3', 0):.3f}"
+        )
         console.print(
-            f"[bold]{split}[/]: top-1 {metrics.get('acc_top1', 0):.3f}  top-3 {metrics.get('acc_top3', 0):.3f}  "
+            f"[bold]{split}[/]: top-1 {metrics.get('acc_top1', 0):.3f}  {second}  "
             f"macro recall {metrics.get('recall_macro', 0):.3f}  ({int(metrics.get('count', 0))} crops)",
             highlight=False,
         )
@@ -102,6 +119,26 @@ class StageName(StrEnum):
     evaluate = "evaluate"
     export = "export"
     report = "report"
+
+
+@app.command("bundle")
+def bundle_cmd(
+    config: Annotated[Path, typer.Argument(help="The run's config.yml, or its run folder.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Remake the bundle even when it is up to date.")
+    ] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+) -> None:
+    """Turn the run's best checkpoint into a model bundle (model/<name>.safetensors) for ct-infer.
+
+    The pipeline's bundle stage as a command, for runs trained with ct-train train:
+    weights, labels, preprocessing, calibration on val. ct-infer evaluate --run finds it.
+    """
+    from ct_train.config import load_config
+    from ct_train.make_bundle import config_path, make_bundle
+
+    path = make_bundle(load_config(config_path(config), set_ or []), force=force)
+    console.print(f"[green]wrote[/] {path}", highlight=False)
 
 
 @app.command("run")

@@ -160,6 +160,12 @@ class TrainConfig:
     log_every_steps: int = 20
     log_extreme_examples: int = 0  # TP/FP/FN examples per label shown in the loggers
     eval_splits_at_end: list[str] = field(factory=lambda: ["train", "val", "test"])
+    #: Several labels per crop (``label`` = ``"deer,fox"``): a sigmoid per label, a
+    #: multi-label loss (bce, sigmoid_focal, class_balanced with base bce), mAP and
+    #: per-label precision/recall; ``ct-train train --multilabel``.
+    multilabel: bool = False
+    #: Multi-label: the probability at which a label counts as predicted (metrics).
+    multilabel_threshold: float = 0.5
 
 
 @define

@@ -22,7 +22,7 @@ from ct_train.distributed import DistInfo
 from ct_train.losses import build_loss
 from ct_train.optim import build_optimizer, build_scheduler
 from ct_train.sampling import EpochSampler, sampling_weights
-from ct_train.tables import DatasetTables, load_tables
+from ct_train.tables import DatasetTables, load_tables, target_matrix
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,11 @@ class Session:
         """Label names in target order."""
         return self.tables.labels
 
+    @property
+    def num_classes_if_multilabel(self) -> int | None:
+        """The label count for multi-label loaders (their targets are 0/1 rows), else None."""
+        return len(self.labels) if self.tables.multilabel else None
+
     def eval_loader(self, split: str) -> torch.utils.data.DataLoader[Any]:
         """A loader over ``split``'s crops with the eval transform (this rank's shard)."""
         m = self.model
@@ -103,6 +108,7 @@ class Session:
             rank=self.rt.dist.rank,
             world_size=self.rt.dist.world_size,
             pin_memory=pin,
+            num_classes=self.num_classes_if_multilabel,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -139,6 +145,7 @@ class Session:
             "mean": [float(v) for v in m.mean],
             "std": [float(v) for v in m.std],
             "config_digest": config_digest(self.cfg),
+            "multilabel": bool(self.cfg.train.multilabel),
         }
 
 
@@ -181,7 +188,7 @@ def build_session(
     seed_everything(cfg.train.seed)
     device = pick_device(cfg.train.device, dist)
     rt = Runtime(device, pick_amp(cfg.train.amp, device), cfg.train.channels_last, dist)
-    tables = load_tables(cfg.data, cfg.sampling)
+    tables = load_tables(cfg.data, cfg.sampling, multilabel=cfg.train.multilabel)
     model = build_model(cfg.model, len(tables.labels), pm)
     model.module.to(device)
     if rt.channels_last:
@@ -192,7 +199,9 @@ def build_session(
 
     train = tables.split("train")
     probs = sampling_weights(
-        train["target"].to_numpy(),
+        target_matrix(train, len(tables.labels))
+        if tables.multilabel
+        else train["target"].to_numpy(),
         train["weight"].to_numpy(),
         len(tables.labels),
         cfg.sampling.method,
@@ -202,7 +211,14 @@ def build_session(
     )
     size = cfg.data.image_size or model.input_size
     loader = train_loader(
-        cfg.data, train, sampler, size, model.mean, model.std, pin_memory=device.type == "cuda"
+        cfg.data,
+        train,
+        sampler,
+        size,
+        model.mean,
+        model.std,
+        pin_memory=device.type == "cuda",
+        num_classes=len(tables.labels) if tables.multilabel else None,
     )
     steps = sampler.per_rank // cfg.data.batch_size
     if steps == 0:

@@ -158,7 +158,10 @@ def _print_results(results: dict[str, SplitScores], output_dir: Path, ran_on: st
     """One row of overall metrics per split, and where the files are."""
     from rich.table import Table
 
-    table = Table("split", "crops", "loss", "top-1", "top-3", "macro recall")
+    second = "mAP" if any("mAP" in r.overall for r in results.values()) else "acc_top3"
+    table = Table(
+        "split", "crops", "loss", "top-1", second.replace("acc_top", "top-"), "macro recall"
+    )
     for split, r in results.items():
         o = r.overall
         table.add_row(
@@ -166,7 +169,7 @@ def _print_results(results: dict[str, SplitScores], output_dir: Path, ran_on: st
             f"{o['count']:.0f}",
             f"{o['loss']:.3f}",
             f"{o['acc_top1']:.3f}",
-            f"{o['acc_top3']:.3f}",
+            f"{o[second]:.3f}",
             f"{o['macro_recall']:.3f}",
         )
     console.print(table)

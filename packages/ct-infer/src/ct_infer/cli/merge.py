@@ -22,6 +22,7 @@ from ct_infer.cli.options import (
 from ct_io.clitools import console
 
 DEFAULT_CLASSIFIER_NAME = "classifier"
+DEFAULT_THRESHOLD = 0.1  # ct_infer.merge.DEFAULT_THRESHOLD (not imported: --help stays light)
 
 
 def merge_cmd(
@@ -55,7 +56,14 @@ def merge_cmd(
     threshold: Annotated[
         float,
         threshold_option("Leave out classes below this confidence (margin with --relative-conf)."),
-    ] = 0.0,
+    ] = DEFAULT_THRESHOLD,
+    typical_confidence_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--typical-confidence-threshold",
+            help="A suggested cut-off for readers (Timelapse), written to classifier_metadata; filters nothing.",
+        ),
+    ] = None,
     top_k: TopKOpt = None,
     relative_conf: Annotated[
         bool,
@@ -85,11 +93,27 @@ def merge_cmd(
         Path | None,
         typer.Option(help="Bundle that made the CSV: its label taxonomy (for --rollup) and name."),
     ] = None,
+    datasets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--datasets",
+            help="Only crops and images of these datasets (repeat, or comma-separated).",
+        ),
+    ] = None,
+    samples_per_label: Annotated[
+        int | None,
+        typer.Option(
+            "--samples-per-label",
+            help="Review subset: up to N random crops per label (true, else predicted) and only their images.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of --samples-per-label.")] = 123,
 ) -> None:
     """Merge classifier output into a MegaDetector JSON (classification_categories + per-detection classifications) for Timelapse."""
     from ct_infer.ground_truth import crop_boxes_of
     from ct_infer.mapping import read_target_mapping
     from ct_infer.merge import MergeOptions, merge_classifications, read_classifier_csv
+    from ct_infer.review_subset import ReviewSubset
     from ct_infer.rollup import map_targets
     from ct_infer.smoothing import read_sequences
     from ct_io.cct import read_cct
@@ -116,12 +140,18 @@ def merge_cmd(
     options = MergeOptions(
         classifier_name=classifier_name,
         threshold=threshold,
+        typical_threshold=typical_confidence_threshold,
         top_k=top_k,
         relative_conf=relative_conf,
         label=label.value if label else None,
         strip_prefix=strip_prefix,
         sequences=read_sequences(sequences) if sequences else None,
         smoothing=smoothing,
+        subset=ReviewSubset(
+            tuple(d.strip() for spec in datasets or [] for d in spec.split(",") if d.strip()),
+            samples_per_label,
+            seed,
+        ),
         **rollup_fields,  # type: ignore[arg-type]
     )
     boxes = crop_boxes_of(
@@ -133,6 +163,8 @@ def merge_cmd(
     merged, report = merge_classifications(md, frame, labels, options, gt_index=gt_index)
     write_md(merged, output)
     rolled = f" ({report.rolled_up} named at a taxon above the labels)" if rollup else ""
+    what = "true labels of " if report.labels_only else ""
     console.print(
-        f"{report.matched} of {report.rows} crops merged into {output}{rolled}", highlight=False
+        f"{what}{report.matched} of {report.rows} crops merged into {output}{rolled}",
+        highlight=False,
     )

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ct_io.cct import CocoCameraTraps, from_records, read_cct, write_cct
 from ct_io.errors import CamtrapError
-from ct_io.hookspecs import FetchedDataset
+from ct_io.hookspecs import IMAGES_DIR_KEY, FetchedDataset
 from ct_io.paths import unsafe_reason
 from ct_io.source_options import FolderOptions
 from ct_io.sources.common import check_dataset_name, keep_images
@@ -54,6 +54,7 @@ class FolderSource:
         loc = self._locations(ds.images["file_name"].astype(str))
         if loc is not None:
             ds.images["location"] = loc.where(loc.notna(), ds.images["location"])
+        ds.info[IMAGES_DIR_KEY] = str(root.resolve())  # where `ct-io combine` finds them
         cct_path = Path(out_dir) / name / f"{name}_cct.json"
         write_cct(ds, cct_path)
         log.info(

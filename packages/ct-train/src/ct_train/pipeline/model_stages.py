@@ -73,7 +73,12 @@ def bundle(ctx: Context) -> Outcome:
         )
     final = read_json(ctx.paths.final_metrics) if ctx.paths.final_metrics.is_file() else {}
     labels = list(meta["labels"])
-    fit, why_uncalibrated = fit_calibration(ctx, labels)
+    multilabel = bool(meta.get("multilabel", False))
+    fit, why_uncalibrated = (
+        (None, "multi-label: not calibrated (temperature scaling is for one softmax)")
+        if multilabel and ctx.cfg.export.calibrate
+        else fit_calibration(ctx, labels)
+    )
     taxonomy = run_label_taxonomy(ctx, labels)
     extra: dict[str, Any] = {
         "best_epoch": meta.get("epoch"),
@@ -104,6 +109,7 @@ def bundle(ctx: Context) -> Outcome:
         name=ctx.bundle_path().stem,
         taxonomy=taxonomy,
         temperature=fit.temperature if fit is not None else 1.0,
+        multilabel=multilabel,
         extra=extra,
     )
     tensors = {k: v.detach().cpu().contiguous() for k, v in best["model"].items()}
