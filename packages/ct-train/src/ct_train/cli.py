@@ -113,7 +113,7 @@ class StageName(StrEnum):
     detect = "detect"
     crop = "crop"
     table = "table"
-    split = "split"
+    split = "split"  # type: ignore[assignment]  # a stage name, shadowing str.split
     train = "train"
     bundle = "bundle"
     evaluate = "evaluate"
