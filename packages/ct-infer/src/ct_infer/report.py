@@ -16,12 +16,14 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ct_infer.evaluate import read_outputs
 from ct_infer.metrics import calibration_curve, label_indices, score, top_confusions
+from ct_infer.multilabel import split_labels
 from ct_io.atomic import write_bytes_atomic, write_text_atomic
 from ct_io.errors import CamtrapError
 from ct_io.paths import safe_join
@@ -159,11 +161,15 @@ def build_report(
     parts = [f"<h1>Classifier report</h1><p class='lead'>from {html.escape(str(src))}</p>"]
     split_frames: dict[str, tuple[pd.DataFrame, list[str]]] = {}
     summary = []
+    multilabel = _is_multilabel(src)
     for path in outputs:
         split = path.name[len("outputs_") : -len(".csv.gz")]
         frame, labels = read_outputs(path)
         split_frames[split] = (frame, labels)
         probs = frame[labels].to_numpy(np.float64)
+        if multilabel:
+            parts.append(_multilabel_split(split, frame, labels, probs, summary))
+            continue
         targets = label_indices(frame["label"].tolist(), labels)
         weights = frame["weight"].to_numpy(np.float64) if "weight" in frame.columns else None
         s = score(probs, targets, labels, weights)
@@ -203,6 +209,31 @@ def build_report(
     return target
 
 
+def _is_multilabel(eval_dir: Path) -> bool:
+    """Whether ``ct-infer evaluate`` scored a multi-label model (its metrics have ``mAP``)."""
+    overall = eval_dir / "overall_metrics.csv"
+    if overall.is_file():
+        return "mAP" in pd.read_csv(overall, nrows=0).columns
+    return False
+
+
+def _multilabel_split(
+    split: str, frame: pd.DataFrame, labels: list[str], probs: np.ndarray, summary: list[Any]
+) -> str:
+    """A multi-label split: mAP and precision/recall/AP per label (no confusion matrix)."""
+    from ct_infer.multilabel import multi_hot, score_multilabel
+
+    weights = frame["weight"].to_numpy(np.float64) if "weight" in frame.columns else None
+    s = score_multilabel(probs, multi_hot(frame["label"].tolist(), labels), labels, weights)
+    summary.append({"split": split, **s.overall})
+    return (
+        f"<h2>Split: {html.escape(split)}</h2>"
+        "<p>Multi-label: each label's own probability, counted as predicted at "
+        f"{s.overall['threshold']:.2f}.</p>"
+        "<h3>Precision, recall and average precision per label</h3>" + _table(s.label_stats)
+    )
+
+
 def _grid_section(
     crops_dir: Path,
     split_frames: dict[str, tuple[pd.DataFrame, list[str]]],
@@ -219,7 +250,7 @@ def _grid_section(
         raise CamtrapError(
             f"--label {label!r} is not a label of these outputs (e.g. {', '.join(labels[:5])})"
         )
-    rows = frame[frame["label"] == label]
+    rows = frame[frame["label"].map(lambda v: label in split_labels(v))]
     predicted = (
         np.array(labels)[rows[labels].to_numpy().argmax(axis=1)] if len(rows) else np.array([])
     )
