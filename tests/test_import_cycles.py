@@ -15,11 +15,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: TEMPORARY: the cycle inside ct_train.pipeline (stages ↔ data_stages/model_stages/lineages),
-#: which another branch of issue 14 removes. When it lands, set this to None (or delete it
-#: and its two uses): ``test_the_temporary_allowance_is_still_needed`` fails until you do.
-ALLOWED_CYCLE_PACKAGE: str | None = "ct_train.pipeline."
-
 
 def module_files() -> dict[str, Path]:
     """Dotted module name → file, for every module of every package under packages/*/src."""
@@ -117,14 +112,9 @@ def a_cycle(graph: dict[str, set[str]], group: list[str]) -> list[str]:
     raise AssertionError(f"no cycle through {group}")  # cannot happen for a strong component
 
 
-def cycles(graph: dict[str, set[str]], allowed: str | None = None) -> list[str]:
-    """Every group of mutually importing modules, as one readable loop each, except groups
-    lying wholly inside the package prefix ``allowed``."""
-    return [
-        " → ".join(a_cycle(graph, group))
-        for group in strongly_connected(graph)
-        if allowed is None or not all(member.startswith(allowed) for member in group)
-    ]
+def cycles(graph: dict[str, set[str]]) -> list[str]:
+    """Every group of mutually importing modules, as one readable loop each."""
+    return [" → ".join(a_cycle(graph, group)) for group in strongly_connected(graph)]
 
 
 def test_the_walk_sees_function_level_and_relative_imports(tmp_path: Path) -> None:
@@ -146,7 +136,6 @@ def test_the_walk_sees_function_level_and_relative_imports(tmp_path: Path) -> No
 def test_a_cycle_is_found_and_named() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "p.x": {"p.y"}, "p.y": {"p.x"}}
     assert cycles(graph) == ["a → b → c → a", "p.x → p.y → p.x"]
-    assert cycles(graph, allowed="p.") == ["a → b → c → a"]
 
 
 def test_the_graph_covers_every_package() -> None:
@@ -157,14 +146,5 @@ def test_the_graph_covers_every_package() -> None:
 
 
 def test_no_import_cycles() -> None:
-    found = cycles(import_graph(), allowed=ALLOWED_CYCLE_PACKAGE)
+    found = cycles(import_graph())
     assert not found, "import cycles:\n" + "\n".join(found)
-
-
-def test_the_temporary_allowance_is_still_needed() -> None:
-    if ALLOWED_CYCLE_PACKAGE is None:
-        return
-    graph = import_graph()
-    assert len(cycles(graph, allowed=ALLOWED_CYCLE_PACKAGE)) < len(cycles(graph)), (
-        f"no cycle left inside {ALLOWED_CYCLE_PACKAGE}: set ALLOWED_CYCLE_PACKAGE to None"
-    )
