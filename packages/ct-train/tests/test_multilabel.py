@@ -165,4 +165,3 @@ def test_multilabel_training_to_bundle_to_ct_infer(ml_dataset: Path, tmp_path: P
     assert (
         json.loads((run / "final_metrics.json").read_text())["splits"]["test"]["mAP"] == test["mAP"]
     )
-
