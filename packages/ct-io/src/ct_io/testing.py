@@ -8,6 +8,7 @@ Azurite — each starter imports or finds what it needs when called.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import shutil
 import socket
@@ -259,3 +260,26 @@ def azurite_blob_server(workdir: Path | None = None) -> Iterator[Azurite]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+#: Libraries a command must not load just to answer ``--help``.
+HEAVY_MODULES = ("pandas", "numpy", "pyarrow", "PIL", "torch")
+
+
+def modules_loaded_by(
+    script: str, module: str, args: list[str], watched: tuple[str, ...] = HEAVY_MODULES
+) -> tuple[list[str], str]:
+    """Run console script ``script`` (``module``'s ``main``) with ``args`` in a fresh
+    interpreter; return which of ``watched`` landed in ``sys.modules``, and its stdout.
+    Fails (AssertionError) when the command does."""
+    code = (
+        "import sys\n"
+        f"sys.argv = {[script, *args]!r}\n"
+        f"from {module} import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        f"print(sorted(m for m in {watched!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    *out, loaded = done.stdout.strip().splitlines()
+    return ast.literal_eval(loaded), "\n".join(out)
