@@ -440,7 +440,7 @@ def test_lila_walkthrough_end_to_end_bundle_has_taxonomy_and_temperature(
     config = lila_project(tmp_path, fake_lila)
     out = cli(
         tmp_path,
-        dict(os.environ),
+        dict(os.environ, COLUMNS="400"),  # one summary row per line: the note is read below
         "ct-train",
         "run",
         str(config.relative_to(tmp_path)),
@@ -464,9 +464,10 @@ def test_lila_walkthrough_end_to_end_bundle_has_taxonomy_and_temperature(
     fit = meta.extra.get("calibration")
     if fit is not None:
         assert meta.temperature == fit["temperature"] and fit["count"] > 0
-    else:  # val all right (nothing to calibrate on): the bundle stays at temperature 1
+    else:  # nothing to calibrate on, or a fit at its bound: temperature 1, and the run says why
         import numpy as np
 
         with np.load(config.parent / "final_val_outputs.npz") as npz:
             all_right = bool((npz["probs"].argmax(1) == npz["targets"]).all())
-        assert meta.temperature == 1.0 and all_right and "bundle" in out
+        said = "no mistake to calibrate on" if all_right else "ran to its bound"
+        assert meta.temperature == 1.0 and said in " ".join(out.split()), out[-2000:]
