@@ -6,6 +6,9 @@
     OUT/demo/demo_cct.json                      # COCO Camera Traps, GT boxes in pixels
     OUT/demo/demo_md.json                       # MegaDetector-style output (format 1.5)
 
+With ``-o num_clips=N`` it also writes N short H.264 clips with MegaDetector per-video
+detections (:mod:`ct_io.sources.demo_video`; needs ``ct-io[video]``).
+
 What makes it a fair stand-in for a real camera-trap dataset:
 
 - several locations, each with its own scene (biome, horizon, trees, rocks), so a split
@@ -31,7 +34,7 @@ import io
 import logging
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +56,14 @@ from ct_io.sources.demo_paint import (
     night_vignette,
     paint_background,
     visible_box,
+)
+from ct_io.sources.demo_video import (
+    Clip,
+    clip_cct_records,
+    clip_md_entry,
+    clip_size,
+    encode_clip,
+    plan_clips,
 )
 
 if TYPE_CHECKING:
@@ -91,6 +102,12 @@ class DemoOptions:
         default=0.25, validator=[validators.ge(0.0), validators.le(1.0)]
     )
     jpeg_quality: int = field(default=88, validator=[validators.ge(30), validators.le(100)])
+    #: Short synthetic video clips (H.264 MP4, needs ``ct-io[video]``) beside the photos.
+    num_clips: int = field(default=0, validator=[validators.ge(0), validators.le(1000)])
+    clip_frames: int = field(default=30, validator=[validators.ge(2), validators.le(600)])
+    clip_fps: int = field(default=10, validator=[validators.ge(1), validators.le(60)])
+    #: The clips' MD JSON has detections on every N-th frame (MegaDetector's frame_sample).
+    clip_frame_sample: int = field(default=5, validator=[validators.ge(1), validators.le(600)])
 
     def __attrs_post_init__(self) -> None:
         if self.num_images < self.num_locations:
@@ -133,7 +150,8 @@ class DemoSource:
             detections_path=root / f"{o.name}_md.json",
         )
         frames = plan_frames(o)
-        if _up_to_date(result, o, frames):
+        clips = plan_clips(o, location_horizons(o), location_mix(o))
+        if _up_to_date(result, o, [f.file_name for f in frames] + [c.file_name for c in clips]):
             log.info("demo dataset already in %s (same options); nothing to do", root)
             return result
         backgrounds = [
@@ -150,11 +168,23 @@ class DemoSource:
             write_bytes_atomic(safe_join(result.images_dir, frame.file_name), data)
             if progress is not None and task is not None:
                 progress.advance(task)
+        for clip in clips:
+            encode_clip(
+                safe_join(result.images_dir, clip.file_name),
+                clip,
+                backgrounds,
+                o,
+                _vignette(o.width, o.height),
+            )
         assert result.detections_path is not None
-        write_md(parse_md(md_dict(frames, backgrounds, o), source="demo"), result.detections_path)
-        write_cct(cct_dataset(frames, o), result.cct_path, indent=1)
+        md = md_dict(frames, backgrounds, o)
+        md["images"] += [clip_md_entry(clip, o) for clip in clips]
+        write_md(parse_md(md, source="demo"), result.detections_path)
+        write_cct(cct_dataset(frames, o, clips), result.cct_path, indent=1)
         write_json(root / _STAMP, _options_dict(o))
-        log.info("wrote %d demo images to %s", len(frames), result.images_dir)
+        log.info(
+            "wrote %d demo images and %d clips to %s", len(frames), len(clips), result.images_dir
+        )
         return result
 
 
@@ -340,8 +370,9 @@ def gt_boxes(frame: Frame, o: DemoOptions) -> Iterator[tuple[Placement, tuple[in
             yield p, box
 
 
-def cct_dataset(frames: list[Frame], o: DemoOptions) -> CocoCameraTraps:
-    """The COCO Camera Traps dataset: images, GT boxes (blanks as category 0), categories."""
+def cct_dataset(frames: list[Frame], o: DemoOptions, clips: Sequence[Clip] = ()) -> CocoCameraTraps:
+    """The COCO Camera Traps dataset: images, GT boxes (blanks as category 0), categories;
+    each clip is one image labelled with its species, without a box."""
     cat_id = {s.name: i + 1 for i, s in enumerate(SPECIES[: o.num_species])}
     images, annotations = [], []
     for fr in frames:
@@ -372,6 +403,10 @@ def cct_dataset(frames: list[Frame], o: DemoOptions) -> CocoCameraTraps:
             annotations.append(
                 {"id": f"{fr.image_id}_a0", "image_id": fr.image_id, "category_id": 0}
             )
+    for clip in clips:
+        image, annotation = clip_cct_records(clip, o, cat_id)
+        images.append(image)
+        annotations.append(annotation)
     categories = [{"id": 0, "name": "empty"}] + [{"id": i, "name": n} for n, i in cat_id.items()]
     info = {
         "version": "1.0",
@@ -443,7 +478,7 @@ def _options_dict(o: DemoOptions) -> dict[str, Any]:
     return asdict(o)
 
 
-def _up_to_date(result: FetchedDataset, o: DemoOptions, frames: list[Frame]) -> bool:
+def _up_to_date(result: FetchedDataset, o: DemoOptions, files: list[str]) -> bool:
     """True when a previous run with the same options completed (its stamp is written last)."""
     stamp = result.cct_path.parent / _STAMP
     if not (
@@ -457,4 +492,4 @@ def _up_to_date(result: FetchedDataset, o: DemoOptions, frames: list[Frame]) -> 
         same = read_json(stamp) == _options_dict(o)
     except Exception:  # a damaged stamp just means "regenerate"
         return False
-    return same and all((result.images_dir / f.file_name).is_file() for f in frames)
+    return same and all((result.images_dir / f).is_file() for f in files)
