@@ -276,11 +276,24 @@ def detect(
     retry_failures: Annotated[
         bool, typer.Option(help="Detect again images that failed in the cache.")
     ] = False,
+    every_n_frames: Annotated[
+        int | None,
+        typer.Option(
+            "--every-n-frames",
+            help="Video clips: detect every N-th frame (default 10, MegaDetector's usual).",
+        ),
+    ] = None,
+    frames_per_second: Annotated[
+        float | None,
+        typer.Option("--frames-per-second", help="Video clips: detect N frames per second instead."),
+    ] = None,
 ) -> None:
     """Run a detector on images lacking ground-truth boxes, caching results per detector version.
 
-    Without --cct or --files, every image under IMAGES_DIR is detected. A rerun reads the
-    cache and only detects images it has never seen; OUT is then fed to `ct-crop crop --detections`.
+    Without --cct or --files, every image and video clip under IMAGES_DIR is detected. A clip
+    is detected on its sampled frames and written as MegaDetector's per-video entry (the form
+    Timelapse imports). A rerun reads the cache and only detects images it has never seen;
+    OUT is then fed to `ct-crop crop --detections`.
     """
     from rich.progress import (
         BarColumn,
@@ -293,12 +306,15 @@ def detect(
     from ct_crop.detect import detect_cached, images_without_boxes
     from ct_crop.detectors import get_detector
     from ct_crop.images import is_image_name
+    from ct_crop.video_detect import sampling_from_options
     from ct_io.errors import CamtrapError
     from ct_io.md import write_md
     from ct_io.options import parse_key_values
+    from ct_io.video import is_video_file
 
     if not images_dir.is_dir():
         raise CamtrapError(f"images folder {images_dir} does not exist")
+    sampling = sampling_from_options(every_n_frames, frames_per_second)
     if cct is not None:
         from ct_io.cct import read_cct
 
@@ -313,7 +329,7 @@ def detect(
         wanted = sorted(
             p.relative_to(images_dir).as_posix()
             for p in images_dir.rglob("*")
-            if p.is_file() and is_image_name(p.name)
+            if p.is_file() and (is_image_name(p.name) or is_video_file(p.name))
         )
     det = get_detector(detector, parse_key_values(option or []))
     with Progress(
@@ -333,6 +349,7 @@ def detect(
             dataset=dataset or images_dir.resolve().name,
             retry_failures=retry_failures,
             on_image=lambda _: progress.advance(task),
+            sampling=sampling,
         )
     write_md(results, out)
     failed = sum(1 for im in results.images if im.detections is None)

@@ -10,6 +10,9 @@ leaves only whole crops plus temporaries in ``.ct-crop-tmp/``, which the next ru
 deletes; rerunning the same command then gives exactly the files and manifest of an
 uninterrupted run.
 
+Frames of video clips (jobs named ``clip.mp4/frame000120.jpg``) are cropped per clip,
+each clip decoded once for all of its frames (:mod:`ct_crop.video_crop`).
+
 ``crop_settings.json`` records the settings that change pixels (strategy, margin, size,
 quality...); a rerun with other settings into the same folder is refused (use
 ``overwrite``), so a folder never mixes crops made two ways.
@@ -39,6 +42,7 @@ from ct_crop.geometry import (
     output_size,
 )
 from ct_crop.images import ExifMode, FailureKind, ImageLoadError, decode_image, open_image
+from ct_crop.video_crop import VideoJob, crop_video, group_video_jobs
 from ct_io.errors import CamtrapError, UnsafePathError
 from ct_io.paths import safe_join, unsafe_reason
 
@@ -118,6 +122,7 @@ class ImageResult:
     failures: list[dict[str, Any]]
     made: int
     existing: int
+    images: int = 1  #: a clip's result covers each of its frames
 
 
 @frozen
@@ -345,9 +350,11 @@ def _init_worker(ctx: _Context) -> None:
     _made_dirs.clear()
 
 
-def _work(job: ImageJob) -> ImageResult:
+def _work(job: ImageJob | VideoJob) -> ImageResult:
     assert _CTX is not None
     try:
+        if isinstance(job, VideoJob):
+            return crop_video(job, _CTX)
         return crop_image(job, _CTX)
     except Exception as exc:  # a bug or an OS error (disk full...) must name the image
         return ImageResult(
@@ -387,8 +394,8 @@ def run_crop(
     ctx = _Context(images_dir, out_dir, tmp_dir, settings, options)
     summary = CropSummary()
     summary.failures.extend(_failure(s.image, s.box_index, s.kind, s.reason) for s in skipped)
-    for result in _results(jobs, ctx, options.workers):
-        summary.images += 1
+    for result in _results(group_video_jobs(jobs, images_dir), ctx, options.workers):
+        summary.images += result.images
         summary.crops_made += result.made
         summary.crops_existing += result.existing
         summary.rows.extend(result.rows)
@@ -403,7 +410,9 @@ def run_crop(
     return summary
 
 
-def _results(jobs: Sequence[ImageJob], ctx: _Context, workers: int) -> Iterator[ImageResult]:
+def _results(
+    jobs: Sequence[ImageJob | VideoJob], ctx: _Context, workers: int
+) -> Iterator[ImageResult]:
     workers = max(1, min(workers, len(jobs)))
     if workers == 1:
         _init_worker(ctx)

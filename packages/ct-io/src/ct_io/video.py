@@ -45,12 +45,14 @@ INSTALL_HINT = "reading video needs PyAV: pip install 'ct-io[video]' (or pip ins
 
 
 class VideoError(CamtrapError):
-    """A clip that cannot be read; ``reason`` says why in one line."""
+    """A clip that cannot be read; ``reason`` says why in one line, ``kind`` classifies it
+    as ``ct-crop analyze-failures`` does: ``nonexistent``, ``truncated`` or ``bad``."""
 
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+    def __init__(self, path: str | os.PathLike[str], reason: str, kind: str = "bad") -> None:
         super().__init__(f"{os.fspath(path)}: {reason}")
         self.path = os.fspath(path)
         self.reason = reason
+        self.kind = kind
 
 
 def is_video_file(name: str) -> bool:
@@ -139,7 +141,7 @@ def _open(path: Path) -> Any:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise VideoError(path, "file not found") from None
+        raise VideoError(path, "file not found", "nonexistent") from None
     except OSError as exc:
         raise VideoError(path, f"cannot read: {exc.strerror or exc}") from None
     if path.is_dir():
@@ -253,12 +255,16 @@ def read_frames(
                 yield from decoder.run(gop)
                 seen += len(gop)
         except av.error.FFmpegError as exc:
-            raise VideoError(p, f"corrupt or truncated after frame {seen}: {_why(exc)}") from None
+            raise VideoError(
+                p, f"corrupt or truncated after frame {seen}: {_why(exc)}", "truncated"
+            ) from None
         expected = int(stream.frames or 0)
         if seen == 0:
             raise VideoError(p, "no frames in the video stream")
         if expected and seen < expected:
-            raise VideoError(p, f"truncated: {seen} of the {expected} frames its header lists")
+            raise VideoError(
+                p, f"truncated: {seen} of the {expected} frames its header lists", "truncated"
+            )
 
 
 def _pts(packet: Any) -> int | None:
