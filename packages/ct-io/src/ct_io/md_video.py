@@ -108,8 +108,8 @@ def to_video_level(
     """``md`` with each clip's frame entries gathered into one per-video entry.
 
     The entry takes its keys from ``videos`` (the originals, see :func:`to_frame_level`)
-    and its ``frame_rate`` from ``frame_rates`` (else the original's; a clip with neither
-    gets none, which MegaDetector's validator rejects). ``frame_extra(video, frames)`` may
+    and its ``frame_rate`` from ``frame_rates`` (else the original's); a clip with neither
+    keeps its frame entries, since MegaDetector's validator requires a clip's frame rate. ``frame_extra(video, frames)`` may
     add keys (e.g. a roll-up). A frame entry that failed is left out of
     ``frames_processed``, as MegaDetector does; a clip whose frames all failed keeps the
     failure. Photos and per-video entries pass through; the clip takes the place of its
@@ -131,10 +131,12 @@ def to_video_level(
     for item in order:
         if isinstance(item, MDImage):
             images.append(item)
-            continue
-        images.append(
-            _video_entry(item, frames_of[item], videos.get(item), frame_rates, frame_extra)
-        )
+        elif item not in videos and (frame_rates is None or item not in frame_rates):
+            images.extend(im for _, im in frames_of[item])  # no frame rate: stays frame-level
+        else:
+            images.append(
+                _video_entry(item, frames_of[item], videos.get(item), frame_rates, frame_extra)
+            )
     return evolve(md, images=images)
 
 

@@ -71,6 +71,12 @@ def parse_frame_file(name: str) -> tuple[str, int] | None:
     return (m["video"], int(m["n"])) if m else None
 
 
+def source_file(name: str) -> str:
+    """The file an image name comes from: a frame's clip, else the name itself."""
+    ref = parse_frame_file(name)
+    return ref[0] if ref is not None else name
+
+
 @frozen
 class Sampling:
     """Which frames to read: every ``every_n``-th (from frame 0), ``per_second`` frames per

@@ -251,6 +251,7 @@ def crop(ctx: Context) -> Outcome:
     from ct_crop.crop import SETTINGS_NAME, CropSettings, RunOptions, run_crop
     from ct_crop.geometry import Strategy
     from ct_io.cct import read_cct
+    from ct_io.video import source_file
 
     c, rec = ctx.cfg.crop, data_record(ctx)
     settings = CropSettings(
@@ -270,8 +271,8 @@ def crop(ctx: Context) -> Outcome:
         categories=tuple(c.categories),
         choice=BoxChoice(c.boxes),
     )
-    jobs = [j for j in jobs if j.file in chosen]
-    skipped = [s for s in skipped if s.image in chosen]
+    jobs = [j for j in jobs if source_file(j.file) in chosen]  # a frame's source: its clip
+    skipped = [s for s in skipped if source_file(s.image) in chosen]
     summary = run_crop(
         jobs,
         Path(rec["images_dir"]),
