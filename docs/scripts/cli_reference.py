@@ -37,9 +37,9 @@ GUIDES: dict[str, list[tuple[str, str]]] = {
         ("Writing plugins", "plugins.md"),
     ],
     "ct-taxonomy": [("Label specs and taxonomy", "taxonomy.md")],
-    "ct-crop": [("Cropping", "crop.md")],
+    "ct-crop": [("Cropping", "crop.md"), ("Camera-trap video", "video.md")],
     "ct-splits": [("Dataset and splits", "splits.md")],
-    "ct-infer": [("Classifying new photos", "infer.md")],
+    "ct-infer": [("Classifying new photos", "infer.md"), ("Camera-trap video", "video.md")],
     "ct-train": [("Training", "train.md")],
 }
 HEAVY_MODULES = ("torch", "torchvision", "timm", "onnxruntime")

@@ -152,8 +152,18 @@ def test_crop_cli_on_a_clip_with_workers(media: Path, tmp_path: Path) -> None:
     write_md(parse_md(per_video_md(["cam1/clip.mp4", "cam2/clip.avi"])), tmp_path / "md.json")
     r = CliRunner().invoke(
         app,
-        ["crop", str(tmp_path / "out"), "-i", str(media), "-d", str(tmp_path / "md.json")]
-        + ["-w", "2", "--size", "32"],
+        [
+            "crop",
+            str(tmp_path / "out"),
+            "-i",
+            str(media),
+            "-d",
+            str(tmp_path / "md.json"),
+            "-w",
+            "2",
+            "--size",
+            "32",
+        ],
     )
     assert r.exit_code == 0, r.output
     assert len(list((tmp_path / "out" / "cam1" / "clip.mp4").glob("*.jpg"))) == 3
@@ -218,7 +228,9 @@ def test_detect_on_sampled_frames_writes_per_video_entries(
     # FrameDetector finds nothing in the dark frame 0, which is still listed as processed
     first = 0 if detector_cls is FileDetector else 7
     assert [d["frame_number"] for d in clip["detections"]] == list(range(first, 29, 7))
-    assert by["bad/text.mp4"]["detections"] is None and "not a video" in by["bad/text.mp4"]["failure"]
+    assert (
+        by["bad/text.mp4"]["detections"] is None and "not a video" in by["bad/text.mp4"]["failure"]
+    )
     assert by["bad/text.mp4"]["frame_rate"] == -1.0
     assert "truncated" in by["bad/truncated.avi"]["failure"]
     if detector_cls is FrameDetector:
@@ -227,7 +239,9 @@ def test_detect_on_sampled_frames_writes_per_video_entries(
         ]
         assert FileDetector.calls == [["cam1/photo.jpg"]]
     else:
-        assert FileDetector.calls[1] == [f"cam1/clip.mp4/frame{n:06d}.jpg" for n in (0, 7, 14, 21, 28)]
+        assert FileDetector.calls[1] == [
+            f"cam1/clip.mp4/frame{n:06d}.jpg" for n in (0, 7, 14, 21, 28)
+        ]
 
 
 @hookimpl
@@ -250,8 +264,17 @@ def test_detect_cli_on_a_folder_of_photos_and_clips(
     out = tmp_path / "det.json"
     r = CliRunner().invoke(
         cli.app,
-        ["detect", str(media / "cam1"), str(out), "--detector", "frames"]
-        + ["--frames-per-second", "2", "--cache-dir", str(tmp_path / "c")],
+        [
+            "detect",
+            str(media / "cam1"),
+            str(out),
+            "--detector",
+            "frames",
+            "--frames-per-second",
+            "2",
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
     )
     assert r.exit_code == 0, r.output
     from ct_io.md import read_md

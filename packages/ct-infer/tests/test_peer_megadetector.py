@@ -125,7 +125,9 @@ def test_per_video_form_matches_megadetectors_own_conversion(
 
     _, md = mixed_media
     frames, _ = to_frame_level(read_md(md))
-    frames.images = [im for im in frames.images if im.file.startswith("loc_") and ".mp4/" in im.file]
+    frames.images = [
+        im for im in frames.images if im.file.startswith("loc_") and ".mp4/" in im.file
+    ]
     frame_file = tmp_path / "frames.json"
     write_md(frames, frame_file)
     rates = {im.file: 8.0 for im in read_md(md).images if im.file.startswith("loc_")}

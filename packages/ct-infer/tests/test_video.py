@@ -32,7 +32,9 @@ def clip_entries(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {im["file"]: im for im in doc["images"] if im["file"].startswith("loc_")}
 
 
-def test_run_on_photos_and_clips(mixed_media: tuple[Path, Path], tiny_bundle: Path, tmp_path: Path) -> None:
+def test_run_on_photos_and_clips(
+    mixed_media: tuple[Path, Path], tiny_bundle: Path, tmp_path: Path
+) -> None:
     images, md = mixed_media
     out = tmp_path / "out.json"
     text = run(["run", str(images), str(tiny_bundle), "-d", str(md), "-o", str(out), "-j", "0"])
@@ -81,7 +83,7 @@ def test_clip_rollup_is_the_confidence_weighted_mean(
     1); with --smoothing 1 every frame's detections carry the clip's classification."""
     images, md = mixed_media
     out = tmp_path / "out.json"
-    run(["run", str(images), str(tiny_bundle), "-d", str(md), "-o", str(out)] + ["-j", "0"])
+    run(["run", str(images), str(tiny_bundle), "-d", str(md), "-o", str(out), "-j", "0"])
     probs = pd.read_csv(tmp_path / "out.json.classifications.csv.gz")
     labels = [c for c in probs.columns if c != "path"]
     doc = json.loads(out.read_text())
@@ -103,8 +105,19 @@ def test_clip_rollup_is_the_confidence_weighted_mean(
         assert im["clip_classifications"][0][1] == pytest.approx(mean.max(), abs=1e-4)
     out1 = tmp_path / "smooth1.json"
     run(
-        ["run", str(images), str(tiny_bundle), "-d", str(md), "-o", str(out1)]
-        + ["-j", "0", "--smoothing", "1"]
+        [
+            "run",
+            str(images),
+            str(tiny_bundle),
+            "-d",
+            str(md),
+            "-o",
+            str(out1),
+            "-j",
+            "0",
+            "--smoothing",
+            "1",
+        ]
     )
     for clip, im in clip_entries(json.loads(out1.read_text())).items():
         if clip.endswith(".mp4"):
@@ -151,7 +164,10 @@ def test_merge_per_video_results_with_crops_from_ct_crop(
     clips = {f: im for f, im in clip_entries(doc).items() if f.endswith(".mp4")}
     assert all("clip_classifications" in im for im in clips.values())
     assert all(
-        "classifications" in d for im in clips.values() for d in im["detections"] if d["conf"] >= 0.2
+        "classifications" in d
+        for im in clips.values()
+        for d in im["detections"]
+        if d["conf"] >= 0.2
     )
     frames, _ = to_frame_level(read_md(md))
     write_md(frames, tmp_path / "frames.json")

@@ -10,6 +10,7 @@ import pytest
 
 from ct_io.errors import CamtrapError
 from ct_io.video import (
+    EVERY_FRAME,
     Sampling,
     VideoError,
     frame_file,
@@ -42,7 +43,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def decoded(path: Path, sampling: Sampling = Sampling()) -> dict[int, np.ndarray]:
+def decoded(path: Path, sampling: Sampling = EVERY_FRAME) -> dict[int, np.ndarray]:
     return {f.index: np.asarray(f.image) for f in read_frames(path, sampling)}
 
 

@@ -42,14 +42,19 @@ def test_frames_of_one_clip_never_straddle_splits(tmp_path: Path) -> None:
     table = pd.read_csv(run_dir / "classification_ds.csv", dtype=str)
     frames = table[table["path"].str.contains(r"\.mp4/frame", regex=True)].copy()
     assert len(frames) >= 12  # most clips have a detection on several sampled frames
-    assert frames["path"].str.match(r"^.*loc_\d+/clip_\d{4}\.mp4/frame0000\d\d\.jpg___crop\d\d_").all()
+    assert (
+        frames["path"].str.match(r"^.*loc_\d+/clip_\d{4}\.mp4/frame0000\d\d\.jpg___crop\d\d_").all()
+    )
     frames["clip"] = frames["path"].str.split("/frame").str[0]
     # the clip's location is its folder (the demo CCT), its sequence the clip
     assert (frames["location"] == frames["clip"].str.extract(r"(loc_\d+)/")[0]).all()
     assert frames.groupby("clip")["seq_id"].nunique().eq(1).all()
     splits = yaml.safe_load((run_dir / "splits.json").read_text())
     split_of = {(d, loc): name for name, pairs in splits.items() for d, loc in pairs}
-    frames["split"] = [split_of.get((d, loc)) for d, loc in zip(frames["dataset"], frames["location"])]
+    frames["split"] = [
+        split_of.get((d, loc))
+        for d, loc in zip(frames["dataset"], frames["location"], strict=False)
+    ]
     assert frames["split"].notna().all()
     assert frames.groupby("clip")["split"].nunique().eq(1).all()
     assert frames["split"].nunique() > 1

@@ -285,7 +285,9 @@ def detect(
     ] = None,
     frames_per_second: Annotated[
         float | None,
-        typer.Option("--frames-per-second", help="Video clips: detect N frames per second instead."),
+        typer.Option(
+            "--frames-per-second", help="Video clips: detect N frames per second instead."
+        ),
     ] = None,
 ) -> None:
     """Run a detector on images lacking ground-truth boxes, caching results per detector version.

@@ -84,7 +84,6 @@ class MegaDetector:
                 continue
             yield md_image_from_dict(file, result)
 
-
     def detect_frames(self, frames: Iterable[tuple[str, Any]]) -> Iterator[MDImage]:
         """One entry per in-memory video frame ``(name, PIL image)`` (no JPEG round trip)."""
         model = self._load()

@@ -29,9 +29,9 @@ from ct_infer.chunked import ChunkedCsv
 from ct_infer.classify import RunSettings, progress_bar
 from ct_infer.crops import crop_name
 from ct_infer.image_crops import BoxJob, CropPolicy, ImageCrops
-from ct_infer.video_crops import MediaCropsDataset
 from ct_infer.merge import MergeOptions, MergeReport, merge_classifications
 from ct_infer.rollup import map_targets
+from ct_infer.video_crops import MediaCropsDataset
 from ct_io.errors import CamtrapError
 from ct_io.md import MDResults
 from ct_io.video import Sampling, is_video_file
@@ -107,9 +107,7 @@ def _identity(item: Any) -> Any:
     return item
 
 
-def _crop_batches(
-    dataset: MediaCropsDataset, settings: RunSettings
-) -> Iterator[list[ImageCrops]]:
+def _crop_batches(dataset: MediaCropsDataset, settings: RunSettings) -> Iterator[list[ImageCrops]]:
     from torch.utils.data import DataLoader
 
     loader: Any = DataLoader(

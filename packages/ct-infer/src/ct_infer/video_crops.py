@@ -81,7 +81,9 @@ class MediaCropsDataset:
         except VideoError as exc:
             return [ImageCrops(job.file, [], [], [(None, exc.reason)])]
         size = (info.width, info.height)
-        plans: dict[int, tuple[str, list[tuple[int, CropRegion]], list[tuple[int | None, str]]]] = {}
+        plans: dict[
+            int, tuple[str, list[tuple[int, CropRegion]], list[tuple[int | None, str]]]
+        ] = {}
         for number, name, boxes in job.frames:
             regions: list[tuple[int, CropRegion]] = []
             failures: list[tuple[int | None, str]] = []

@@ -91,7 +91,9 @@ class Sampling:
     def __attrs_post_init__(self) -> None:
         given = [x is not None for x in (self.every_n, self.per_second, self.frames)]
         if sum(given) > 1:
-            raise CamtrapError("choose one frame sampling: every N-th frame, N per second, or a list")
+            raise CamtrapError(
+                "choose one frame sampling: every N-th frame, N per second, or a list"
+            )
         if self.every_n is not None and self.every_n < 1:
             raise CamtrapError(f"every-n-frames must be >= 1, got {self.every_n}")
         if self.per_second is not None and not (

@@ -252,7 +252,9 @@ def build_dataset(
     clips = clip_of_frames(joined["image"])
     if clips.notna().any():  # a clip is a sequence: its frames never straddle two splits
         clip_seq = ("clip:" + out["image"]).where(clips.notna(), None)
-        out["seq_id"] = out["seq_id"].where(out["seq_id"].notna(), clip_seq) if "seq_id" in out else clip_seq
+        out["seq_id"] = (
+            out["seq_id"].where(out["seq_id"].notna(), clip_seq) if "seq_id" in out else clip_seq
+        )
     report.skipped = Counter({k: v for k, v in report.skipped.items() if v})
     out = out.sort_values("path", kind="stable").reset_index(drop=True)
     unknown = out["location"].str.startswith(UNKNOWN_LOCATION)

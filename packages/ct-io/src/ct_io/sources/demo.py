@@ -61,7 +61,6 @@ from ct_io.sources.demo_video import (
     Clip,
     clip_cct_records,
     clip_md_entry,
-    clip_size,
     encode_clip,
     plan_clips,
 )
