@@ -74,10 +74,11 @@ def baseline(bundle: Path, folder: Path, names: list[str]) -> float:
     from PIL import Image
     from torchvision import transforms
 
+    from ct_infer.backbones import model_from_bundle
     from ct_infer.bundle import load_bundle
 
     b = load_bundle(bundle)
-    model = b.build_model()
+    model = model_from_bundle(b)
     prep = b.meta.preprocessing
     tf = transforms.Compose(
         [

@@ -2,8 +2,8 @@
 
 - every relative link in docs/ (and the README) points at a file that exists, and every
   ``#anchor`` at a heading that exists;
-- every plugin hook (``ct_io.hookspecs.ALL_HOOKS``) has a section in docs/plugins.md and
-  is named in at least one test file;
+- every plugin hook (as the plugin manager lists them) has a section in docs/plugins.md
+  and a test function named for it (``test_<hook>``);
 - every ``ct-*`` command in a ``bash`` block names a real subcommand and real options;
 - every ``python`` block compiles;
 - every block fenced as ```` ```bash runnable ```` or ```` ```python runnable ```` runs
@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 import typer
 
-from ct_io.hookspecs import ALL_HOOKS
+from ct_io.plugins import make_plugin_manager
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -301,20 +301,47 @@ def test_every_doc_page_is_linked_from_the_index() -> None:
 # ---------------------------------------------------------------- hooks
 
 
-@pytest.mark.parametrize("hook", ALL_HOOKS)
+#: Every hook the plugin manager knows (an empty manager has exactly the specs).
+HOOKS = sorted(
+    name for name in dir(make_plugin_manager(load_entry_points=False).hook) if name[0] != "_"
+)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_is_documented(hook: str) -> None:
     headings = prose_with_headings((DOCS / "plugins.md").read_text())
     assert any(slug(h) == hook for h in headings), f"docs/plugins.md has no section '### {hook}'"
 
 
-def files_of_tests() -> list[Path]:
+@cache
+def names_of_test_functions() -> set[str]:
+    """Names of the test functions in every test file of the workspace."""
     files = list(REPO.glob("packages/*/tests/**/*.py")) + list((REPO / "tests").glob("**/*.py"))
-    return [f for f in files if f.resolve() != Path(__file__).resolve()]
+    return {
+        node.name
+        for f in files
+        for node in ast.walk(ast.parse(f.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name.startswith("test_")
+    }
 
 
-@pytest.mark.parametrize("hook", ALL_HOOKS)
+@pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_has_a_test(hook: str) -> None:
-    assert any(hook in f.read_text() for f in files_of_tests()), f"no test file mentions {hook}"
+    assert f"test_{hook}" in names_of_test_functions(), f"no test function is named test_{hook}"
+
+
+# ---------------------------------------------------------------- ct-train run stages
+
+
+def test_the_stage_table_lists_every_stage_in_run_order() -> None:
+    from ct_train.pipeline.runner import STAGE_NAMES
+
+    text = (DOCS / "train.md").read_text()
+    table = re.search(r"^\| stage \| does \(package\) \| writes \|\n((?:\|.*\n)+)", text, re.M)
+    assert table, "docs/train.md has no stage table (| stage | does (package) | writes |)"
+    rows = re.findall(r"^\| `([a-z_]+)` \|", table.group(1), re.MULTILINE)
+    assert tuple(rows) == STAGE_NAMES, "docs/train.md's stage table and runner.STAGES disagree"
 
 
 # ---------------------------------------------------------------- commands in bash blocks

@@ -20,8 +20,7 @@ import pytest
 from PIL import Image
 
 from ct_io.cct import read_cct
-from ct_io.plugins import make_plugin_manager
-from ct_io.registry import PluginKind, collect
+from ct_io.plugins import collect, make_plugin_manager
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "docs" / "examples" / "camtrap-example-plugin"
@@ -85,7 +84,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     )
     assert install.returncode == 0, install.stderr
     site = next(root.glob("lib/python*/site-packages"))
-    for module in ("ct_io/plugins.py", "ct_io/registry.py"):
+    for module in ("ct_io/hookspecs.py", "ct_io/plugins.py"):
         installed = (site / module).read_text()
         assert installed == (REPO / "packages/ct-io/src" / module).read_text(), f"stale {module}"
     yield root / "bin"
@@ -148,11 +147,11 @@ def test_camtrap_plugins_hides_or_selects_the_example(venv: Path) -> None:
 def test_the_registry_api_sees_the_example_without_torch(venv: Path) -> None:
     snippet = """
 import json, sys
-from ct_io.registry import PluginKind, collect
-loss = collect(PluginKind.LOSS).get("poly1")
-source = collect(PluginKind.DATA_SOURCE).get("species-folders")
+from ct_io.plugins import collect
+loss = collect("loss").get("poly1")
+source = collect("data source").get("species-folders")
 try:
-    loss.factory(3, [1, 1, 1], loss.options())
+    loss.create(3, [1, 1, 1])
     lazy = "no error"
 except ModuleNotFoundError as exc:
     lazy = exc.name
@@ -277,18 +276,16 @@ def test_poly1_loss_matches_its_formula(example_pm) -> None:  # type: ignore[no-
     import torch
     from torch.nn import functional
 
-    from ct_io.options import build_options
-
-    reg = collect(PluginKind.LOSS, example_pm).get("poly1")
+    reg = collect("loss", example_pm).get("poly1")
     logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0], [1.0, 1.0, 1.0]])
     targets = torch.tensor([0, 1, 2])
 
-    plain = reg.factory(3, [5, 5, 5], build_options(reg, {"epsilon": 0.0}))
+    plain = reg.create(3, [5, 5, 5], options={"epsilon": 0.0})
     torch.testing.assert_close(
         plain(logits, targets), functional.cross_entropy(logits, targets, reduction="none")
     )
 
-    poly = reg.factory(3, [5, 5, 5], build_options(reg, {"epsilon": 2.0}))
+    poly = reg.create(3, [5, 5, 5], options={"epsilon": 2.0})
     p_t = logits.softmax(-1)[torch.arange(3), targets]
     expected = functional.cross_entropy(logits, targets, reduction="none") + 2.0 * (1 - p_t)
     torch.testing.assert_close(poly(logits, targets), expected)

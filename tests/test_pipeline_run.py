@@ -58,10 +58,8 @@ def tiny_backbone() -> Any:
     """The tiny backbone in the process-wide plugin manager (ct-infer loads bundles through it)."""
     shared = get_plugin_manager()
     name = shared.register_plugin(TinyPlugin(), "tiny-pipeline", distribution="tests")
-    shared.registry_cache.clear()
     yield
-    shared.unregister(name=name)
-    shared.registry_cache.clear()
+    shared.unregister_plugin(name)
 
 
 def config(extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -307,7 +307,6 @@ def tiny_backbone() -> Iterator[None]:
 
     shared = get_plugin_manager()
     name = shared.register_plugin(TinyBackbone(), "tiny-sec", distribution="tests")
-    shared.registry_cache.clear()
     yield
     shared.unregister_plugin(name)
 

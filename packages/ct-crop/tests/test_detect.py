@@ -11,11 +11,12 @@ from typer.testing import CliRunner
 
 from ct_crop.detect import cache_path, detect_cached, images_without_boxes
 from ct_crop.detectors import get_detector, list_detectors
+from ct_io import hookimpl
 from ct_io.cct import from_records
 from ct_io.errors import PluginError
 from ct_io.md import MDDetection, MDImage, read_md
 from ct_io.options import ConfigError
-from ct_io.plugins import hookimpl, make_plugin_manager
+from ct_io.plugins import make_plugin_manager
 
 
 @define
@@ -122,7 +123,6 @@ def test_detect_cli_with_a_plugin_then_crop(
     from ct_io import plugins
 
     monkeypatch.setattr(plugins, "get_plugin_manager", lambda: pm)
-    monkeypatch.setattr("ct_io.registry.get_plugin_manager", lambda: pm)
     files = tmp_path / "files.txt"
     names = sorted(p.name for p in (md_test / "images").iterdir())[:2]
     files.write_text("\n".join(names))

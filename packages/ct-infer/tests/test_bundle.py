@@ -8,6 +8,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from ct_infer.backbones import model_from_bundle
 from ct_infer.bundle import BundleError, load_bundle, read_bundle_meta, save_tensors
 from ct_infer.cli import app
 
@@ -18,12 +19,12 @@ def test_round_trip_rebuilds_the_same_network(tiny_bundle: Path) -> None:
     assert meta.labels == ["antelope", "bird", "carnivore", "primate"]
     assert meta.backbone == "timm:test_efficientnet" and meta.preprocessing.input_size == 64
     assert meta.crop == {"square": True} and meta.temperature == 1.0
-    model = bundle.build_model()
+    model = model_from_bundle(bundle)
     for key, value in model.state_dict().items():
         assert torch.equal(value, bundle.state_dict[key])
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        assert torch.allclose(model(x), load_bundle(tiny_bundle).build_model()(x))
+        assert torch.allclose(model(x), model_from_bundle(load_bundle(tiny_bundle))(x))
     assert read_bundle_meta(tiny_bundle) == meta
 
 
@@ -82,7 +83,7 @@ def test_metadata_that_does_not_fit_is_one_line(tiny_bundle: Path, tmp_path: Pat
     broken = bundle.with_meta(labels=["only", "two"])
     path = save_tensors(tmp_path / "two.safetensors", broken.state_dict, broken.meta)
     with pytest.raises(BundleError, match="weights do not fit") as err:
-        load_bundle(path).build_model()
+        model_from_bundle(load_bundle(path))
     assert "\n" not in str(err.value)
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from ct_infer.backbones import model_from_bundle
 from ct_infer.bundle import load_bundle, save_tensors
 from ct_infer.classify import RunSettings, classify_crops
 from ct_infer.cli import app
@@ -71,7 +72,7 @@ def test_torchscript_runs_without_camtrap(calibrated_bundle: Path, tmp_path: Pat
 def test_foreign_torchscript_needs_labels_and_size(tiny_bundle: Path, tmp_path: Path) -> None:
     from ct_io.errors import CamtrapError
 
-    model = load_bundle(tiny_bundle).build_model()
+    model = model_from_bundle(load_bundle(tiny_bundle))
     plain = tmp_path / "foreign.pt"
     torch.jit.save(torch.jit.trace(model, torch.zeros(1, 3, 64, 64)), str(plain))
     with pytest.raises(CamtrapError, match="--label-index and --image-size"):

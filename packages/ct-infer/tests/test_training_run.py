@@ -119,9 +119,10 @@ def test_evaluate_a_foreign_model_with_seed_params(
     """The seed's way: params.json + a compiled model that carries no labels or size."""
     import torch
 
+    from ct_infer.backbones import model_from_bundle
     from ct_infer.bundle import load_bundle
 
-    model = load_bundle(tiny_bundle).build_model()
+    model = model_from_bundle(load_bundle(tiny_bundle))
     compiled = tmp_path / "ckpt_compiled.pt"
     torch.jit.save(torch.jit.trace(model, torch.zeros(1, 3, 64, 64)), str(compiled))
     log_dir = tmp_path / "logs" / "20200803_145515"

@@ -10,8 +10,8 @@ import attrs
 import pytest
 
 from ct_io.errors import CamtrapError
-from ct_io.options import ConfigError, build_options, parse_key_values, structure
-from ct_io.registry import PluginKind, Registration
+from ct_io.options import ConfigError, parse_key_values, structure
+from ct_io.plugins import Registration, build_options
 
 
 class Split(enum.Enum):
@@ -35,7 +35,7 @@ class SourceOptions:
 
 
 def registration(options: type | None) -> Registration:
-    return Registration(PluginKind.DATA_SOURCE, "s3", lambda o: o, options, "", "p", "d")
+    return Registration("data source", "s3", lambda o: o, options, "", "p", "d")
 
 
 def problems(data: object) -> list[str]:

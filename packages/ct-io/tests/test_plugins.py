@@ -20,17 +20,17 @@ import pytest
 
 from ct_io import hookimpl
 from ct_io.errors import PluginError
-from ct_io.hookspecs import ALL_HOOKS, Register
+from ct_io.hookspecs import KINDS, Register
 from ct_io.plugins import (
     BUILTIN_DISTRIBUTIONS,
     PLUGINS_ENV,
     CamtrapPluginManager,
     allowed_plugins_from_env,
     check_pending,
+    collect,
     get_plugin_manager,
     make_plugin_manager,
 )
-from ct_io.registry import PluginKind, collect
 
 LOSS_PLUGIN = """
 from ct_io import hookimpl
@@ -76,7 +76,7 @@ def loss_names(pm: CamtrapPluginManager) -> dict[str, tuple[str, str]]:
     """Losses from non-built-in plugins (ct-train's built-in losses may be installed too)."""
     return {
         r.name: (r.plugin, r.distribution)
-        for r in collect(PluginKind.LOSS, pm)
+        for r in collect("loss", pm)
         if r.distribution not in BUILTIN_DISTRIBUTIONS
     }
 
@@ -88,7 +88,7 @@ def test_builtins_load_through_the_entry_point_group(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv(PLUGINS_ENV, raising=False)
     pm = make_plugin_manager()
     assert pm.has_plugin("ct_io")
-    assert pm.distribution_of("ct_io") == "ct-io"
+    assert pm.distributions["ct_io"] == "ct-io"
     assert pm.get_plugin("ct_io").__name__ == "ct_io.builtin_plugins"
 
 
@@ -104,7 +104,7 @@ def test_throwaway_plugin_is_registered_and_unregistered() -> None:
         def ct_register_losses(self, register: Register) -> None:
             register("poly1", lambda *a: None, description="Poly-1")
 
-    assert "poly1" not in collect(PluginKind.LOSS, pm)
+    assert "poly1" not in collect("loss", pm)
     pm.register_plugin(Throwaway(), "throwaway")
     assert loss_names(pm) == {"poly1": ("throwaway", "?")}
     pm.unregister_plugin("throwaway")
@@ -146,7 +146,7 @@ def test_misspelled_hook_fails_loudly_with_known_hooks() -> None:
     message = str(info.value)
     assert "plugin 'typo' (camtrap-typo) implements unknown hook 'ct_register_backbone'" in message
     assert "did you mean 'ct_register_backbones'?" in message
-    for hook in ALL_HOOKS:
+    for hook in KINDS.values():
         assert hook in message
     assert "\n" not in message
     assert not pm.has_plugin("typo"), "a rejected plugin must not stay registered"
@@ -312,7 +312,7 @@ def test_plugin_whose_hook_raises_is_named(
     make_dist("camtrap-lazy", {"lazy": "lazy_plugin"}, {"lazy_plugin": source})
     pm = make_plugin_manager()
     with pytest.raises(PluginError) as info:
-        collect(PluginKind.DETECTOR, pm)
+        collect("detector", pm)
     assert str(info.value).startswith(
         "plugin 'lazy' (camtrap-lazy) failed in ct_register_detectors"
     )
@@ -364,7 +364,7 @@ def test_same_loss_from_two_installed_plugins_names_both_distributions(
     make_dist("camtrap-two", {"two": "two_plugin"}, {"two_plugin": LOSS_PLUGIN.format(name="twin")})
     pm = make_plugin_manager()
     with pytest.raises(PluginError) as info:
-        collect(PluginKind.LOSS, pm)
+        collect("loss", pm)
     message = str(info.value)
     assert "loss 'twin' is registered twice" in message
     assert "plugin 'one' (camtrap-one)" in message

@@ -11,9 +11,15 @@ import pytest
 
 from ct_io import hookimpl
 from ct_io.errors import PluginError
-from ct_io.hookspecs import ALL_HOOKS, Register
-from ct_io.plugins import CamtrapPluginManager, make_plugin_manager
-from ct_io.registry import PluginKind, Registration, Registry, collect
+from ct_io.hookspecs import KINDS, Register
+from ct_io.options import ConfigError
+from ct_io.plugins import (
+    CamtrapPluginManager,
+    Registration,
+    Registry,
+    collect,
+    make_plugin_manager,
+)
 
 
 @attrs.frozen
@@ -39,7 +45,8 @@ def plugin_from(**hooks: Callable[[Register], None]) -> object:
 
 
 def test_every_hook_has_a_kind() -> None:
-    assert sorted(kind.hook_name for kind in PluginKind) == sorted(ALL_HOOKS)
+    hooks = [name for name in dir(empty_pm().hook) if not name.startswith("_")]
+    assert sorted(KINDS.values()) == sorted(hooks)
 
 
 def test_ct_register_data_sources() -> None:
@@ -50,9 +57,9 @@ def test_ct_register_data_sources() -> None:
 
     pm = empty_pm()
     pm.register_plugin(Plugin(), "sources", distribution="camtrap-sources")
-    reg = collect(PluginKind.DATA_SOURCE, pm).get("folder")
+    reg = collect("data source", pm).get("folder")
     assert reg == Registration(
-        PluginKind.DATA_SOURCE,
+        "data source",
         "folder",
         factory,
         ThresholdOptions,
@@ -71,7 +78,7 @@ def test_ct_register_detectors() -> None:
 
     pm = empty_pm()
     pm.register_plugin(Plugin(), "detectors")
-    detectors = collect(PluginKind.DETECTOR, pm)
+    detectors = collect("detector", pm)
     assert detectors.names() == ["mdv5a", "mdv5b"]
     assert detectors.get("mdv5b").options is None
     assert detectors.get("mdv5a").factory("x") == ("x",)
@@ -85,8 +92,8 @@ def test_ct_register_backbones() -> None:
 
     pm = empty_pm()
     pm.register_plugin(Plugin(), "backbones")
-    assert [r.description for r in collect(PluginKind.BACKBONE, pm)] == ["ResNet-18"]
-    assert len(collect(PluginKind.LOSS, pm)) == 0, "kinds do not leak into each other"
+    assert [r.description for r in collect("backbone", pm)] == ["ResNet-18"]
+    assert len(collect("loss", pm)) == 0, "kinds do not leak into each other"
 
 
 def test_ct_register_losses() -> None:
@@ -98,7 +105,7 @@ def test_ct_register_losses() -> None:
 
     pm = empty_pm()
     pm.register_plugin(Plugin(), "losses")
-    losses = collect(PluginKind.LOSS, pm)
+    losses = collect("loss", pm)
     assert losses.names() == ["ce", "focal"], "listed sorted by name"
     assert "ce" in losses and "dice" not in losses
 
@@ -117,8 +124,8 @@ def test_ct_register_loggers() -> None:
     pm = empty_pm()
     pm.register_plugin(Plugin(), "loggers")
     pm.register_plugin(Other(), "other")
-    assert collect(PluginKind.LOGGER, pm).get("console").plugin == "loggers"
-    assert collect(PluginKind.LOSS, pm).get("console").plugin == "other"
+    assert collect("logger", pm).get("console").plugin == "loggers"
+    assert collect("loss", pm).get("console").plugin == "other"
 
 
 # ---------------------------------------------------------------- lookups
@@ -133,7 +140,7 @@ def test_unknown_name_suggests_close_matches() -> None:
 
     pm.register_plugin(plugin_from(ct_register_backbones=backbones), "b")
     with pytest.raises(PluginError) as info:
-        collect(PluginKind.BACKBONE, pm).get("efficientnet-b0")
+        collect("backbone", pm).get("efficientnet-b0")
     message = str(info.value)
     assert message.startswith(
         "unknown backbone 'efficientnet-b0' — did you mean 'efficientnet_b0', 'efficientnet_b3'?"
@@ -143,11 +150,28 @@ def test_unknown_name_suggests_close_matches() -> None:
 
 
 def test_unknown_name_without_close_match_lists_what_is_known() -> None:
-    registry = Registry(PluginKind.LOSS, {})
+    registry = Registry("loss", {})
     with pytest.raises(PluginError) as info:
         registry.get("focal")
     assert "did you mean" not in str(info.value)
     assert "known: none" in str(info.value)
+
+
+def test_create_passes_validated_options_to_factories_that_take_them() -> None:
+    def losses(register: Register) -> None:
+        register("tuned", factory, options=ThresholdOptions)
+        register("plain", factory)
+
+    pm = empty_pm()
+    pm.register_plugin(plugin_from(ct_register_losses=losses), "p")
+    tuned, plain = collect("loss", pm).get("tuned"), collect("loss", pm).get("plain")
+    assert tuned.create(3, [1, 2], options={"threshold": 0.5}) == (3, [1, 2], ThresholdOptions(0.5))
+    assert tuned.create(3, [1, 2]) == (3, [1, 2], ThresholdOptions())
+    assert plain.create(3, [1, 2]) == (3, [1, 2]), "no options argument when it takes none"
+    with pytest.raises(ConfigError, match=r"loss 'plain' options: \$: takes no options, got x"):
+        plain.create(3, [1, 2], options={"x": 1})
+    with pytest.raises(ConfigError, match="unknown key 'treshold'"):
+        tuned.create(3, [1, 2], options={"treshold": 1})
 
 
 # ---------------------------------------------------------------- duplicates and bad calls
@@ -167,13 +191,13 @@ def test_duplicate_name_names_both_plugins_and_distributions() -> None:
         plugin_from(ct_register_losses=second), "second", distribution="camtrap-second"
     )
     with pytest.raises(PluginError) as info:
-        collect(PluginKind.LOSS, pm)
+        collect("loss", pm)
     assert str(info.value).startswith(
         "loss 'focal' is registered twice: by plugin 'first' (camtrap-first) "
         "and by plugin 'second' (camtrap-second)"
     )
     pm.unregister_plugin("second")
-    assert collect(PluginKind.LOSS, pm).get("focal").plugin == "first"
+    assert collect("loss", pm).get("focal").plugin == "first"
 
 
 @pytest.mark.parametrize(
@@ -211,7 +235,7 @@ def test_bad_register_calls_name_the_plugin(
         plugin_from(ct_register_losses=call), "sloppy", distribution="camtrap-sloppy"
     )
     with pytest.raises(PluginError) as info:
-        collect(PluginKind.LOSS, pm)
+        collect("loss", pm)
     assert "plugin 'sloppy' (camtrap-sloppy)" in str(info.value)
     assert expected in str(info.value)
 
@@ -228,15 +252,15 @@ def test_collect_is_cached_until_plugins_change() -> None:
         register("ce", factory)
 
     pm.register_plugin(plugin_from(ct_register_losses=losses), "a")
-    first = collect(PluginKind.LOSS, pm)
-    assert collect(PluginKind.LOSS, pm) is first
+    first = collect("loss", pm)
+    assert collect("loss", pm) is first
     assert calls == ["called"]
 
     def more(register: Register) -> None:
         register("focal", factory)
 
     pm.register_plugin(plugin_from(ct_register_losses=more), "b")
-    assert collect(PluginKind.LOSS, pm).names() == ["ce", "focal"]
+    assert collect("loss", pm).names() == ["ce", "focal"]
     assert calls == ["called", "called"]
 
 
@@ -251,6 +275,6 @@ def test_a_failed_collect_is_not_cached() -> None:
 
     pm.register_plugin(plugin_from(ct_register_losses=flaky), "flaky")
     with pytest.raises(PluginError, match="disk on fire"):
-        collect(PluginKind.LOSS, pm)
+        collect("loss", pm)
     state["fail"] = False
-    assert collect(PluginKind.LOSS, pm).names() == ["ce"]
+    assert collect("loss", pm).names() == ["ce"]

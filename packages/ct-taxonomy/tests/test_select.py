@@ -13,7 +13,7 @@ from ct_io.tables import read_queried_images, write_queried_images
 from ct_taxonomy.mislabeled import read_mislabeled_csv, read_mislabeled_dir
 from ct_taxonomy.sampling import sample_with_priority
 from ct_taxonomy.select import NamedDataset, SpecError, select_images
-from ct_taxonomy.spec import spec_from_dict
+from ct_taxonomy.spec import every_category_spec, spec_from_dict
 from ct_taxonomy.taxonomy import Taxonomy
 
 CANID = {"taxa": [{"level": "family", "name": "canidae"}]}
@@ -50,6 +50,18 @@ def test_each_image_gets_its_label(taxonomy: Taxonomy, datasets: list[NamedDatas
     coy = sel.images["beta/b/coy1.jpg"]
     assert (coy.dataset, coy.location, coy.dataset_class, coy.bbox) == ("beta", "0", "Coyote", None)
     assert sel.counts().loc["canid"].to_dict() == {"alpha": 6, "beta": 3}
+
+
+def test_every_category_spec_selects_each_category_as_its_own_label(
+    datasets: list[NamedDataset],
+) -> None:
+    beta = datasets[1]
+    spec = every_category_spec(beta.cct.categories["name"].tolist(), "beta")
+    assert list(spec.labels) == ["bird", "blank", "cervid", "coyote", "fox", "human", "muledeer"]
+    sel = select_images(spec, [beta], None)
+    assert keys(sel, "coyote") == {"beta/b/coy1.jpg", "beta/b/coy2.jpg"}  # "Coyote" in the CCT
+    assert keys(sel, "muledeer") == {"beta/b/mule1.jpg", "beta/b/mule2.jpg", "beta/b/mule3.jpg"}
+    assert len(sel.images) == 10
 
 
 def test_two_species_in_one_frame_is_a_reported_conflict(

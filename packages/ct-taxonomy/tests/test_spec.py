@@ -9,6 +9,7 @@ import pytest
 from ct_io.errors import CamtrapError, FormatError
 from ct_io.jsonio import read_json
 from ct_taxonomy.spec import (
+    every_category_spec,
     read_spec,
     spec_dict_from_csv,
     spec_from_dict,
@@ -188,3 +189,13 @@ def test_read_spec_bad_files(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(CamtrapError, match="not a UTF-8"):
         read_spec(binary)
+
+
+def test_every_category_spec_leaves_out_empty_and_needs_one_other() -> None:
+    spec = every_category_spec(["Empty", " Deer ", "deer", "fox", ""], "cams")
+    assert spec_to_dict(spec) == {
+        "deer": {"dataset_labels": {"cams": ["deer"]}},
+        "fox": {"dataset_labels": {"cams": ["fox"]}},
+    }
+    with pytest.raises(CamtrapError, match=r"^cams: no category other than 'empty' to train on$"):
+        every_category_spec(["empty", "EMPTY"], "cams")

@@ -19,7 +19,6 @@ def test_predict_writes_outputs_per_label(dataset: Path, tmp_path: Path, pm, mon
     cfg = write_config(tmp_path / "run", dataset, {"train": {"epochs": 1}})
     start(cfg, pm=pm)
     monkeypatch.setattr("ct_io.plugins.get_plugin_manager", lambda: pm)
-    monkeypatch.setattr("ct_io.registry.get_plugin_manager", lambda: pm)
     result = CliRunner().invoke(
         app, ["predict", "--config", str(cfg), "--checkpoint", "best.pt", "--split", "test"]
     )

@@ -1,21 +1,64 @@
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
 from conftest import write_config
-from ct_io.errors import CamtrapError
+from ct_io import hookimpl
+from ct_io.errors import CamtrapError, PluginError
+from ct_io.hookspecs import ExperimentLogger, Register
+from ct_io.plugins import make_plugin_manager
 from ct_train.engine import start
-from ct_train.loggers import comet_settings, list_loggers
+from ct_train.loggers import comet_settings, list_loggers, make_loggers
 
 SECRET = "sk-test-0123456789abcdef"
 
 
 def test_builtin_loggers_registered() -> None:
     assert {r.name for r in list_loggers()} >= {"console", "tensorboard", "comet"}
+
+
+class MetricsOnly:
+    """A logger with the three metric methods but none of the progress ones."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int, *, prefix: str = "") -> None:
+        pass
+
+    def log_figure(self, tag: str, image: Any, step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Subclassed(MetricsOnly, ExperimentLogger):
+    """The same, subclassing the protocol: its progress methods are inherited no-ops."""
+
+
+def test_a_logger_has_every_method_of_the_protocol(tmp_path: Path) -> None:
+    class Plugin:
+        @hookimpl
+        def ct_register_loggers(self, register: Register) -> None:
+            register("partial", lambda run_dir, config: MetricsOnly())
+            register("subclassed", lambda run_dir, config: Subclassed())
+
+    pm = make_plugin_manager(load_entry_points=False)
+    pm.register_plugin(Plugin(), "mine", distribution="camtrap-mine")
+    [logger] = make_loggers(
+        [types.SimpleNamespace(name="subclassed", options={})], tmp_path, {}, pm
+    )
+    logger.start_epoch(0, 10)
+    logger.log_step(5, {"loss": 1.0})
+    logger.end_epoch()
+    with pytest.raises(PluginError) as err:
+        make_loggers([types.SimpleNamespace(name="partial", options={})], tmp_path, {}, pm)
+    assert str(err.value).startswith(
+        "logger 'partial' of plugin 'mine' (camtrap-mine) has no start_epoch, log_step, end_epoch"
+    )
 
 
 def test_tensorboard_gets_scalars_confusion_matrix_and_extreme_examples(

@@ -266,8 +266,3 @@ def _frames_for_clips(files: Iterable[str], det: Mapping[str, object]) -> list[s
     for f in files:
         out.extend(frames.get(f, [f]) if is_video_file(f) else [f])
     return out
-
-
-def count_boxes(jobs: Iterable[ImageJob]) -> int:
-    """How many boxes the jobs hold."""
-    return sum(len(j.boxes) for j in jobs)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ct_io.options import build_options
-from ct_io.registry import PluginKind, Registration, collect
+from ct_io.plugins import Registration, collect
 
 if TYPE_CHECKING:
     from ct_io.hookspecs import Detector
@@ -22,7 +21,7 @@ DEFAULT_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}
 
 def list_detectors(pm: CamtrapPluginManager | None = None) -> list[Registration]:
     """Every registered detector, sorted by name."""
-    return list(collect(PluginKind.DETECTOR, pm))
+    return list(collect("detector", pm))
 
 
 def get_detector(
@@ -33,9 +32,7 @@ def get_detector(
     An unknown name raises ``PluginError`` suggesting close matches; bad options raise
     ``ConfigError`` with one line per problem.
     """
-    reg = collect(PluginKind.DETECTOR, pm).get(name)
-    built = build_options(reg, options or {})
-    detector: Detector = reg.factory(built) if reg.options is not None else reg.factory()
+    detector: Detector = collect("detector", pm).get(name).create(options=options)
     return detector
 
 

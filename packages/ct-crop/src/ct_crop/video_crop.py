@@ -125,9 +125,9 @@ def crop_video(job: VideoJob, ctx: _Context) -> ImageResult:
                         )
                         _save_jpeg(crop, target, ctx)
                         made += 1
-                target = full[frame.index]
-                if target is not None:
-                    _save_jpeg(frame.image, target, ctx)
+                full_target = full[frame.index]
+                if full_target is not None:
+                    _save_jpeg(frame.image, full_target, ctx)
                 done.add(frame.index)
         except VideoError as exc:  # frames read before the fault keep their crops
             failures.append(_failure(job.file, None, exc.kind, exc.reason))

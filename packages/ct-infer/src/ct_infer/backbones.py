@@ -1,5 +1,5 @@
 """Classifier backbones: what a backbone factory returns, where starting weights come from,
-and the typed accessors over the backbone registry.
+the typed accessors over the backbone registry, and the network a bundle describes.
 
 A backbone factory is called as ``factory(num_classes, pretrained, options)`` and returns a
 :class:`BuiltBackbone`: the ``torch.nn.Module`` plus the preprocessing its weights expect.
@@ -16,25 +16,18 @@ import enum
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from attrs import evolve, field, frozen
 
+from ct_infer.bundle import Bundle, BundleError, load_weights_into
+from ct_infer.preprocessing import Preprocessing
 from ct_io.errors import CamtrapError
-from ct_io.options import build_options
-from ct_io.registry import PluginKind, Registration, Registry, collect
+from ct_io.plugins import CamtrapPluginManager, Registration, Registry, collect
 
 if TYPE_CHECKING:
     import torch
 
-    from ct_io.plugins import CamtrapPluginManager
-
-#: How a crop becomes the square network input: ``squash`` resizes to size × size (crops
-#: are square already when made with square crops); ``center-crop`` resizes the short side
-#: then cuts the centre.
-ResizePolicy = Literal["squash", "center-crop"]
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 TIMM_PREFIX = "timm:"
 
 
@@ -79,41 +72,6 @@ class PretrainedSource:
 
 
 @frozen
-class Preprocessing:
-    """What the network expects of its input."""
-
-    input_size: int
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    resize: ResizePolicy = "squash"
-    interpolation: Literal["bilinear", "bicubic"] = "bilinear"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "input_size": self.input_size,
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "resize": self.resize,
-            "interpolation": self.interpolation,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Preprocessing:
-        return cls(
-            input_size=int(data["input_size"]),
-            mean=_triple(data["mean"]),
-            std=_triple(data["std"]),
-            resize=data.get("resize", "squash"),
-            interpolation=data.get("interpolation", "bilinear"),
-        )
-
-
-def _triple(values: Any) -> tuple[float, float, float]:
-    a, b, c = (float(v) for v in values)
-    return (a, b, c)
-
-
-@frozen
 class BuiltBackbone:
     """A network with a fresh ``num_classes`` head, and the preprocessing its weights expect."""
 
@@ -128,7 +86,7 @@ class BuiltBackbone:
 
 def backbone_registry(pm: CamtrapPluginManager | None = None) -> Registry:
     """Every registered backbone."""
-    return collect(PluginKind.BACKBONE, pm)
+    return collect("backbone", pm)
 
 
 def list_backbones(pm: CamtrapPluginManager | None = None) -> list[str]:
@@ -163,25 +121,27 @@ def build_backbone(
         else PretrainedSource.parse(pretrained)
     )
     reg, raw = resolve_backbone(name, options, pm)
-    opts = build_options(reg, raw)
-    if source.kind is PretrainedKind.BUNDLE:
-        built = (
-            reg.factory(num_classes, PretrainedSource(), opts)
-            if reg.options
-            else reg.factory(num_classes, PretrainedSource())
-        )
-        from ct_infer.bundle import load_weights_into
-
-        assert source.path is not None
-        load_weights_into(built.module, source.path, expect_backbone=name)
-    else:
-        built = (
-            reg.factory(num_classes, source, opts)
-            if reg.options
-            else reg.factory(num_classes, source)
-        )
+    start = PretrainedSource() if source.kind is PretrainedKind.BUNDLE else source
+    built = reg.create(num_classes, start, options=raw)
     if not isinstance(built, BuiltBackbone):
         raise CamtrapError(
             f"backbone {name!r} (plugin {reg.plugin!r}) returned {type(built).__name__}, not BuiltBackbone"
         )
+    if source.kind is PretrainedKind.BUNDLE:
+        assert source.path is not None
+        load_weights_into(built.module, source.path, expect_backbone=name)
     return evolve(built, options=raw)
+
+
+def model_from_bundle(bundle: Bundle, pm: CamtrapPluginManager | None = None) -> torch.nn.Module:
+    """The network a bundle describes, with its weights, in eval mode."""
+    meta = bundle.meta
+    built = build_backbone(meta.backbone, meta.num_classes, None, meta.backbone_options, pm)
+    try:
+        built.module.load_state_dict(bundle.state_dict, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise BundleError(
+            f"{bundle.path or 'bundle'}: weights do not fit {meta.backbone} ({first})"
+        ) from None
+    return built.module.eval()

@@ -1,5 +1,8 @@
 """Model bundles: one ``.safetensors`` file with the weights and everything needed to use them.
 
+This module is the file format only; ``ct_infer.backbones.model_from_bundle`` builds the
+network a bundle describes.
+
 The safetensors header carries the metadata as JSON (backbone and options, labels,
 preprocessing, the crop strategy of the training crops, each label's taxonomy, the
 training-config digest, calibration temperature, versions) and a SHA-256 of the weights.
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import asdict, evolve, field, frozen
 
 from ct_infer import __version__
-from ct_infer.backbones import Preprocessing
+from ct_infer.preprocessing import Preprocessing
 from ct_io.atomic import write_bytes_atomic
 from ct_io.errors import CamtrapError
 
@@ -95,22 +98,6 @@ class Bundle:
     meta: BundleMeta
     state_dict: dict[str, torch.Tensor]
     path: Path | None = None
-
-    def build_model(self) -> torch.nn.Module:
-        """The network with these weights, in eval mode."""
-        from ct_infer.backbones import build_backbone
-
-        built = build_backbone(
-            self.meta.backbone, self.meta.num_classes, None, self.meta.backbone_options
-        )
-        try:
-            built.module.load_state_dict(self.state_dict, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise BundleError(
-                f"{self.path or 'bundle'}: weights do not fit {self.meta.backbone} ({first})"
-            ) from None
-        return built.module.eval()
 
     def with_meta(self, **changes: Any) -> Bundle:
         return evolve(self, meta=evolve(self.meta, **changes))

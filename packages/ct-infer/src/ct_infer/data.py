@@ -16,7 +16,7 @@ import numpy as np
 from attrs import frozen
 from PIL import Image, ImageOps
 
-from ct_infer.backbones import Preprocessing
+from ct_infer.preprocessing import Preprocessing
 from ct_io.paths import safe_join
 
 if TYPE_CHECKING:

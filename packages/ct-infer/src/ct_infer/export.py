@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ct_infer.backbones import model_from_bundle
 from ct_infer.bundle import Bundle
 from ct_infer.predictor import ONNX_META, TORCHSCRIPT_META
 from ct_io.atomic import write_bytes_atomic
@@ -30,7 +31,7 @@ ONNX_OPSET = 17
 def _exportable(bundle: Bundle) -> torch.nn.Module:
     import torch
 
-    model: Any = bundle.build_model()
+    model: Any = model_from_bundle(bundle)
     if hasattr(model, "set_swish"):  # efficientnet-pytorch: memory-efficient swish is not traceable
         model.set_swish(memory_efficient=False)
 
@@ -124,7 +125,7 @@ def max_abs_difference(bundle: Bundle, exported: str | os.PathLike[str], batch: 
 
     x = example_input(bundle, batch)
     with torch.no_grad():
-        reference = bundle.build_model()(x) / bundle.meta.temperature
+        reference = model_from_bundle(bundle)(x) / bundle.meta.temperature
     loaded = load_classifier(exported)
     if loaded.kind == "onnx":
         name = loaded.module.get_inputs()[0].name

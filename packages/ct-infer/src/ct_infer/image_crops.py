@@ -25,8 +25,8 @@ from ct_crop.geometry import (
 )
 from ct_crop.images import ImageLoadError, decode_image, open_image
 from ct_crop.render import render_crop
-from ct_infer.backbones import Preprocessing
 from ct_infer.data import to_network_input
+from ct_infer.preprocessing import Preprocessing
 from ct_io.errors import CamtrapError, UnsafePathError
 from ct_io.paths import safe_join
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import define, field
 
-from ct_infer.backbones import Preprocessing
+from ct_infer.backbones import model_from_bundle
 from ct_infer.bundle import SUFFIX, BundleMeta, load_bundle
+from ct_infer.preprocessing import Preprocessing
 from ct_io.errors import CamtrapError
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def load_classifier(
             meta.preprocessing,
             "bundle",
             meta.name or p.stem,
-            bundle.build_model(),
+            model_from_bundle(bundle),
             temperature=meta.temperature,
             meta=meta,
         )

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import frozen
 
-from ct_infer.backbones import BuiltBackbone, Preprocessing, PretrainedKind, PretrainedSource
+from ct_infer.backbones import BuiltBackbone, PretrainedKind, PretrainedSource
+from ct_infer.preprocessing import Preprocessing
 from ct_io.errors import CamtrapError
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ct_io.plugins import hookimpl
+from ct_io import hookimpl
 
 
 @hookimpl

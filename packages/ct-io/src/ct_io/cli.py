@@ -91,18 +91,19 @@ def plugins(
 
     Each row names the plugin and the distribution (installed package) that provided it.
     """
-    from ct_io.registry import PluginKind, collect
+    from ct_io.hookspecs import KINDS
+    from ct_io.plugins import collect
 
     rows = [
         {
-            "kind": kind.value,
+            "kind": kind,
             "name": reg.name,
             "plugin": reg.plugin,
             "distribution": reg.distribution,
             "description": reg.description,
             "options": [a.name for a in attrs.fields(reg.options)] if reg.options else [],
         }
-        for kind in PluginKind
+        for kind in KINDS
         for reg in collect(kind)
     ]
     if as_json:

@@ -1,45 +1,47 @@
-"""Every extension point of the toolkit, in one file.
+"""Every extension point of the toolkit, in one file: the hooks and the types they name.
 
-A plugin is a module (usually a tiny package) with functions marked ``@ct_io.hookimpl``
-whose names match the hooks below. Each hook receives a ``register`` callback; call it
-once per thing the plugin provides::
-
-    from ct_io import hookimpl
+A plugin is a module with functions marked ``@ct_io.hookimpl`` whose names match the hooks
+below. Each hook receives a ``register`` callback; call it once per thing provided::
 
     @hookimpl
     def ct_register_losses(register):
         register("poly1", make_poly1_loss, options=Poly1Options, description="Poly-1 loss")
 
-``register(name, factory, *, options=None, description="")``:
-
-- ``name``: the name users type (``--loss poly1``, ``backbone: poly1`` in a config).
-  Names are unique per kind across all plugins; a duplicate fails naming both plugins.
-- ``factory``: what the host calls to make the thing; its call signature per kind is
-  documented on each hook.
-- ``options``: an attrs class describing the factory's options. The host builds it from
-  user input with cattrs (unknown keys rejected, one error line per problem), and passes
-  the instance to the factory. ``None`` when the thing takes no options.
-- ``description``: one line shown by ``ct-io plugins``.
-
-Types named under ``TYPE_CHECKING`` are never imported at run time, so ct-io does not
-import torch.
+``name`` is what users type (unique per kind across plugins); ``factory`` is called with
+the arguments documented on each hook, then the options: an instance of the attrs class
+``options`` built from user input (omitted when ``options`` is None); ``description`` is
+one line for ``ct-io plugins``. This module imports nothing above it (types of other
+packages are named under ``TYPE_CHECKING`` only), so ct-io never imports torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
+from attrs import frozen
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
     from ct_io.md import MDImage
-    from ct_io.sources.base import FetchedDataset
 
 hookspec = pluggy.HookspecMarker("camtrap")
+hookimpl = pluggy.HookimplMarker("camtrap")
+
+#: What each hook registers, as users read it ("loss" → "ct_register_losses"); filled by
+#: the ``@_registers`` marks below, so the hooks are listed once, by their definitions.
+KINDS: dict[str, str] = {}
+
+
+def _registers(kind: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    def mark(spec: Callable[..., None]) -> Callable[..., None]:
+        KINDS[kind] = spec.__name__
+        return hookspec(spec)
+
+    return mark
 
 
 class Register(Protocol):
@@ -53,6 +55,16 @@ class Register(Protocol):
         options: type | None = None,
         description: str = "",
     ) -> None: ...
+
+
+@frozen
+class FetchedDataset:
+    """Where a fetched dataset landed: its CCT file, images folder and optional MD JSON."""
+
+    name: str
+    cct_path: Path
+    images_dir: Path
+    detections_path: Path | None = None
 
 
 class DataSource(Protocol):
@@ -81,7 +93,7 @@ class Detector(Protocol):
 
 
 class ExperimentLogger(Protocol):
-    """What a logger factory returns: receives metrics and images during training."""
+    """What a logger factory returns. Subclass it to inherit the progress methods as no-ops."""
 
     def log_metrics(self, metrics: dict[str, float], step: int, *, prefix: str = "") -> None: ...
 
@@ -89,16 +101,28 @@ class ExperimentLogger(Protocol):
 
     def close(self) -> None: ...
 
+    def start_epoch(self, epoch: int, total_steps: int, done: int = 0) -> None:
+        """An epoch of ``total_steps`` steps starts, ``done`` of them already taken (resume)."""
+        return None
 
-@hookspec
+    def log_step(self, step_in_epoch: int, metrics: Mapping[str, float]) -> None:
+        """Live progress: the loss and learning rate every ``train.log_every_steps`` steps."""
+        return None
+
+    def end_epoch(self) -> None:
+        """The epoch's steps are done (evaluation follows)."""
+        return None
+
+
+@_registers("data source")
 def ct_register_data_sources(register: Register) -> None:
     """Register data sources (``ct-io fetch <name>``, ``sources:`` in a training config).
 
-    Factory call: ``factory(options) -> DataSource`` (``factory()`` when ``options=None``).
+    Factory call: ``factory(options) -> DataSource``.
     """
 
 
-@hookspec
+@_registers("detector")
 def ct_register_detectors(register: Register) -> None:
     """Register object detectors used for images without ground-truth boxes.
 
@@ -106,7 +130,7 @@ def ct_register_detectors(register: Register) -> None:
     """
 
 
-@hookspec
+@_registers("backbone")
 def ct_register_backbones(register: Register) -> None:
     """Register classifier backbones (ResNet, EfficientNet, timm, your own).
 
@@ -117,7 +141,7 @@ def ct_register_backbones(register: Register) -> None:
     """
 
 
-@hookspec
+@_registers("loss")
 def ct_register_losses(register: Register) -> None:
     """Register training losses.
 
@@ -127,20 +151,10 @@ def ct_register_losses(register: Register) -> None:
     """
 
 
-@hookspec
+@_registers("logger")
 def ct_register_loggers(register: Register) -> None:
     """Register experiment loggers (console, TensorBoard, Comet...).
 
     Factory call: ``factory(run_dir: Path, config: dict, options) -> ExperimentLogger``.
     Import heavy or optional libraries inside the factory, never at module import.
     """
-
-
-#: Every hook, for documentation checks and ``ct-io plugins``.
-ALL_HOOKS: Sequence[str] = (
-    "ct_register_data_sources",
-    "ct_register_detectors",
-    "ct_register_backbones",
-    "ct_register_losses",
-    "ct_register_loggers",
-)

@@ -322,7 +322,7 @@ def validate_md_dict(data: Any) -> list[Problem]:
 def _version_number(info: Any) -> float:
     """``info.format_version`` as a number (0 when missing or not a number)."""
     try:
-        return float(info.get("format_version")) if isinstance(info, dict) else 0.0
+        return float(str(info.get("format_version"))) if isinstance(info, dict) else 0.0
     except (TypeError, ValueError):
         return 0.0
 

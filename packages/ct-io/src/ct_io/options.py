@@ -14,7 +14,6 @@ import cattrs
 from cattrs.errors import BaseValidationError, CattrsError, ForbiddenExtraKeysError
 
 from ct_io.errors import CamtrapError
-from ct_io.registry import Registration
 
 T = TypeVar("T")
 
@@ -105,16 +104,6 @@ def _type_name(typ: Any) -> str:
     if isinstance(typ, type) and issubclass(typ, enum.Enum):
         return "one of " + ", ".join(repr(m.value) for m in typ)
     return getattr(typ, "__name__", None) or repr(typ).replace("typing.", "")
-
-
-def build_options(reg: Registration, raw: Mapping[str, Any]) -> Any:
-    """Options for a registered plugin thing, validated against its options class."""
-    where = f"{reg.kind.value} {reg.name!r} options"
-    if reg.options is None:
-        if raw:
-            raise ConfigError(where, [f"$: takes no options, got {', '.join(raw)}"])
-        return None
-    return structure(dict(raw), reg.options, where=where)
 
 
 def parse_key_values(pairs: list[str]) -> dict[str, Any]:

@@ -1,11 +1,10 @@
-"""The plugin manager: one pluggy project, one entry-point group, built-ins included.
+"""The plugin manager and the registry of what plugins register.
 
-Installing a package of this toolkit is what makes its built-ins appear: each package
-declares ``[project.entry-points."camtrap.plugins"]`` exactly like a third-party plugin.
-
-``CAMTRAP_PLUGINS`` restricts what loads: unset loads everything; a comma-separated list
-of entry-point (or distribution) names loads the built-ins plus those; an empty value
-loads built-ins only.
+Installed packages declare plugins in the ``camtrap.plugins`` entry-point group, built-ins
+exactly like third-party ones. ``CAMTRAP_PLUGINS`` restricts the third-party ones: unset
+loads all; a comma-separated list of entry-point (or distribution) names loads those; an
+empty value loads built-ins only. ``collect(kind)`` calls every plugin's hook for a kind
+(``"loss"``, see ``hookspecs.KINDS``) and credits each registration to its plugin.
 """
 
 from __future__ import annotations
@@ -15,196 +14,264 @@ import functools
 import importlib.metadata as md
 import os
 import re
-from collections.abc import Collection
-from types import ModuleType
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any
 
+import attrs
 import pluggy
 
 from ct_io import hookspecs
-from ct_io.errors import PluginError
+from ct_io.errors import CamtrapError, PluginError
+from ct_io.options import ConfigError, structure
 
-PROJECT = "camtrap"
 ENTRY_POINT_GROUP = "camtrap.plugins"
 PLUGINS_ENV = "CAMTRAP_PLUGINS"
 BUILTIN_DISTRIBUTIONS = frozenset(
     {"ct-io", "ct-taxonomy", "ct-crop", "ct-splits", "ct-infer", "ct-train"}
 )
+_WAY_OUT = f"fix or uninstall it, or set {PLUGINS_ENV}= to load built-ins only"
 
-hookimpl = pluggy.HookimplMarker(PROJECT)
+
+@attrs.frozen
+class Registration:
+    """One named thing a plugin provides, credited to the plugin and its distribution."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    options: type | None
+    description: str
+    plugin: str
+    distribution: str
+
+    def create(self, *args: Any, options: Mapping[str, Any] | None = None) -> Any:
+        """Call the factory with ``args`` and the validated ``options`` (if it takes any)."""
+        built = build_options(self, options or {})
+        return self.factory(*args) if self.options is None else self.factory(*args, built)
+
+
+def build_options(reg: Registration, raw: Mapping[str, Any]) -> Any:
+    """Options for a registration, validated against its options class (None if it has none)."""
+    where = f"{reg.kind} {reg.name!r} options"
+    if reg.options is None:
+        if raw:
+            raise ConfigError(where, [f"$: takes no options, got {', '.join(raw)}"])
+        return None
+    return structure(dict(raw), reg.options, where=where)
+
+
+class Registry:
+    """All registrations of one kind, sorted by name."""
+
+    def __init__(self, kind: str, entries: Mapping[str, Registration]) -> None:
+        self.kind = kind
+        self._entries = dict(sorted(entries.items()))
+
+    def get(self, name: str) -> Registration:
+        """The registration called ``name``; an unknown name suggests close matches."""
+        if name in self._entries:
+            return self._entries[name]
+        close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
+        hint = f" — did you mean {', '.join(map(repr, close))}?" if close else ""
+        known = ", ".join(self._entries) or "none"
+        raise PluginError(
+            f"unknown {self.kind} {name!r}{hint} (known: {known}; `ct-io plugins` lists them)"
+        )
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def __iter__(self) -> Iterator[Registration]:
+        return iter(self._entries.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class CamtrapPluginManager(pluggy.PluginManager):
-    """A pluggy manager that remembers which distribution provided each plugin."""
+    """A pluggy manager that knows each plugin's distribution and caches registries."""
 
     def __init__(self) -> None:
-        super().__init__(PROJECT)
+        super().__init__("camtrap")
         self.add_hookspecs(hookspecs)
         self.distributions: dict[str, str] = {}
-        self.registry_cache: dict[str, object] = {}
+        self.registries: dict[str, Registry] = {}
 
-    def register_plugin(
-        self, plugin: object, name: str | None = None, *, distribution: str | None = None
-    ) -> str:
-        """Register ``plugin`` (a module or object with hookimpls) and return its name.
-
-        Fails with a one-line ``PluginError`` when the name is taken, a hook's arguments
-        do not match its spec, or the plugin implements a hook that does not exist.
-        """
+    def register_plugin(self, plugin: object, name: str, *, distribution: str = "?") -> str:
+        """Register ``plugin`` (a module or object with hookimpls); a taken name, a hook
+        with the wrong arguments or an unknown hook fails with a one-line ``PluginError``."""
         try:
-            registered = self.register(plugin, name=name)
+            self.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
-            shown = name or self.get_canonical_name(plugin)
-            raise PluginError(_describe_validation_error(exc, shown, distribution)) from None
-        except ValueError as exc:  # name already taken, or the same object twice
-            raise PluginError(f"cannot register plugin {name or plugin!r}: {exc}") from None
-        if registered is None:  # blocked
-            raise PluginError(f"plugin {name!r} is blocked and cannot be registered")
-        if distribution:
-            self.distributions[registered] = distribution
-        self.registry_cache.clear()
+            detail = " ".join(str(exc).split())
+            raise PluginError(
+                f"plugin {name!r} ({distribution}) is invalid: {detail} — a hook takes "
+                "exactly the arguments its spec names (see ct_io.hookspecs)"
+            ) from None
+        except ValueError as exc:  # the name is taken, or the same object is registered twice
+            raise PluginError(f"cannot register plugin {name!r}: {exc}") from None
+        self.distributions[name] = distribution
         try:
             check_pending(self)
         except PluginError:
-            self.unregister_plugin(registered)
+            self.unregister_plugin(name)
             raise
-        return registered
+        self.registries.clear()
+        return name
 
     def unregister_plugin(self, name: str) -> None:
-        """Remove a plugin by name (used by tests registering throwaway plugins)."""
+        """Remove a plugin by name (tests register throwaway plugins)."""
         if self.unregister(name=name) is None:
             raise PluginError(f"no plugin named {name!r} is registered")
         self.distributions.pop(name, None)
-        self.registry_cache.clear()
+        self.registries.clear()
 
-    def distribution_of(self, plugin_name: str) -> str:
-        """The distribution that provided a plugin (``"?"`` when registered by hand)."""
-        return self.distributions.get(plugin_name, "?")
+
+def check_pending(pm: CamtrapPluginManager) -> None:
+    """Fail loudly when a plugin implements a hook that does not exist (e.g. a typo)."""
+    hooks = list(hookspecs.KINDS.values())
+    problems = []
+    for hook_name, caller in sorted(vars(pm.hook).items()):
+        if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+            continue
+        close = difflib.get_close_matches(hook_name, hooks, n=1, cutoff=0.6)
+        hint = f" — did you mean {close[0]!r}?" if close else ""
+        for impl in (i for i in caller.get_hookimpls() if not i.optionalhook):
+            dist = pm.distributions.get(impl.plugin_name, "?")
+            problems.append(
+                f"plugin {impl.plugin_name!r} ({dist}) implements unknown hook {hook_name!r}{hint}"
+            )
+    if problems:
+        raise PluginError(f"{'; '.join(problems)} (known hooks: {', '.join(hooks)})")
+
+
+def collect(kind: str, pm: CamtrapPluginManager | None = None) -> Registry:
+    """Every registration of ``kind`` (``"loss"``...), gathered once per plugin manager.
+
+    A plugin whose hook raises, registers a taken name, or passes something that is not a
+    name / callable / attrs options class fails with a ``PluginError`` naming the plugin.
+    """
+    pm = pm or get_plugin_manager()
+    if kind not in pm.registries:
+        hook_name = hookspecs.KINDS[kind]
+        entries: dict[str, Registration] = {}
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
+            plugin, dist = impl.plugin_name, pm.distributions.get(impl.plugin_name, "?")
+            register = functools.partial(_register, entries, kind, plugin, dist)
+            try:
+                impl.function(register=register)
+            except CamtrapError:
+                raise
+            except Exception as exc:  # a broken plugin must name itself
+                raise PluginError(
+                    f"plugin {plugin!r} ({dist}) failed in {hook_name}: {exc!r} — {_WAY_OUT}"
+                ) from exc
+        pm.registries[kind] = Registry(kind, entries)
+    return pm.registries[kind]
+
+
+def _register(
+    entries: dict[str, Registration],
+    kind: str,
+    plugin: str,
+    dist: str,
+    name: str,
+    factory: Callable[..., Any],
+    *,
+    options: type | None = None,
+    description: str = "",
+) -> None:
+    """The ``register`` callback (``hookspecs.Register``) one plugin gets for one kind."""
+    where = f"plugin {plugin!r} ({dist}) registers {kind} {name!r}"
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise PluginError(
+            f"plugin {plugin!r} ({dist}): {kind} name {name!r} must be a non-empty string "
+            "without surrounding spaces"
+        )
+    if not callable(factory):
+        raise PluginError(f"{where}: factory {factory!r} is not callable")
+    if options is not None and not (isinstance(options, type) and attrs.has(options)):
+        raise PluginError(f"{where}: options must be an attrs class (or None), got {options!r}")
+    if name in entries:
+        other = entries[name]
+        raise PluginError(
+            f"{kind} {name!r} is registered twice: by plugin {other.plugin!r} "
+            f"({other.distribution}) and by plugin {plugin!r} ({dist}) — "
+            f"uninstall one, or restrict third-party plugins with {PLUGINS_ENV}"
+        )
+    entries[name] = Registration(kind, name, factory, options, str(description), plugin, dist)
+
+
+# ---------------------------------------------------------------- loading entry points
 
 
 def allowed_plugins_from_env() -> frozenset[str] | None:
     """Third-party plugin names allowed by ``CAMTRAP_PLUGINS`` (None = all)."""
     value = os.environ.get(PLUGINS_ENV)
-    if value is None:
-        return None
-    return frozenset(part.strip() for part in value.split(",") if part.strip())
+    return None if value is None else frozenset(p.strip() for p in value.split(",") if p.strip())
 
 
 def make_plugin_manager(
     *, load_entry_points: bool = True, allow: Collection[str] | None = None, use_env: bool = True
 ) -> CamtrapPluginManager:
-    """Build a fresh plugin manager (a factory, not a global).
-
-    ``allow`` restricts third-party plugins by entry-point or distribution name
-    (built-ins always load); when not given and ``use_env`` is true, ``CAMTRAP_PLUGINS``
-    decides. A name in the allow-list that matches no installed plugin is an error.
-    """
+    """A fresh plugin manager. ``allow`` restricts third-party plugins by entry-point or
+    distribution name (``CAMTRAP_PLUGINS`` when not given and ``use_env``); built-ins always
+    load; a name in the allow-list that matches no installed plugin is an error."""
     pm = CamtrapPluginManager()
-    if load_entry_points:
-        if allow is not None:
-            allowed: frozenset[str] | None = frozenset(allow)
-        else:
-            allowed = allowed_plugins_from_env() if use_env else None
-        entry_points = _unique_entry_points()
-        if allowed:
-            _check_allowed(allowed, entry_points)
-        for entry_point, dist in entry_points:
-            builtin = dist in BUILTIN_DISTRIBUTIONS
-            if not builtin and allowed is not None and not {entry_point.name, dist} & allowed:
-                continue
-            pm.register_plugin(_load(entry_point, dist), entry_point.name, distribution=dist)
-    check_pending(pm)
+    if not load_entry_points:
+        return pm
+    allowed = frozenset(allow) if allow is not None else None
+    if allow is None and use_env:
+        allowed = allowed_plugins_from_env()
+    entry_points = _entry_points()
+    if allowed:
+        _check_allowed(allowed, entry_points)
+    for ep, dist in entry_points:
+        if dist in BUILTIN_DISTRIBUTIONS or allowed is None or {ep.name, dist} & allowed:
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # a broken plugin must name itself
+                raise PluginError(
+                    f"plugin {ep.name!r} ({dist}: {ep.value}) failed to import: {exc!r} — {_WAY_OUT}"
+                ) from exc
+            pm.register_plugin(plugin, ep.name, distribution=dist)
     return pm
 
 
 @functools.cache
 def get_plugin_manager() -> CamtrapPluginManager:
-    """The plugin manager CLIs share (built once per process)."""
+    """The plugin manager commands share (built once per process)."""
     return make_plugin_manager()
 
 
-def check_pending(pm: pluggy.PluginManager) -> None:
-    """Fail loudly when a plugin implements a hook that does not exist (e.g. a typo)."""
-    distributions = getattr(pm, "distributions", {})
-    problems = []
-    for hook_name, caller in sorted(vars(pm.hook).items()):
-        if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
-            continue
-        close = difflib.get_close_matches(hook_name, hookspecs.ALL_HOOKS, n=1, cutoff=0.6)
-        hint = f" — did you mean {close[0]!r}?" if close else ""
-        for impl in caller.get_hookimpls():
-            if impl.optionalhook:
-                continue
-            dist = distributions.get(impl.plugin_name, "?")
-            problems.append(
-                f"plugin {impl.plugin_name!r} ({dist}) implements unknown hook {hook_name!r}{hint}"
-            )
-    if problems:
-        known = ", ".join(hookspecs.ALL_HOOKS)
-        raise PluginError(f"{'; '.join(problems)} (known hooks: {known})")
-    try:  # anything pluggy checks that the loop above does not
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        known = ", ".join(hookspecs.ALL_HOOKS)
-        raise PluginError(f"{exc} — known hooks: {known}") from None
-
-
-def _describe_validation_error(
-    exc: pluggy.PluginValidationError, name: str, distribution: str | None
-) -> str:
-    """pluggy's multi-line message as one line, naming the plugin and its distribution."""
-    detail = " ".join(str(exc).split())
-    return (
-        f"plugin {name!r} ({distribution or '?'}) is invalid: {detail} — "
-        "a hook takes exactly the arguments its spec names (see ct_io.hookspecs)"
-    )
-
-
-def _unique_entry_points() -> list[tuple[md.EntryPoint, str]]:
-    """Entry points of our group with their distribution; a name used by two
-    distributions is an error naming both."""
+def _entry_points() -> list[tuple[md.EntryPoint, str]]:
+    """Our entry points with their distribution; one name from two distributions fails."""
     seen: dict[str, tuple[md.EntryPoint, str]] = {}
-    for entry_point in md.entry_points(group=ENTRY_POINT_GROUP):
-        dist = _distribution_name(entry_point)
-        if entry_point.name in seen:
-            other_ep, other_dist = seen[entry_point.name]
-            if other_dist == dist:
-                continue  # the same distribution seen twice on sys.path
+    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+        dist = re.sub(r"[-_.]+", "-", ep.dist.name).lower() if ep.dist else "?"
+        other = seen.setdefault(ep.name, (ep, dist))
+        if other[1] != dist:  # the same distribution twice on sys.path is fine
             raise PluginError(
-                f"two installed distributions declare the plugin {entry_point.name!r}: "
-                f"{other_dist} ({other_ep.value}) and {dist} ({entry_point.value}) — uninstall one"
+                f"two installed distributions declare the plugin {ep.name!r}: "
+                f"{other[1]} ({other[0].value}) and {dist} ({ep.value}) — uninstall one"
             )
-        seen[entry_point.name] = (entry_point, dist)
     return list(seen.values())
 
 
 def _check_allowed(allowed: frozenset[str], entry_points: list[tuple[md.EntryPoint, str]]) -> None:
     """Every name in the allow-list must match an installed plugin or distribution."""
-    installed = {ep.name for ep, _ in entry_points} | {dist for _, dist in entry_points}
-    unknown = sorted(allowed - installed)
-    if not unknown:
-        return
-    third_party = sorted({ep.name for ep, d in entry_points if d not in BUILTIN_DISTRIBUTIONS})
-    hints = []
-    for name in unknown:
-        close = difflib.get_close_matches(name, sorted(installed), n=1, cutoff=0.6)
-        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    raise PluginError(
-        f"{PLUGINS_ENV} names plugin(s) that are not installed: {', '.join(hints)} — "
-        f"installed third-party plugins: {', '.join(third_party) or 'none'}"
-    )
-
-
-def _load(entry_point: md.EntryPoint, dist: str = "?") -> ModuleType | object:
-    try:
-        return entry_point.load()
-    except Exception as exc:  # a broken plugin must name itself, not crash the host obscurely
+    installed = sorted({ep.name for ep, _ in entry_points} | {dist for _, dist in entry_points})
+    unknown = sorted(allowed - set(installed))
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, installed, n=1, cutoff=0.6)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        third_party = sorted({ep.name for ep, d in entry_points if d not in BUILTIN_DISTRIBUTIONS})
         raise PluginError(
-            f"plugin {entry_point.name!r} ({dist}: {entry_point.value}) failed to import: {exc!r} — "
-            f"fix or uninstall it, or set {PLUGINS_ENV}= to load built-ins only"
-        ) from exc
-
-
-def _distribution_name(entry_point: md.EntryPoint) -> str:
-    dist = getattr(entry_point, "dist", None)
-    name = dist.metadata["Name"] if dist is not None else ""
-    return re.sub(r"[-_.]+", "-", name).lower() if name else "?"
+            f"{PLUGINS_ENV} names plugin(s) that are not installed: {', '.join(hints)} — "
+            f"installed third-party plugins: {', '.join(third_party) or 'none'}"
+        )

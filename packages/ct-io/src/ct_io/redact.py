@@ -97,10 +97,11 @@ def secret_fields(cls: type | None) -> set[str]:
 def plugin_secret_keys(pm: Any = None) -> set[str]:
     """Option names that any registered plugin marks with :func:`secret_field`."""
     from ct_io.errors import CamtrapError
-    from ct_io.registry import PluginKind, collect
+    from ct_io.hookspecs import KINDS
+    from ct_io.plugins import collect
 
     keys: set[str] = set()
-    for kind in PluginKind:
+    for kind in KINDS:
         try:
             registry = collect(kind, pm)
         except CamtrapError:  # a broken plugin is reported where it is used

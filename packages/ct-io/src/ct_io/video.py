@@ -22,10 +22,10 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from attrs import field, frozen
 
@@ -77,6 +77,10 @@ def source_file(name: str) -> str:
     return ref[0] if ref is not None else name
 
 
+def _frame_set(frames: Iterable[int] | None) -> frozenset[int] | None:
+    return None if frames is None else frozenset(int(x) for x in frames)
+
+
 @frozen
 class Sampling:
     """Which frames to read: every ``every_n``-th (from frame 0), ``per_second`` frames per
@@ -84,9 +88,7 @@ class Sampling:
 
     every_n: int | None = None
     per_second: float | None = None
-    frames: frozenset[int] | None = field(
-        default=None, converter=lambda v: None if v is None else frozenset(int(x) for x in v)
-    )
+    frames: frozenset[int] | None = field(default=None, converter=_frame_set)
 
     def __attrs_post_init__(self) -> None:
         given = [x is not None for x in (self.every_n, self.per_second, self.frames)]
@@ -291,9 +293,9 @@ class _GopDecoder:
         self.start: int | None = stream.start_time
 
     def run(self, gop: Sequence[Any]) -> Iterator[VideoFrame]:
-        pts = [_pts(p) for p in gop]
+        pts = [cast(int, _pts(p)) for p in gop]  # read_frames passes only timed packets
         if self.start is None:
-            self.start = min(x for x in pts if x is not None)
+            self.start = min(pts)
         order = sorted(range(len(gop)), key=lambda j: pts[j])  # presentation order
         index_of: dict[int, tuple[int, float]] = {}
         wanted: set[int] = set()  # packet positions (decode order) of wanted frames

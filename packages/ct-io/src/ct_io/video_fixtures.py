@@ -56,6 +56,7 @@ def write_clip(
     if faststart:
         options["movflags"] = "+faststart"
     with av.open(str(p), "w", options=options) as out:
+        stream: Any
         if codec == "h264":
             opts = {"g": str(gop), "bf": str(bframes), "preset": "veryfast", "threads": "1"}
             stream = out.add_stream("libx264", rate=fps, options=opts)

@@ -321,17 +321,6 @@ def check_columns(frame: pd.DataFrame, source: str) -> None:
         raise CamtrapError(f"{source}: missing column(s) {', '.join(missing)}")
 
 
-def dataset_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Crops and locations per label."""
-    locs = frame["dataset"] + "\x1f" + frame["location"]
-    return (
-        pd.DataFrame({"label": frame["label"], "loc": locs})
-        .groupby("label")
-        .agg(crops=("loc", "size"), locations=("loc", "nunique"))
-        .reset_index()
-    )
-
-
 __all__: Sequence[str] = [
     "DatasetLog",
     "build_dataset",

@@ -19,7 +19,7 @@ import ast
 import csv
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +176,21 @@ def spec_from_dict(
     if problems:
         raise FormatError(source, [_located(spec, p) for p in problems])
     return spec
+
+
+def every_category_spec(categories: Iterable[object], dataset: str) -> LabelSpec:
+    """A spec making each category name of ``dataset`` except ``empty`` a label of its own.
+
+    Names are matched as selection matches them (stripped, lower case); the labels come
+    out sorted. A dataset with nothing but ``empty`` has nothing to train on: an error.
+    """
+    names = sorted({str(n).strip().lower() for n in categories})
+    labels = [n for n in names if n and n != "empty"]
+    if not labels:
+        raise CamtrapError(f"{dataset}: no category other than 'empty' to train on")
+    return spec_from_dict(
+        {n: {"dataset_labels": {dataset: [n]}} for n in labels}, source="every category"
+    )
 
 
 def _located(spec: LabelSpec, problem: Problem) -> Problem:

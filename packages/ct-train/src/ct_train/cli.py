@@ -151,9 +151,9 @@ def demo_cmd(
 @app.command("losses")
 def list_losses_cmd() -> None:
     """List the losses plugins provide (config: loss.name, loss.options)."""
-    from ct_io.registry import PluginKind, collect
+    from ct_train.losses import list_losses
 
-    for reg in collect(PluginKind.LOSS):
+    for reg in list_losses():
         console.print(
             f"[bold]{reg.name}[/]  {reg.description}  [dim]({reg.distribution})[/]", highlight=False
         )

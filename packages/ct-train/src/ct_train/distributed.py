@@ -18,16 +18,20 @@ from attrs import frozen
 
 @frozen
 class DistInfo:
+    """This process's place in the torchrun group (rank 0 of 1 without torchrun)."""
+
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
 
     @property
     def enabled(self) -> bool:
+        """Whether several processes train together."""
         return self.world_size > 1
 
     @property
     def is_main(self) -> bool:
+        """Whether this is rank 0, the process that writes checkpoints and logs."""
         return self.rank == 0
 
 
@@ -46,6 +50,7 @@ def init_from_env(device_type: str = "cpu") -> DistInfo:
 
 
 def barrier(info: DistInfo) -> None:
+    """Wait until every rank gets here (a no-op in a single process)."""
     if info.enabled:
         dist.barrier()
 
@@ -57,15 +62,6 @@ def all_gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     out: list[Any] = [None] * info.world_size
     dist.all_gather_object(out, obj)
     return out
-
-
-def broadcast_object(obj: Any, info: DistInfo) -> Any:
-    """Rank 0's ``obj`` on every rank."""
-    if not info.enabled:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def cleanup(info: DistInfo) -> None:

@@ -13,6 +13,7 @@ import torch
 from attrs import define
 
 from ct_io.atomic import remove_stale_temp_files
+from ct_io.hookspecs import ExperimentLogger
 from ct_io.jsonio import write_json
 from ct_io.plugins import CamtrapPluginManager
 from ct_train import checkpoint
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 @define
 class EvalResult:
+    """One split evaluated: metrics, confusion matrix, and per-crop rows, probabilities, targets."""
+
     metrics: dict[str, float]
     confusion: np.ndarray
     rows: np.ndarray  # row numbers in the split's table
@@ -49,7 +52,7 @@ def set_trainable(s: Session, head_only: bool) -> None:
 
 
 def train_one_epoch(
-    s: Session, epoch: int, loggers: Sequence[Any], on_step: Callable[[], None]
+    s: Session, epoch: int, loggers: Sequence[ExperimentLogger], on_step: Callable[[], None]
 ) -> dict[str, float]:
     """Train until the epoch's step count, continuing from ``s.progress.step_in_epoch``."""
     p, cfg, rt = s.progress, s.cfg, s.rt
@@ -59,7 +62,7 @@ def train_one_epoch(
     sums = p.sums or {"loss": 0.0, "correct": 0.0, "count": 0.0, "seconds": 0.0}
     start = time.perf_counter()
     for logger in loggers:
-        getattr(logger, "start_epoch", lambda *a: None)(epoch, s.steps_per_epoch, p.step_in_epoch)
+        logger.start_epoch(epoch, s.steps_per_epoch, p.step_in_epoch)
     for images, targets, _weights, _rows in s.train_loader:
         images, targets = rt.to_device(images), targets.to(rt.device, non_blocking=True)
         ok = targets != UNREADABLE
@@ -87,14 +90,15 @@ def train_one_epoch(
         p.sums = sums
         if p.step_in_epoch % cfg.train.log_every_steps == 0 or p.step_in_epoch == s.steps_per_epoch:
             for logger in loggers:
-                getattr(logger, "log_step", lambda *a: None)(
-                    p.step_in_epoch, {"loss": loss.item(), "lr": s.scheduler.get_last_lr()[0]}
+                logger.log_step(
+                    p.step_in_epoch,
+                    {"loss": loss.item(), "lr": float(s.scheduler.get_last_lr()[0])},
                 )
         if p.step_in_epoch >= s.steps_per_epoch:
             break
         on_step()
     for logger in loggers:
-        getattr(logger, "end_epoch", lambda: None)()
+        logger.end_epoch()
     total = {k: sum(d[k] for d in all_gather_objects(sums, rt.dist)) for k in sums}
     n = max(total["count"], 1.0)
     return {
@@ -184,7 +188,7 @@ def fit(
         cleanup(dist)
 
 
-def run_epochs(s: Session, loggers: Sequence[Any], ckpt_dir: Path) -> None:
+def run_epochs(s: Session, loggers: Sequence[ExperimentLogger], ckpt_dir: Path) -> None:
     """Epoch loop with validation, best checkpoint, early stopping and per-epoch checkpoints."""
     p, cfg, dist = s.progress, s.cfg, s.rt.dist
     split, _, key = cfg.train.early_stop.metric.partition("/")
@@ -249,6 +253,7 @@ def run_epochs(s: Session, loggers: Sequence[Any], ckpt_dir: Path) -> None:
 
 
 def save_last(s: Session, ckpt_dir: Path, dist: DistInfo) -> None:
+    """Write ``checkpoints/last.pt`` (rank 0 writes; every rank reads its state in step)."""
     state = s.state_dict()  # every rank: the RNG states must be read in step
     if dist.is_main:
         checkpoint.save(ckpt_dir / checkpoint.LAST, state)
@@ -257,7 +262,7 @@ def save_last(s: Session, ckpt_dir: Path, dist: DistInfo) -> None:
 
 def log_epoch(
     s: Session,
-    loggers: Sequence[Any],
+    loggers: Sequence[ExperimentLogger],
     epoch: int,
     train: dict[str, float],
     results: dict[str, EvalResult],

@@ -1,8 +1,8 @@
 """Built-in experiment loggers: console (rich), TensorBoard, Comet (optional).
 
-Each logger implements ``ct_io.hookspecs.ExperimentLogger`` (``log_metrics``,
-``log_figure``, ``close``) and may add the optional progress methods ``start_epoch``,
-``log_step`` and ``end_epoch``. Factories are called as ``factory(run_dir, config,
+Each logger is a ``ct_io.hookspecs.ExperimentLogger`` (``log_metrics``, ``log_figure``,
+``close``, and the progress methods ``start_epoch``, ``log_step``, ``end_epoch``, no-ops
+unless overridden). Factories are called as ``factory(run_dir, config,
 options)``; heavy libraries are imported inside them, so a logger that is not enabled
 costs nothing.
 """
@@ -16,11 +16,10 @@ from typing import Any
 
 from attrs import define
 
-from ct_io.errors import CamtrapError
-from ct_io.options import build_options
-from ct_io.plugins import CamtrapPluginManager
+from ct_io.errors import CamtrapError, PluginError
+from ct_io.hookspecs import ExperimentLogger
+from ct_io.plugins import CamtrapPluginManager, Registration, build_options, collect
 from ct_io.redact import redact_mapping
-from ct_io.registry import PluginKind, Registration, collect
 
 COMET_VARS = ("COMET_API_KEY", "COMET_PROJECT_NAME", "COMET_WORKSPACE")
 
@@ -33,7 +32,7 @@ class ConsoleOptions:
     progress: bool = True  # a rich progress bar per epoch (off: one line per epoch)
 
 
-class ConsoleLogger:
+class ConsoleLogger(ExperimentLogger):
     """Rich progress per epoch and step; a one-line summary of each evaluation."""
 
     def __init__(self, options: ConsoleOptions) -> None:
@@ -45,6 +44,7 @@ class ConsoleLogger:
         self._task: Any = None
 
     def start_epoch(self, epoch: int, total_steps: int, done: int = 0) -> None:
+        """Start the epoch's progress bar (``done`` steps already made when resuming)."""
         if not self.options.progress:
             return
         from rich.progress import (
@@ -68,16 +68,19 @@ class ConsoleLogger:
         self._task = self._progress.add_task("train", total=total_steps, completed=done, info="")
 
     def log_step(self, step_in_epoch: int, metrics: Mapping[str, float]) -> None:
+        """Advance the bar and show the running train metrics."""
         if self._progress is not None:
             info = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
             self._progress.update(self._task, completed=step_in_epoch, info=info)
 
     def end_epoch(self) -> None:
+        """Remove the epoch's progress bar."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
 
     def log_metrics(self, metrics: dict[str, float], step: int, *, prefix: str = "") -> None:
+        """One line with the headline metrics of an evaluation."""
         keys = ("loss", "acc_top1", "acc_top3", "recall_macro", "lr", "images_per_s")
         shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
         if shown:
@@ -86,9 +89,11 @@ class ConsoleLogger:
             )
 
     def log_figure(self, tag: str, image: Any, step: int) -> None:
+        """Figures are not shown on the console."""
         pass
 
     def close(self) -> None:
+        """Stop any progress bar still running."""
         self.end_epoch()
 
 
@@ -104,7 +109,7 @@ class TensorBoardOptions:
     subdir: str = "tensorboard"
 
 
-class TensorBoardLogger:
+class TensorBoardLogger(ExperimentLogger):
     """Scalars and images in ``<run>/tensorboard`` (``tensorboard --logdir runs``)."""
 
     def __init__(self, log_dir: Path) -> None:
@@ -161,7 +166,7 @@ def comet_settings(run_dir: Path, env_file: str) -> dict[str, str]:
     return settings
 
 
-class CometLogger:
+class CometLogger(ExperimentLogger):
     """Metrics and images to comet.com; the API key never leaves this object."""
 
     def __init__(self, run_dir: Path, config: dict[str, Any], options: CometOptions) -> None:
@@ -210,22 +215,17 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def list_loggers(pm: CamtrapPluginManager | None = None) -> list[Registration]:
-    return list(collect(PluginKind.LOGGER, pm))
+    return list(collect("logger", pm))
 
 
 def get_logger(name: str, pm: CamtrapPluginManager | None = None) -> Registration:
-    return collect(PluginKind.LOGGER, pm).get(name)
+    return collect("logger", pm).get(name)
 
 
-def validate_loggers(
-    specs: Sequence[Any], pm: CamtrapPluginManager | None = None
-) -> list[tuple[Registration, Any]]:
-    """Each configured logger's registration and validated options (fails before training starts)."""
-    return [
-        (reg, build_options(reg, spec.options))
-        for spec in specs
-        for reg in [get_logger(spec.name, pm)]
-    ]
+def validate_loggers(specs: Sequence[Any], pm: CamtrapPluginManager | None = None) -> None:
+    """Check each configured logger's name and options (fails before training starts)."""
+    for spec in specs:
+        build_options(get_logger(spec.name, pm), spec.options)
 
 
 def make_loggers(
@@ -233,8 +233,22 @@ def make_loggers(
     run_dir: Path,
     config: dict[str, Any],
     pm: CamtrapPluginManager | None = None,
-) -> list[Any]:
-    return [
-        reg.factory(run_dir, config, opts) if reg.options else reg.factory(run_dir, config)
-        for reg, opts in validate_loggers(specs, pm)
-    ]
+) -> list[ExperimentLogger]:
+    """Create the configured loggers; one lacking a method of the protocol fails by name."""
+    loggers = []
+    for spec in specs:
+        reg = get_logger(spec.name, pm)
+        logger = reg.create(run_dir, config, options=spec.options)
+        missing = [
+            m
+            for m in vars(ExperimentLogger)
+            if m[0] != "_" and not callable(getattr(logger, m, None))
+        ]
+        if missing:
+            raise PluginError(
+                f"logger {reg.name!r} of plugin {reg.plugin!r} ({reg.distribution}) has no "
+                f"{', '.join(missing)} — see ct_io.hookspecs.ExperimentLogger (subclass it to "
+                "get the progress methods as no-ops)"
+            )
+        loggers.append(logger)
+    return loggers

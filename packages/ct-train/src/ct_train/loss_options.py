@@ -9,16 +9,22 @@ from attrs import define
 
 @define
 class CrossEntropyOptions:
+    """Options of ``cross_entropy``: optional label smoothing."""
+
     label_smoothing: float = 0.0
 
 
 @define
 class LabelSmoothingOptions:
+    """Options of ``label_smoothing``: cross-entropy with smoothing on by default."""
+
     label_smoothing: float = 0.1
 
 
 @define
 class FocalOptions:
+    """Options of ``focal`` (Lin et al. 2017)."""
+
     gamma: float = 2.0
     #: Optional per-class weights (length = number of labels); None for none.
     alpha: list[float] | None = None

@@ -17,9 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 (the PyTorch convention)
 
-from ct_io.options import build_options
-from ct_io.plugins import CamtrapPluginManager
-from ct_io.registry import PluginKind, Registration, collect
+from ct_io.plugins import CamtrapPluginManager, Registration, collect
 from ct_train.loss_options import (
     ClassBalancedOptions,
     CrossEntropyOptions,
@@ -29,6 +27,8 @@ from ct_train.loss_options import (
 
 
 class CrossEntropy(nn.Module):
+    """Per-example cross-entropy, optionally label-smoothed and class-weighted."""
+
     weight: torch.Tensor | None
 
     def __init__(self, label_smoothing: float = 0.0, weight: torch.Tensor | None = None) -> None:
@@ -37,6 +37,7 @@ class CrossEntropy(nn.Module):
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Per-example losses of ``logits`` (computed in float32) against ``targets``."""
         return F.cross_entropy(
             logits.float(),
             targets,
@@ -57,6 +58,7 @@ class FocalLoss(nn.Module):
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Per-example losses of ``logits`` (computed in float32) against ``targets``."""
         logp = F.log_softmax(logits.float(), dim=1).gather(1, targets[:, None]).squeeze(1)
         loss = -((1 - logp.exp()) ** self.gamma) * logp
         if self.weight is not None:
@@ -108,12 +110,12 @@ def make_class_balanced(
 
 def list_losses(pm: CamtrapPluginManager | None = None) -> list[Registration]:
     """Every registered loss (built-in and third-party)."""
-    return list(collect(PluginKind.LOSS, pm))
+    return list(collect("loss", pm))
 
 
 def get_loss(name: str, pm: CamtrapPluginManager | None = None) -> Registration:
     """The loss registered as ``name`` (unknown names suggest close matches)."""
-    return collect(PluginKind.LOSS, pm).get(name)
+    return collect("loss", pm).get(name)
 
 
 def build_loss(
@@ -124,13 +126,7 @@ def build_loss(
     pm: CamtrapPluginManager | None = None,
 ) -> nn.Module:
     """Make the loss module, its options validated against the class its plugin registered."""
-    reg = get_loss(name, pm)
-    opts = build_options(reg, options)
-    loss = (
-        reg.factory(num_classes, list(class_counts), opts)
-        if reg.options
-        else reg.factory(num_classes, list(class_counts))
-    )
+    loss = get_loss(name, pm).create(num_classes, list(class_counts), options=options)
     if not isinstance(loss, nn.Module):
         raise TypeError(
             f"loss {name!r} factory returned {type(loss).__name__}, not a torch.nn.Module"

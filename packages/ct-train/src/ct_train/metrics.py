@@ -15,6 +15,7 @@ def confusion_matrix(targets: np.ndarray, preds: np.ndarray, num_classes: int) -
 
 
 def topk_correct(probs: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
+    """Per example: whether the true label is among the ``k`` most probable."""
     k = min(k, probs.shape[1])
     top = np.argpartition(-probs, k - 1, axis=1)[:, :k]
     return (top == targets[:, None]).any(axis=1)

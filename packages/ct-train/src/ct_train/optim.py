@@ -19,6 +19,7 @@ from ct_train.config import OptimConfig
 def build_optimizer(
     params: Iterable[torch.nn.Parameter], cfg: OptimConfig
 ) -> torch.optim.Optimizer:
+    """AdamW, SGD (Nesterov when momentum > 0) or RMSprop over ``params``, as ``cfg`` says."""
     params = list(params)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -53,6 +54,7 @@ def lr_factor(step: int, cfg: OptimConfig, steps_per_epoch: int, total_steps: in
 def build_scheduler(
     optimizer: torch.optim.Optimizer, cfg: OptimConfig, steps_per_epoch: int, epochs: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
+    """A per-step ``LambdaLR`` following :func:`lr_factor` over ``epochs`` epochs."""
     total = steps_per_epoch * epochs
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, cfg, steps_per_epoch, total)

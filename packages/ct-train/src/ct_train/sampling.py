@@ -85,9 +85,11 @@ class EpochSampler(torch.utils.data.Sampler[tuple[int, int]]):
         return self.per_rank - self.start
 
     def state_dict(self) -> dict[str, Any]:
+        """Epoch, position in it and seed: enough to resume mid-epoch."""
         return {"epoch": self.epoch, "start": self.start, "seed": self.seed}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from where ``state_dict`` was taken."""
         self.seed = int(state["seed"])
         self.set_epoch(int(state["epoch"]), int(state["start"]))
 

@@ -15,7 +15,7 @@ from attrs import asdict, define, field
 from ct_io.plugins import CamtrapPluginManager
 from ct_train import checkpoint
 from ct_train.backbone import Model, build_model
-from ct_train.config import ExperimentConfig, config_digest, unstructure
+from ct_train.config import ExperimentConfig, config_digest
 from ct_train.data import eval_loader, train_loader
 from ct_train.distributed import DistInfo
 from ct_train.losses import build_loss
@@ -52,6 +52,7 @@ class Runtime:
 
     @contextlib.contextmanager
     def autocast(self) -> Iterator[None]:
+        """Mixed precision in ``amp_dtype`` for the block (a no-op when AMP is off)."""
         if self.amp_dtype is None:
             yield
         else:
@@ -59,12 +60,15 @@ class Runtime:
                 yield
 
     def to_device(self, images: torch.Tensor) -> torch.Tensor:
+        """A batch of images on the device, channels-last when configured."""
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         return images.to(self.device, non_blocking=True, memory_format=fmt)
 
 
 @define
 class Session:
+    """Everything one training run works with, built from the config by :func:`build_session`."""
+
     cfg: ExperimentConfig
     tables: DatasetTables
     model: Model
@@ -81,9 +85,11 @@ class Session:
 
     @property
     def labels(self) -> list[str]:
+        """Label names in target order."""
         return self.tables.labels
 
     def eval_loader(self, split: str) -> torch.utils.data.DataLoader[Any]:
+        """A loader over ``split``'s crops with the eval transform (this rank's shard)."""
         m = self.model
         pin = self.rt.device.type == "cuda"
         size = self.cfg.data.image_size or m.input_size
@@ -99,6 +105,7 @@ class Session:
         )
 
     def state_dict(self) -> dict[str, Any]:
+        """What a resume needs: weights, optimizer, schedule, scaler, sampler, RNGs, progress."""
         return {
             "model": self.model.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -111,6 +118,7 @@ class Session:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` saved (resuming from ``last.pt``)."""
         self.model.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -134,6 +142,7 @@ class Session:
 
 
 def pick_device(name: str, dist: DistInfo) -> torch.device:
+    """``auto``: this rank's CUDA GPU, else Apple MPS, else the CPU; any other name as given."""
     if name != "auto":
         return torch.device(name)
     if torch.cuda.is_available():
@@ -164,6 +173,7 @@ def _cpu_has_native_bf16() -> bool:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global random generators."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -219,6 +229,7 @@ def build_session(
 
 
 def wrap(module: torch.nn.Module, cfg: ExperimentConfig, rt: Runtime) -> torch.nn.Module:
+    """The module as it runs forward: DDP-wrapped under torchrun, compiled if ``train.compile``."""
     net = module
     if rt.dist.enabled:
         ids = [rt.device.index] if rt.device.type == "cuda" else None
@@ -226,7 +237,3 @@ def wrap(module: torch.nn.Module, cfg: ExperimentConfig, rt: Runtime) -> torch.n
     if cfg.train.compile:
         net = torch.compile(net)  # type: ignore[assignment]
     return net
-
-
-def config_for_loggers(cfg: ExperimentConfig) -> dict[str, Any]:
-    return unstructure(cfg)

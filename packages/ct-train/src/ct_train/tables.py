@@ -27,9 +27,11 @@ class DatasetTables:
     splits: Splits
 
     def split(self, name: str) -> pd.DataFrame:
+        """The rows of split ``name``, renumbered from 0."""
         return self.frame[self.frame["split"] == name].reset_index(drop=True)
 
     def class_counts(self, split: str = "train") -> list[int]:
+        """Crops per label (in target order) in ``split``: what class-balanced losses use."""
         counts = self.split(split)["target"].value_counts()
         return [int(counts.get(i, 0)) for i in range(len(self.labels))]
 

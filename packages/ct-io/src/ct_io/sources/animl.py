@@ -16,7 +16,7 @@ from attrs import define, field
 
 from ct_io.cct import read_cct
 from ct_io.errors import CamtrapError
-from ct_io.sources.base import FetchedDataset
+from ct_io.hookspecs import FetchedDataset
 from ct_io.sources.common import check_dataset_name, dataset_name_from_file, download_dataset
 
 if TYPE_CHECKING:

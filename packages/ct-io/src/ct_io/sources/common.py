@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ct_io.cct import CocoCameraTraps, write_cct
-from ct_io.sources.base import FetchedDataset
+from ct_io.hookspecs import FetchedDataset
 from ct_io.sources.download import (
     DownloadItem,
     DownloadReport,

@@ -43,10 +43,10 @@ from attrs import asdict, define, field, frozen, validators
 
 from ct_io.atomic import write_bytes_atomic
 from ct_io.cct import CocoCameraTraps, from_records, write_cct
+from ct_io.hookspecs import FetchedDataset
 from ct_io.jsonio import read_json, write_json
 from ct_io.md import parse_md, write_md
 from ct_io.paths import safe_join
-from ct_io.sources.base import FetchedDataset
 from ct_io.sources.demo_paint import (
     SPECIES,
     Background,

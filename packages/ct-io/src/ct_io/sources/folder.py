@@ -27,8 +27,8 @@ from attrs import define, field
 
 from ct_io.cct import CocoCameraTraps, from_records, read_cct, write_cct
 from ct_io.errors import CamtrapError
+from ct_io.hookspecs import FetchedDataset
 from ct_io.paths import unsafe_reason
-from ct_io.sources.base import FetchedDataset
 from ct_io.sources.common import check_dataset_name, keep_images
 from ct_io.video import VIDEO_EXTENSIONS, is_video_file
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from attrs import define, field
 
 from ct_io.errors import CamtrapError
-from ct_io.sources.base import FetchedDataset
+from ct_io.hookspecs import FetchedDataset
 from ct_io.sources.common import download_dataset
 from ct_io.sources.lila_meta import (
     INDEX_URL,

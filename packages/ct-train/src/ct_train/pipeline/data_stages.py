@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from ct_io.errors import CamtrapError
 from ct_io.jsonio import read_json, write_json
-from ct_train.pipeline.stages import Context, Outcome, Stage, sections
+from ct_train.pipeline.stages import Context, Outcome, Stage, data_record, sections
 
 if TYPE_CHECKING:
-    from ct_io.cct import CocoCameraTraps
     from ct_io.md import MDResults
 
 log = logging.getLogger(__name__)
@@ -125,13 +124,6 @@ def _fetch_outputs(ctx: Context) -> list[Path]:
     return out
 
 
-def data_record(ctx: Context) -> dict[str, Any]:
-    if not ctx.paths.data_json.is_file():
-        raise CamtrapError(f"{ctx.paths.data_json} missing — run the fetch stage first")
-    rec: dict[str, Any] = read_json(ctx.paths.data_json)
-    return rec
-
-
 # ---------------------------------------------------------------- select
 
 
@@ -141,13 +133,16 @@ def select(ctx: Context) -> Outcome:
     from ct_io.tables import write_queried_images
     from ct_taxonomy.mislabeled import read_mislabeled_dir
     from ct_taxonomy.select import NamedDataset, select_images, selection_report
-    from ct_taxonomy.spec import read_spec
+    from ct_taxonomy.spec import every_category_spec, read_spec
     from ct_taxonomy.taxonomy import read_taxonomy
 
     lab = ctx.cfg.labels
     rec = data_record(ctx)
     ds = read_cct(rec["cct"])
-    spec = read_spec(lab.spec) if lab.spec else every_category_spec(ds, rec["name"])
+    if lab.spec:
+        spec = read_spec(lab.spec)
+    else:
+        spec = every_category_spec(ds.categories["name"].tolist(), rec["name"])
     taxonomy = read_taxonomy(lab.taxonomy) if lab.taxonomy else None
     fixes = read_mislabeled_dir(lab.mislabeled, [rec["name"]]) if lab.mislabeled else None
     selection = select_images(
@@ -168,19 +163,6 @@ def select(ctx: Context) -> Outcome:
             "labels": len(spec.labels),
             "conflicts": len(selection.conflicts),
         }
-    )
-
-
-def every_category_spec(ds: CocoCameraTraps, dataset: str) -> Any:
-    """A label spec making every category except ``empty`` a label of its own."""
-    from ct_taxonomy.spec import spec_from_dict
-
-    names = sorted({str(n).strip().lower() for n in ds.categories["name"].tolist()})
-    labels = [n for n in names if n and n != "empty"]
-    if not labels:
-        raise CamtrapError(f"{dataset}: no category other than 'empty' to train on")
-    return spec_from_dict(
-        {n: {"dataset_labels": {dataset: [n]}} for n in labels}, source="every category"
     )
 
 

@@ -83,12 +83,15 @@ def random_split_config(location_run: Path) -> dict[str, Any]:
 
 @define
 class DemoResult:
+    """The demo's runs (split by location; the naive random split, if run) and its wall time."""
+
     location: PipelineResult
     random: PipelineResult | None
     seconds: float
 
 
 def write_config(run_dir: Path, data: dict[str, Any]) -> Path:
+    """``data`` as ``run_dir/config.yml``, rewritten only when it changed."""
     path = run_dir / "config.yml"
     text = "# written by ct-train demo\n" + yaml.safe_dump(data, sort_keys=False)
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
@@ -152,6 +155,7 @@ def test_metrics(run_dir: Path) -> dict[str, float]:
 
 
 def print_summary(result: DemoResult, out: Path) -> None:
+    """Print the test metrics, the location-vs-random comparison and where the outputs are."""
     from rich.table import Table
 
     loc = test_metrics(result.location.run_dir)

@@ -52,6 +52,7 @@ class FileHashCache:
         return sha
 
     def digests(self, paths: Iterable[Path]) -> dict[str, str]:
+        """Path → SHA-256 for each of ``paths``."""
         return {str(p): self.digest(p) for p in paths}
 
 
@@ -78,6 +79,7 @@ class PipelineState:
 
     @classmethod
     def load(cls, run_dir: Path) -> PipelineState:
+        """The run folder's state; a missing or unreadable file is an empty state."""
         path = run_dir / STATE_NAME
         if not path.is_file():
             return cls(path)

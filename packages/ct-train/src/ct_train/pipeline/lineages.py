@@ -10,9 +10,9 @@ Labels with no known lineage (``other``, ``empty``) get none.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ct_train.pipeline.stages import Context
+from ct_train.pipeline.stages import Context, fetched_record
 
 if TYPE_CHECKING:
     from ct_taxonomy.spec import LabelSpec
@@ -72,11 +72,10 @@ def label_lineages(
 
 def run_label_taxonomy(ctx: Context, labels: Sequence[str]) -> dict[str, str]:
     """Label → taxonomy string for the bundle, from the run's taxonomy (empty without one)."""
-    from ct_taxonomy.spec import read_spec
+    from ct_taxonomy.spec import every_category_spec, read_spec
     from ct_taxonomy.taxonomy import read_taxonomy
-    from ct_train.pipeline.data_stages import every_category_spec
 
-    record = _data_record(ctx)
+    record = fetched_record(ctx)
     lab = ctx.cfg.labels
     path = lab.taxonomy or (record or {}).get("taxonomy")
     if not path:
@@ -88,16 +87,8 @@ def run_label_taxonomy(ctx: Context, labels: Sequence[str]) -> dict[str, str]:
     elif record is not None:
         from ct_io.cct import read_cct
 
-        spec = every_category_spec(read_cct(record["cct"]), record["name"])
+        categories = read_cct(record["cct"]).categories["name"].tolist()
+        spec = every_category_spec(categories, record["name"])
     aliases = (record or {}).get("aliases") or {}
     lineages = label_lineages(labels, taxonomy, spec, aliases)
     return {label: lineage_text(lin) for label, lin in lineages.items()}
-
-
-def _data_record(ctx: Context) -> dict[str, Any] | None:
-    from ct_io.jsonio import read_json
-
-    if not ctx.cfg.sources or not ctx.paths.data_json.is_file():
-        return None
-    record: dict[str, Any] = read_json(ctx.paths.data_json)
-    return record

@@ -12,7 +12,7 @@ import attrs
 from ct_io.errors import CamtrapError
 from ct_io.jsonio import read_json
 from ct_train.pipeline.lineages import run_label_taxonomy
-from ct_train.pipeline.stages import Context, Outcome, Stage, sections
+from ct_train.pipeline.stages import Context, Outcome, Stage, fetched_record, sections
 
 if TYPE_CHECKING:
     from ct_infer.calibration import TemperatureFit
@@ -158,9 +158,8 @@ def _bundle_inputs(ctx: Context) -> list[Path]:
     files = [p.best_checkpoint, p.final_metrics]
     files += [f for f in (p.val_outputs, p.data_json) if f.is_file()]
     files += [f for f in (lab.spec, lab.taxonomy) if f is not None]
-    if ctx.cfg.sources and p.data_json.is_file():  # the taxonomy the sources brought
-        brought = read_json(p.data_json).get("taxonomy")
-        files += [Path(brought)] if brought and Path(brought).is_file() else []
+    brought = (fetched_record(ctx) or {}).get("taxonomy")  # the taxonomy the sources brought
+    files += [Path(brought)] if brought and Path(brought).is_file() else []
     return files
 
 
@@ -205,6 +204,7 @@ def evaluate(ctx: Context) -> Outcome:
 
 
 def eval_outputs(ctx: Context) -> list[Path]:
+    """The evaluate stage's files (what the report stage reads)."""
     d = ctx.paths.eval_dir
     names = ["overall_metrics.csv", "label_stats.csv", "confusion_matrices.npz"]
     return [d / n for n in names] + sorted(d.glob("outputs_*.csv.gz"))
@@ -230,6 +230,7 @@ def export(ctx: Context) -> Outcome:
 
 
 def export_path(ctx: Context, fmt: str) -> Path:
+    """Where the ``torchscript`` or ``onnx`` export goes, next to the bundle."""
     suffix = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}[fmt]
     return ctx.bundle_path().with_name(ctx.bundle_path().stem + suffix)
 

@@ -16,10 +16,16 @@ from ct_io.errors import CamtrapError
 from ct_io.plugins import CamtrapPluginManager
 from ct_io.redact import redact_text
 from ct_train.config import ExperimentConfig
+from ct_train.pipeline import data_stages, model_stages
 from ct_train.pipeline.digests import PipelineState, StageRecord, config_digest
-from ct_train.pipeline.stages import STAGE_NAMES, Context, Outcome, RunPaths, Stage, all_stages
+from ct_train.pipeline.stages import Context, Outcome, RunPaths, Stage
 
 log = logging.getLogger(__name__)
+
+#: Every stage, in the order they run.
+STAGES: tuple[Stage, ...] = (*data_stages.STAGES, *model_stages.STAGES)
+#: Their names, in that order (what ``--from``, ``--to`` and ``--force`` take).
+STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 RAN, SKIPPED, NOT_NEEDED, NOT_RUN, FAILED = "ran", "skipped", "not needed", "not run", "failed"
 STYLE = {RAN: "green", SKIPPED: "cyan", NOT_NEEDED: "dim", NOT_RUN: "dim", FAILED: "bold red"}
@@ -27,6 +33,8 @@ STYLE = {RAN: "green", SKIPPED: "cyan", NOT_NEEDED: "dim", NOT_RUN: "dim", FAILE
 
 @define
 class StageReport:
+    """One row of the summary: a stage's status, time, counts and note."""
+
     name: str
     status: str
     seconds: float = 0.0
@@ -36,15 +44,19 @@ class StageReport:
 
 @define
 class PipelineResult:
+    """Every stage's report and the first error, if any (``run_pipeline``'s result)."""
+
     run_dir: Path
     stages: list[StageReport]
     error: str | None = None
 
     @property
     def ok(self) -> bool:
+        """Whether no stage failed."""
         return self.error is None
 
     def stage(self, name: str) -> StageReport:
+        """The report of the stage called ``name``."""
         return next(s for s in self.stages if s.name == name)
 
     def table(self) -> Table:
@@ -91,12 +103,11 @@ def run_pipeline(
     """Run (or skip) each stage from ``start`` to ``stop``; never raises for a stage failure:
     the result carries the first error and the stages after it are ``not run``."""
     lo, hi = check_range(start, stop)
-    stages = all_stages()
     paths = RunPaths.of(cfg)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     state = PipelineState.load(paths.run_dir)
     result = PipelineResult(paths.run_dir, [])
-    for i, stage in enumerate(stages):
+    for i, stage in enumerate(STAGES):
         if result.error is not None or not lo <= i <= hi:
             result.stages.append(StageReport(stage.name, NOT_RUN))
             continue

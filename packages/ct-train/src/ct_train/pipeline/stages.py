@@ -1,8 +1,9 @@
-"""The stages of ``ct-train run``, in order, and what each reads, writes and depends on.
+"""The types the stages of ``ct-train run`` are made of, and the helpers they share.
 
 A stage is a small function ``run(ctx) -> Outcome`` plus three declarations the runner
 uses to decide whether it is up to date: the config it depends on (``section``), the
-files it reads (``inputs``) and the files it writes (``outputs``).
+files it reads (``inputs``) and the files it writes (``outputs``). The stages themselves
+live in ``data_stages`` and ``model_stages``; their order is the runner's ``STAGES``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 from attrs import define, field, frozen
 
+from ct_io.errors import CamtrapError
+from ct_io.jsonio import read_json
 from ct_io.plugins import CamtrapPluginManager
 from ct_train.config import VAL_OUTPUTS_NAME, ExperimentConfig, unstructure
 
@@ -31,6 +34,7 @@ class RunPaths:
 
     @classmethod
     def of(cls, cfg: ExperimentConfig) -> RunPaths:
+        """The paths of ``cfg``'s run folder."""
         d = cfg.data
         return cls(
             run_dir=cfg.run_dir,
@@ -49,26 +53,32 @@ class RunPaths:
 
     @property
     def queried_images(self) -> Path:
+        """The selected images with their labels (select stage)."""
         return self.run_dir / "selection" / "queried_images.json"
 
     @property
     def selection_report(self) -> Path:
+        """Counts per label and dataset, and conflicts (select stage)."""
         return self.run_dir / "selection" / "selection_report.json"
 
     @property
     def detections(self) -> Path:
+        """Detector boxes for selected images that had none (detect stage)."""
         return self.run_dir / "detections" / "detections.json"
 
     @property
     def crops_manifest(self) -> Path:
+        """Every crop made and where it came from (crop stage)."""
         return self.crops_dir / "crops.csv"
 
     @property
     def best_checkpoint(self) -> Path:
+        """The best weights by ``train.early_stop.metric`` (train stage)."""
         return self.run_dir / "checkpoints" / "best.pt"
 
     @property
     def final_metrics(self) -> Path:
+        """The best weights' metrics per split (train stage)."""
         return self.run_dir / "final_metrics.json"
 
     @property
@@ -78,14 +88,17 @@ class RunPaths:
 
     @property
     def model_dir(self) -> Path:
+        """The bundle and its exports."""
         return self.run_dir / "model"
 
     @property
     def eval_dir(self) -> Path:
+        """The bundle's outputs and metrics per split (evaluate stage)."""
         return self.run_dir / "evaluation"
 
     @property
     def report_html(self) -> Path:
+        """The HTML report (report stage)."""
         return self.run_dir / "report" / "report.html"
 
 
@@ -100,6 +113,7 @@ class Context:
     resume: bool = False
 
     def bundle_path(self) -> Path:
+        """``model/<export.name, else the run folder's name>.safetensors``."""
         name = self.cfg.export.name or self.cfg.run_dir.name or "model"
         return self.paths.model_dir / f"{name}.safetensors"
 
@@ -144,29 +158,15 @@ def sections(*names: str) -> Callable[[ExperimentConfig], Any]:
     return pick
 
 
-def all_stages() -> list[Stage]:
-    """Every stage, in the order they run."""
-    from ct_train.pipeline import data_stages as d
-    from ct_train.pipeline import model_stages as m
-
-    return [*d.STAGES, *m.STAGES]
-
-
-def stage_names() -> list[str]:
-    """Stage names without importing the stage modules' dependencies."""
-    return list(STAGE_NAMES)
+def data_record(ctx: Context) -> dict[str, Any]:
+    """The fetch stage's record of the dataset: ``name``, ``cct``, ``images_dir``,
+    ``detections`` and the source's ``taxonomy`` and ``aliases``."""
+    if not ctx.paths.data_json.is_file():
+        raise CamtrapError(f"{ctx.paths.data_json} missing — run the fetch stage first")
+    rec: dict[str, Any] = read_json(ctx.paths.data_json)
+    return rec
 
 
-STAGE_NAMES = (
-    "fetch",
-    "select",
-    "detect",
-    "crop",
-    "table",
-    "split",
-    "train",
-    "bundle",
-    "evaluate",
-    "export",
-    "report",
-)
+def fetched_record(ctx: Context) -> dict[str, Any] | None:
+    """``data_record`` when this run fetches its data and the fetch stage has run, else None."""
+    return data_record(ctx) if ctx.cfg.sources and ctx.paths.data_json.is_file() else None

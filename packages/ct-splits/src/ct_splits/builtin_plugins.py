@@ -1,1 +1,0 @@
-"""ct-splits's built-in plugins, registered through the ``camtrap.plugins`` entry point."""

@@ -1,1 +1,0 @@
-"""ct-taxonomy's built-in plugins, registered through the ``camtrap.plugins`` entry point."""
