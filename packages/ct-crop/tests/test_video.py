@@ -17,9 +17,10 @@ from ct_crop.crop import CropSettings, RunOptions, run_crop
 from ct_crop.detect import detect_cached
 from ct_crop.manifest import read_manifest
 from ct_crop.render import crop_box
+from ct_io import hookimpl
 from ct_io.md import MDDetection, MDImage, md_to_dict, parse_md, validate_md_dict, write_md
 from ct_io.md_video import to_frame_level
-from ct_io.plugins import hookimpl, make_plugin_manager
+from ct_io.plugins import make_plugin_manager
 from ct_io.video import Sampling, read_frames
 from ct_io.video_fixtures import write_clip, write_hostile_clips
 
@@ -260,7 +261,6 @@ def test_detect_cli_on_a_folder_of_photos_and_clips(
         types.SimpleNamespace(ct_register_detectors=ct_register_detectors), "t", distribution="t"
     )
     monkeypatch.setattr(plugins, "get_plugin_manager", lambda: pm)
-    monkeypatch.setattr("ct_io.registry.get_plugin_manager", lambda: pm)
     out = tmp_path / "det.json"
     r = CliRunner().invoke(
         cli.app,
