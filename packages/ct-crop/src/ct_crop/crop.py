@@ -42,9 +42,10 @@ from ct_crop.geometry import (
     output_size,
 )
 from ct_crop.images import ExifMode, FailureKind, ImageLoadError, decode_image, open_image
-from ct_crop.video_crop import VideoJob, crop_video, group_video_jobs
+from ct_crop.video_crop import VideoJob, group_video_jobs
 from ct_io.errors import CamtrapError, UnsafePathError
 from ct_io.paths import safe_join, unsafe_reason
+from ct_io.video import Sampling, VideoError, probe, read_frames
 
 TMP_DIR_NAME = ".ct-crop-tmp"
 SETTINGS_NAME = "crop_settings.json"
@@ -217,6 +218,80 @@ def crop_image(job: ImageJob, ctx: _Context) -> ImageResult:
         _save_jpeg(image, full_target, ctx)
     rows = [_row(job.file, s, r, header.size, ctx.settings) for s, r, _ in planned]
     return ImageResult(rows, failures, len(todo), len(planned) - len(todo))
+
+
+def crop_video(job: VideoJob, ctx: _Context) -> ImageResult:
+    """Make every missing crop of one clip's frames; never raises for bad data."""
+    from ct_crop.render import render_crop
+
+    n = len(job.frames)
+    try:
+        path = input_path(ctx.images_dir, job.file)
+        info = probe(path)
+    except UnsafePathError as exc:
+        return ImageResult([], [_failure(job.file, None, "unsafe_path", str(exc))], 0, 0, n)
+    except VideoError as exc:
+        return ImageResult([], [_failure(job.file, None, exc.kind, exc.reason)], 0, 0, n)
+    size = (info.width, info.height)
+    failures: list[dict[str, Any]] = []
+    planned: dict[int, list[tuple[BoxSpec, CropRegion, Path]]] = {}
+    frame_jobs = dict(job.frames)
+    for number, frame_job in job.frames:
+        planned[number] = []
+        for spec in frame_job.boxes:
+            try:
+                region = crop_region(
+                    _box_pixels(spec, size, None),
+                    size,
+                    ctx.settings.strategy,
+                    margin=ctx.settings.margin,
+                    min_size=ctx.settings.min_size,
+                )
+                target = output_path(ctx.out_dir, spec.crop_name)
+            except (UnusableBoxError, UnsafePathError) as exc:
+                kind = "unusable_box" if isinstance(exc, UnusableBoxError) else "unsafe_path"
+                failures.append(_failure(frame_job.file, spec.index, kind, str(exc)))
+                continue
+            planned[number].append((spec, region, target))
+    full = {k: _full_image_target(j, ctx) for k, j in frame_jobs.items()}
+    todo = {
+        k
+        for k, crops in planned.items()
+        if full[k] is not None or any(ctx.options.overwrite or not _exists(t) for *_, t in crops)
+    }
+    done = set(planned) - todo
+    made = 0
+    if todo:
+        try:
+            for frame in read_frames(path, Sampling(frames=todo)):
+                for _, region, target in planned[frame.index]:
+                    if ctx.options.overwrite or not _exists(target):
+                        crop = render_crop(
+                            frame.image,
+                            region,
+                            size=ctx.settings.size,
+                            upscale=ctx.settings.upscale,
+                            fill=ctx.settings.fill,
+                        )
+                        _save_jpeg(crop, target, ctx)
+                        made += 1
+                full_target = full[frame.index]
+                if full_target is not None:
+                    _save_jpeg(frame.image, full_target, ctx)
+                done.add(frame.index)
+        except VideoError as exc:  # frames read before the fault keep their crops
+            failures.append(_failure(job.file, None, exc.kind, exc.reason))
+        else:
+            failures.extend(
+                _failure(frame_jobs[k].file, None, "bad", f"the clip has no frame {k}")
+                for k in sorted(todo - done)
+            )
+    rows = [
+        _row(frame_jobs[k].file, spec, region, size, ctx.settings)
+        for k in sorted(done)
+        for spec, region, _ in planned[k]
+    ]
+    return ImageResult(rows, failures, made, len(rows) - made, n)
 
 
 def _rows_needed(region: CropRegion, settings: CropSettings, reduce: int) -> int:

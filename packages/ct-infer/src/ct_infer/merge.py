@@ -109,35 +109,14 @@ def merge_classifications(
     options: MergeOptions,
     *,
     gt_index: Mapping[tuple[str, int], int] | None = None,
-    frame_rates: Mapping[str, float] | None = None,
 ) -> tuple[MDResults, MergeReport]:
     """A copy of ``md`` with the classifications of ``outputs`` (``path`` + label columns).
 
     ``gt_index`` (from ``ct_infer.ground_truth.add_ground_truth``) maps crops of
-    ground-truth boxes to their detections. Video clips (either of MegaDetector's forms)
-    are merged frame by frame and rolled up per clip (:mod:`ct_infer.video_merge`);
-    ``frame_rates`` (clip → fps) lets frame-level input be written per video.
+    ground-truth boxes to their detections. Video frames are entries like photos
+    (``clip.mp4/frame000120.jpg``); :func:`ct_infer.video_merge.merge_media` also takes
+    per-video entries and rolls clips up.
     """
-    from ct_io.md_video import videos_of
-
-    if videos_of(md):
-        from ct_infer.video_merge import merge_with_clips
-
-        return merge_with_clips(
-            md, outputs, labels, options, gt_index=gt_index, frame_rates=frame_rates
-        )
-    return merge_flat(md, outputs, labels, options, gt_index=gt_index)
-
-
-def merge_flat(
-    md: MDResults,
-    outputs: pd.DataFrame,
-    labels: Sequence[str],
-    options: MergeOptions,
-    *,
-    gt_index: Mapping[tuple[str, int], int] | None = None,
-) -> tuple[MDResults, MergeReport]:
-    """:func:`merge_classifications` for results whose entries are photos or frames."""
     missing = [label for label in labels if label not in outputs.columns]
     if missing:
         raise CamtrapError(

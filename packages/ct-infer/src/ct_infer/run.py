@@ -29,9 +29,10 @@ from ct_infer.chunked import ChunkedCsv
 from ct_infer.classify import RunSettings, progress_bar
 from ct_infer.crops import crop_name
 from ct_infer.image_crops import BoxJob, CropPolicy, ImageCrops
-from ct_infer.merge import MergeOptions, MergeReport, merge_classifications
+from ct_infer.merge import MergeOptions, MergeReport
 from ct_infer.rollup import map_targets
 from ct_infer.video_crops import MediaCropsDataset
+from ct_infer.video_merge import merge_media
 from ct_io.errors import CamtrapError
 from ct_io.md import MDResults
 from ct_io.video import Sampling, is_video_file
@@ -236,7 +237,7 @@ def run_pipeline(
         photos = [im.file for im in md.images if im.detections and not is_video_file(im.file)]
         seqs = sequences_for(images_dir, photos, options.sequence_gap)
         merge_opts = evolve(merge_opts, sequences=seqs)
-    result, report.merge = merge_classifications(
+    result, report.merge = merge_media(
         md, frame, labels, merge_opts, frame_rates=frame_rates(images_dir, md)
     )
     write_md(result, output)

@@ -23,15 +23,39 @@ import numpy as np
 from attrs import evolve
 
 from ct_infer.crops import parse_crop_name
+from ct_infer.merge import MergeOptions, MergeReport, _classifications, merge_classifications
 from ct_infer.smoothing import smooth
 from ct_io.md import MDImage, MDResults
-from ct_io.md_video import CLIP_CLASSIFICATIONS, frame_entries, to_frame_level, to_video_level
+from ct_io.md_video import (
+    CLIP_CLASSIFICATIONS,
+    frame_entries,
+    to_frame_level,
+    to_video_level,
+    videos_of,
+)
 from ct_io.video import parse_frame_file
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ct_infer.merge import MergeOptions, MergeReport
+
+def merge_media(
+    md: MDResults,
+    outputs: pd.DataFrame,
+    labels: Sequence[str],
+    options: MergeOptions,
+    *,
+    gt_index: Mapping[tuple[str, int], int] | None = None,
+    frame_rates: Mapping[str, float] | None = None,
+) -> tuple[MDResults, MergeReport]:
+    """:func:`~ct_infer.merge.merge_classifications` for results that may hold video clips
+    (either of MegaDetector's forms): frames merged like photos, clips rolled up;
+    ``frame_rates`` (clip → fps) lets frame-level input be written per video."""
+    if not videos_of(md):
+        return merge_classifications(md, outputs, labels, options, gt_index=gt_index)
+    return merge_with_clips(
+        md, outputs, labels, options, gt_index=gt_index, frame_rates=frame_rates
+    )
 
 
 def clip_sequences(md: MDResults) -> dict[str, str]:
@@ -48,12 +72,10 @@ def merge_with_clips(
     gt_index: Mapping[tuple[str, int], int] | None = None,
     frame_rates: Mapping[str, float] | None = None,
 ) -> tuple[MDResults, MergeReport]:
-    """``merge_classifications`` for results holding clips (see the module docstring)."""
-    from ct_infer.merge import merge_flat
-
+    """:func:`merge_media` for results holding clips (see the module docstring)."""
     frames, videos = to_frame_level(md)
     sequences = {**clip_sequences(frames), **(options.sequences or {})}
-    merged, report = merge_flat(
+    merged, report = merge_classifications(
         frames, outputs, labels, evolve(options, sequences=sequences), gt_index=gt_index
     )
     if not videos and frame_rates is None:
@@ -72,8 +94,6 @@ def clip_rollups(
 ) -> dict[str, list[list[object]]]:
     """Per clip, the confidence-weighted mean of its detections' probabilities, formatted
     as ``classifications`` (none with ``relative_conf``: that compares crops to true labels)."""
-    from ct_infer.merge import _classifications
-
     if options.relative_conf:
         return {}
     by_file = frames.by_file()

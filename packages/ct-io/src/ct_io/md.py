@@ -19,6 +19,7 @@ from attrs import define, field, fields
 
 from ct_io.errors import FormatError
 from ct_io.jsonio import read_json, write_json
+from ct_io.md_video_checks import video_problems
 from ct_io.paths import unsafe_reason
 from ct_io.problems import Problem, errors_only
 from ct_io.video import is_video_file
@@ -286,8 +287,6 @@ def validate_md_dict(data: Any) -> list[Problem]:
                 )
             seen.setdefault(fname, i)
             if is_video_file(fname):
-                from ct_io.md_video import video_problems
-
                 video_problems(im, p, version, add)
         dets = im.get("detections", "missing")
         if dets == "missing":

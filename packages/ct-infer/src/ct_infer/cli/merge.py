@@ -100,9 +100,10 @@ def merge_cmd(
 ) -> None:
     """Merge classifier output into a MegaDetector JSON (classification_categories + per-detection classifications) for Timelapse."""
     from ct_infer.mapping import read_target_mapping
-    from ct_infer.merge import MergeOptions, merge_classifications, read_classifier_csv
+    from ct_infer.merge import MergeOptions, read_classifier_csv
     from ct_infer.rollup import map_targets
     from ct_infer.smoothing import read_sequences
+    from ct_infer.video_merge import merge_media
     from ct_io.errors import CamtrapError
     from ct_io.md import read_md, write_md
     from ct_io.tables import read_label_index
@@ -146,7 +147,7 @@ def merge_cmd(
 
         md, gt_index = add_ground_truth(md, read_cct(cct), images_dir)
     assert md is not None
-    merged, report = merge_classifications(md, frame, labels, options, gt_index=gt_index)
+    merged, report = merge_media(md, frame, labels, options, gt_index=gt_index)
     write_md(merged, output)
     rolled = f" ({report.rolled_up} named at a taxon above the labels)" if rollup else ""
     console.print(

@@ -15,16 +15,33 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from attrs import frozen
 
 from ct_io.sources.demo_paint import SPECIES, Placement, compose, visible_box
+from ct_io.sources.demo_tracks import _detection, _jitter, hash_seed, location_name, walk
 
 if TYPE_CHECKING:
-    from ct_io.sources.demo import DemoOptions
     from ct_io.sources.demo_paint import Background
+
+
+class DemoOptions(Protocol):
+    """What the clips read of the demo source's options (``ct_io.sources.demo.DemoOptions``)."""
+
+    seed: int
+    num_locations: int
+    num_species: int
+    width: int
+    height: int
+    night_fraction: float
+    blank_fraction: float
+    num_clips: int
+    clip_frames: int
+    clip_fps: int
+    clip_frame_sample: int
+
 
 _START = dt.datetime(2023, 6, 1)
 
@@ -54,8 +71,6 @@ def clip_size(o: DemoOptions) -> tuple[int, int]:
 
 def plan_clips(o: DemoOptions, horizons: list[float], mix: np.ndarray) -> list[Clip]:
     """Every clip: location (round robin), species (the location's mix), track, time."""
-    from ct_io.sources.demo import hash_seed, location_name, walk
-
     clips = []
     for c in range(o.num_clips):
         rng = np.random.default_rng([o.seed, 6, c])
@@ -140,8 +155,6 @@ def sampled_frames(o: DemoOptions) -> list[int]:
 
 def clip_md_entry(clip: Clip, o: DemoOptions) -> dict[str, Any]:
     """The clip's MegaDetector per-video entry: the true boxes of sampled frames, jittered."""
-    from ct_io.sources.demo import _detection, _jitter
-
     width, height = clip_size(o)
     rng = np.random.default_rng([o.seed, 9, clip.index])
     dets = []
@@ -166,8 +179,6 @@ def clip_cct_records(
     clip: Clip, o: DemoOptions, cat_id: dict[str, int]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The clip's CCT image (the clip is its own sequence) and its one annotation."""
-    from ct_io.sources.demo import location_name
-
     width, height = clip_size(o)
     image_id = clip.file_name.removesuffix(".mp4")
     image = {
