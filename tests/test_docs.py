@@ -441,6 +441,28 @@ def test_commands_in_docs_are_real(block: Block) -> None:
     assert not problems, f"{block.id}: " + "; ".join(problems)
 
 
+def inline_commands() -> list[tuple[str, str]]:
+    """``(page, command)`` for every inline code span of prose that starts with a console
+    script (``ct-io plugins``), outside fenced blocks."""
+    found = []
+    for page in doc_pages():
+        text = page.read_text()
+        for block in fenced_blocks(text, page):
+            text = text.replace(block.code, "")
+        for span in re.findall(r"(?<!`)`([^`\n]+)`(?!`)", text):
+            if re.match(r"ct-[a-z]+ [a-z]", span):
+                found.append((page_id(page), span))
+    return found
+
+
+def test_commands_named_in_prose_are_real() -> None:
+    """``ct-io sources`` in prose named a command that never existed (issue 15 item 12)."""
+    spans = inline_commands()
+    assert len(spans) > 20
+    problems = [f"{page}: `{span}`: {p}" for page, span in spans for p in command_problems(span)]
+    assert not problems, "\n".join(problems)
+
+
 # ---------------------------------------------------------------- python blocks
 
 

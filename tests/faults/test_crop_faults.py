@@ -17,7 +17,7 @@ def test_crop_killed_three_times_then_rerun_equals_an_uninterrupted_run(
     images = tmp_path / "images"
     md = json.loads((md_test / "md_output_v5a.json").read_text())
     entries = []
-    for r in range(4):  # 4 copies of the 30-crop set: 120 crops, time to aim the kills
+    for r in range(5):  # 5 copies of the fixture's 24-crop set: 120 crops, time to aim the kills
         (images / f"r{r}").mkdir(parents=True)
         for im in md["images"]:
             (images / f"r{r}" / im["file"]).symlink_to(md_test / "images" / im["file"])

@@ -34,15 +34,15 @@ CLASSIFY = (
 
 def classify(bundle: Path, crops: Path, out: Path) -> list[str]:
     return [sys.executable, "-c", CLASSIFY, "classify", str(bundle), str(crops), str(out),
-            "-b", "8", "-j", "1", "--device", "cpu"]  # fmt: skip
+            "-b", "8", "-w", "1", "--device", "cpu"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def many_crops(md_crops: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The 30 real crops four times over (copies: classify refuses symlinks out of the
-    folder), 120 in all."""
+    """The fixture's 24 real crops five times over (copies: classify refuses symlinks out of
+    the folder), 120 in all."""
     out = tmp_path_factory.mktemp("many-crops")
-    for r in range(4):
+    for r in range(5):
         (out / f"r{r}").mkdir()
         for crop in sorted(md_crops.glob("*.jpg")):
             shutil.copyfile(crop, out / f"r{r}" / crop.name)

@@ -160,3 +160,118 @@ def test_detect_cli_with_a_plugin_then_crop(
     assert sorted(p.name for p in (tmp_path / "crops").glob("*.jpg")) == [
         f"{n}___crop00_fake-1.0.jpg" for n in names
     ]
+
+
+# ---------------------------------------------------------------- --import (the seed's cache_batchapi_outputs.py)
+
+
+def _detect_args(md_test: Path, tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        "detect",
+        str(md_test / "images"),
+        str(tmp_path / "det.json"),
+        "--detector",
+        "fake",
+        "--cache-dir",
+        str(tmp_path / "mdcache"),
+        "--dataset",
+        "md",
+        *extra,
+    ]
+
+
+def test_import_fills_the_cache_and_nothing_is_detected_again(
+    pm, md_test: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The real MD v5a output of the fixture, made elsewhere, imported: no detector runs."""
+    from ct_crop import cli
+    from ct_io import plugins
+
+    monkeypatch.setattr(plugins, "get_plugin_manager", lambda: pm)
+    md_json = md_test / "md_output_v5a.json"
+    theirs = read_md(md_json)
+    args = _detect_args(md_test, tmp_path, "--import", str(md_json), "-o", "version=v5a")
+    r = CliRunner().invoke(cli.app, [*args, "--detector-version", "v5a"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    assert f"{len(theirs.images)} added" in r.output and FakeDetector.calls == []
+    cached = read_md(cache_path(tmp_path / "mdcache", "v5a", "md"))
+    assert [im.file for im in cached.images] == sorted(im.file for im in theirs.images)
+    out = read_md(tmp_path / "det.json")
+    assert {im.file: im.detections for im in out.images} == {
+        im.file: im.detections for im in theirs.images
+    }
+    # a later plain run with a detector of that version finds everything in the cache
+    r = CliRunner().invoke(cli.app, [*_detect_args(md_test, tmp_path), "-o", "version=v5a"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    assert f"0 detected now, {len(theirs.images)} from the cache" in r.output
+    assert FakeDetector.calls == []
+
+
+def test_import_then_detect_only_what_the_file_lacks(
+    pm, md_test: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from ct_crop import cli
+    from ct_io import plugins
+
+    monkeypatch.setattr(plugins, "get_plugin_manager", lambda: pm)
+    doc = json.loads((md_test / "md_output_v5a.json").read_text())
+    doc["info"]["detector"] = "fake-1.0.pt"  # a model file name: the cache key is its stem
+    lacking = doc["images"].pop()["file"]
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps(doc))
+    r = CliRunner().invoke(cli.app, _detect_args(md_test, tmp_path, "--import", str(partial)))
+    assert r.exit_code == 0, (r.output, r.exception)
+    assert FakeDetector.calls == [[lacking]]
+    assert "1 detected now" in r.output
+    assert len(read_md(tmp_path / "det.json").images) == len(doc["images"]) + 1
+
+
+def test_import_under_another_version_than_the_detector_is_an_error(
+    pm, md_test: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from ct_crop import cli
+    from ct_io import plugins
+    from ct_io.errors import CamtrapError
+
+    monkeypatch.setattr(plugins, "get_plugin_manager", lambda: pm)
+    doc = json.loads((md_test / "md_output_v5a.json").read_text())
+    doc["images"].pop()
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps(doc))
+    r = CliRunner().invoke(cli.app, _detect_args(md_test, tmp_path, "--import", str(partial)))
+    assert isinstance(r.exception, CamtrapError)
+    assert "cached as version megadetector_v5_camonly" in str(r.exception)
+    assert "--detector-version fake-1.0" in str(r.exception)
+    assert FakeDetector.calls == []
+
+
+def test_import_keeps_cached_entries_and_replaces_failures(tmp_path: Path) -> None:
+    from ct_crop.detect_import import import_detections
+    from ct_io.md import MDInfo, MDResults, write_md
+
+    def md(*images: MDImage) -> Path:
+        path = tmp_path / f"in{len(list(tmp_path.glob('in*')))}.json"
+        write_md(MDResults(info=MDInfo(detector="v1"), images=list(images)), path)
+        return path
+
+    box = [MDDetection("1", 0.9, [0.1, 0.2, 0.3, 0.4])]
+    other = [MDDetection("1", 0.5, [0.5, 0.5, 0.1, 0.1])]
+    first = import_detections(
+        md(MDImage("a.jpg", box), MDImage("b.jpg", None, failure="x")), tmp_path / "c", "d"
+    )
+    assert (first.added, first.kept) == (2, 0)
+    second = import_detections(
+        md(MDImage("a.jpg", other), MDImage("b.jpg", box)),
+        tmp_path / "c",
+        "d",
+        wanted=["a.jpg", "b.jpg", "z.jpg"],
+    )
+    assert (second.added, second.replaced_failures, second.kept) == (0, 1, 1)
+    assert second.missing == ["z.jpg"]
+    assert second.results is not None
+    by_file = second.results.by_file()
+    assert by_file["a.jpg"].detections == box and by_file["b.jpg"].detections == box

@@ -88,7 +88,7 @@ def test_threshold_and_top_k(classifier_csv: Path, md_json: Path) -> None:
 def test_relative_conf_and_true_label(classifier_csv: Path, md_json: Path) -> None:
     frame = pd.read_csv(classifier_csv).assign(label="bird")
     merged, _ = merge_classifications(
-        read_md(md_json), frame, LABELS, MergeOptions(relative_conf=True, label="last")
+        read_md(md_json), frame, LABELS, MergeOptions(relative_conf=True, label="last", threshold=0)
     )
     doc = md_to_dict(merged)
     assert doc["classification_categories"]["5"] == "label: bird"

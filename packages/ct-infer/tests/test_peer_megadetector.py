@@ -36,6 +36,7 @@ LABELS = ["antelope", "bird", "carnivore", "primate"]
         MergeOptions(threshold=0.1, top_k=2),
         MergeOptions(relative_conf=True, label="last"),
         MergeOptions(label="first", sequences={}),
+        MergeOptions(label="last", typical_threshold=0.5),
         MergeOptions(
             top_k=3,
             rollup_threshold=0.6,
@@ -49,7 +50,7 @@ LABELS = ["antelope", "bird", "carnivore", "primate"]
             ),
         ),
     ],
-    ids=["plain", "threshold-topk", "relative-label", "label-first", "rollup"],
+    ids=["plain", "threshold-topk", "relative-label", "label-first", "label-last", "rollup"],
 )
 def test_megadetector_validator_accepts_merged_output(
     options: MergeOptions,
@@ -143,3 +144,16 @@ def test_per_video_form_matches_megadetectors_own_conversion(
     for clip, im in ours.items():
         assert im["frame_rate"] == theirs[clip]["frame_rate"]
         assert im["detections"] == theirs[clip]["detections"]
+
+
+def test_megadetector_validator_accepts_true_labels_only(
+    crop_paths: list[str], md_json: Path, tmp_path: Path, validate: ModuleType
+) -> None:
+    """A ``classification_ds.csv`` (true labels, no probabilities) merged on its own."""
+    frame = pd.DataFrame({"path": crop_paths, "dataset": "md", "label": "bird"})
+    merged, report = merge_classifications(read_md(md_json), frame, LABELS, MergeOptions())
+    assert report.labels_only and report.matched == 24
+    out = tmp_path / "labels.json"
+    write_md(merged, out)
+    result = validate.validate_batch_results(str(out))["validation_results"]
+    assert result["errors"] == [] and result["warnings"] == []

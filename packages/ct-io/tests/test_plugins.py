@@ -418,12 +418,12 @@ def test_ct_io_plugins_lists_registrations_with_plugin_and_distribution(
 
     table = ct_io("plugins", env=plugin_env(site))
     assert table.returncode == 0, table.stderr
-    rows = [
-        line for line in table.stdout.splitlines() if "my-folder" in line or "my-logger" in line
-    ]
-    assert len(rows) == 2
-    assert all("mine" in r and "camtrap-mine" in r for r in rows)
-    assert "root, recursive" in rows[0] + rows[1]
+    lines = table.stdout.splitlines()
+    at = [i for i, line in enumerate(lines) if "my-folder" in line or "my-logger" in line]
+    assert len(at) == 2
+    details = [lines[i + 1] for i in at]  # the indented line under each name
+    assert all("from mine (camtrap-mine)" in d for d in details)
+    assert "options: root, recursive" in details[0] + details[1]
 
     listed = ct_io("plugins", "--json", env=plugin_env(site))
     assert listed.returncode == 0, listed.stderr
@@ -459,3 +459,22 @@ def test_ct_io_plugins_reports_a_broken_plugin_in_one_line(make_dist: MakeDist) 
         "plugin 'broken' (camtrap-broken: broken_plugin) failed to import: RuntimeError('boom')"
         in lines[0]
     )
+
+
+def test_plugins_listing_stays_readable_at_80_columns() -> None:
+    """No name, distribution or option is cut in two by the layout (issue 15 item 12)."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from ct_io.cli import app
+    from ct_io.plugin_listing import plugin_rows
+
+    result = CliRunner().invoke(app, ["plugins"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    words = {w for line in lines for w in re.split(r"[\s,;()]+", line) if w}
+    for row in plugin_rows():
+        for token in (row["name"], row["distribution"], *row["options"]):
+            assert token in words, f"{token!r} is cut or missing"

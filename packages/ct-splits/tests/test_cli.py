@@ -195,3 +195,38 @@ def test_malformed_queried_images_and_manifest(tmp_path: Path) -> None:
     (tmp_path / "crops" / "crops.csv").write_text("crop,image,confidence\nzz.jpg,park/a.jpg,1.0\n")
     r = ct_splits("dataset", tmp_path / "out", "-q", q, "-c", tmp_path / "crops")
     assert r.returncode == 2 and "no crops left" in r.stderr and "crop file missing" in r.stderr
+
+
+def test_a_cct_named_by_the_seed_convention_names_its_dataset(
+    tmp_path: Path, selection: tuple[Path, Path, Path]
+) -> None:
+    """``park_cct.json`` holds dataset ``park``, not ``park_cct`` (issue 15 item 11)."""
+    _, m, crops = selection
+    files = sorted(p.name for p in crops.iterdir() if p.suffix.lower() == ".jpg")
+    cct = tmp_path / "park_cct.json"
+    cct.write_text(
+        json.dumps(
+            {
+                "info": {},
+                "images": [
+                    {"id": i, "file_name": f"park/{n}", "location": i % 9}
+                    for i, n in enumerate(files)
+                ],
+                "annotations": [
+                    {"id": i, "image_id": i, "category_id": 1 + i % 3} for i in range(len(files))
+                ],
+                "categories": [
+                    {"id": k, "name": n} for k, n in ((1, "deer"), (2, "fox"), (3, "owl"))
+                ],
+            }
+        )
+    )
+    out = tmp_path / "run"
+    r = ct_splits("dataset", out, "--cct", cct, "-c", crops, "--manifest", m, "--threshold", "0.1")
+    assert r.returncode == 0, r.stderr
+    table = read_classification_ds(out / "classification_ds.csv")
+    assert set(table["dataset"]) == {"park"}
+    assert ct_splits("split", out, "--trials", "50").returncode == 0
+    assert {d for locs in read_splits(out / "splits.json").as_dict().values() for d, _ in locs} == {
+        "park"
+    }

@@ -104,12 +104,12 @@ def test_unreadable_crop_becomes_ignored_target(dataset: Path, tmp_path: Path) -
 
 
 def test_several_labels_in_one_row_stop_with_one_line(dataset: Path, tmp_path: Path) -> None:
-    """The seed's ``--multilabel``: not supported; such a table stops before any work."""
+    """Without ``train.multilabel`` such a table stops before any work, saying how to train it."""
     root = tmp_path / "d"
     shutil.copytree(dataset, root, ignore=shutil.ignore_patterns("crops"))
     csv = root / "classification_ds.csv"
     rows = csv.read_text().splitlines()
     rows[1] = rows[1].replace(",bear", ',"bear,deer"')  # the label column holds two labels
     csv.write_text("\n".join(rows) + "\n")
-    with pytest.raises(CamtrapError, match=r"row 2 has several labels .*not supported"):
+    with pytest.raises(CamtrapError, match=r"row 2 has several labels .*train.multilabel: true"):
         load_tables(data_config(root))

@@ -42,3 +42,25 @@ def test_two_gloo_processes_train_one_model(dataset: Path, tmp_path: Path) -> No
     assert last["progress"]["global_step"] == 2 * 4
     assert (cfg.parent / "final_metrics.json").is_file()
     assert not (cfg.parent / "checkpoints" / "rank1").exists()
+
+
+@pytest.mark.slow
+def test_the_final_summary_prints_once_under_torchrun(dataset: Path, tmp_path: Path) -> None:
+    """``ct-train train`` under torchrun: every rank returns from training; only rank 0
+    prints the summary (issue 15 item 8). A built-in backbone: the console script loads
+    installed plugins only."""
+    cfg = write_config(
+        tmp_path / "ddp",
+        dataset,
+        {
+            "model": {"backbone": "timm:test_efficientnet"},
+            "train": {"epochs": 1},
+            "loggers": [],
+        },
+    )
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "ct_train", "train", str(cfg)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-12000:]
+    assert done.stdout.count("best epoch 0") == 1, done.stdout
+    assert done.stdout.count("test: top-1") == 1, done.stdout

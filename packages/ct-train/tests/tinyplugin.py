@@ -68,9 +68,45 @@ def make_doubled(num_classes: int, class_counts: list[int], options: DoubledOpti
     return DoubledCrossEntropy(options.factor)
 
 
+# ---- broken on purpose: the preflight checks must name them before the first epoch
+
+
+class ScalarCrossEntropy(nn.Module):
+    """Breaks the loss contract: one mean instead of per-example values."""
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(logits, targets)
+
+
+class NanLoss(nn.Module):
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return logits[:, 0] * float("nan")
+
+
+def make_wide(num_classes: int, pretrained: object, options: TinyOptions) -> BuiltBackbone:
+    """Breaks the backbone contract: one logit too many."""
+    return make_tiny(num_classes + 1, pretrained, options)
+
+
+class HalfLogger:
+    """Breaks the logger contract: no log_figure."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int, *, prefix: str = "") -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 @hookimpl
 def ct_register_backbones(register):  # type: ignore[no-untyped-def]
     register("tiny", make_tiny, options=TinyOptions, description="tiny CNN for tests")
+    register("wide", make_wide, options=TinyOptions, description="one logit too many")
+
+
+@hookimpl
+def ct_register_loggers(register):  # type: ignore[no-untyped-def]
+    register("half", lambda run_dir, config: HalfLogger(), description="no log_figure")
 
 
 @hookimpl
@@ -81,6 +117,8 @@ def ct_register_losses(register):  # type: ignore[no-untyped-def]
         options=DoubledOptions,
         description="2 × cross-entropy (third-party)",
     )
+    register("scalar_ce", lambda n, counts: ScalarCrossEntropy(), description="returns a mean")
+    register("nan_loss", lambda n, counts: NanLoss(), description="returns NaN")
 
 
 def plugin_manager():  # type: ignore[no-untyped-def]

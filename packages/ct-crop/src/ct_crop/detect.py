@@ -19,7 +19,7 @@ from ct_crop.video_detect import DEFAULT_SAMPLING, detect_media
 from ct_io.errors import CamtrapError
 from ct_io.md import MDImage, MDInfo, MDResults, read_md, write_md
 from ct_io.paths import unsafe_reason
-from ct_io.video import Sampling
+from ct_io.video import Sampling, is_video_file
 
 if TYPE_CHECKING:
     from ct_io.cct import CocoCameraTraps
@@ -51,6 +51,32 @@ def images_without_boxes(cct: CocoCameraTraps) -> list[str]:
     files = cct.images["file_name"].tolist()
     return sorted(
         f for i, f in zip(ids, files, strict=True) if i not in with_box and i in non_empty
+    )
+
+
+def images_to_detect(
+    images_dir: Path, *, cct: Path | None = None, files: Path | None = None
+) -> list[str]:
+    """The images a detector should see: a CCT's images without ground-truth boxes, those
+    listed in a text file (one path per line), or every image and video clip under
+    ``images_dir``."""
+    if not images_dir.is_dir():
+        raise CamtrapError(f"images folder {images_dir} does not exist")
+    if cct is not None:
+        from ct_io.cct import read_cct
+
+        return images_without_boxes(read_cct(cct))
+    if files is not None:
+        if not files.is_file():
+            raise CamtrapError(f"{files}: file not found")
+        lines = files.read_text(encoding="utf-8").splitlines()
+        return [line.strip() for line in lines if line.strip()]
+    from ct_crop.images import is_image_name
+
+    return sorted(
+        p.relative_to(images_dir).as_posix()
+        for p in images_dir.rglob("*")
+        if p.is_file() and (is_image_name(p.name) or is_video_file(p.name))
     )
 
 
@@ -94,8 +120,8 @@ def detect_cached(
             if on_image is not None:
                 on_image(entry)
             if new % checkpoint_every == 0:
-                _save(cache, path, version, categories)
-        _save(cache, path, version, categories)
+                save_cache(cache, path, version, categories)
+        save_cache(cache, path, version, categories)
     images = [cache[f] for f in dict.fromkeys(files) if f in cache]
     return MDResults(
         info=MDInfo(detector=version), detection_categories=categories, images=images
@@ -111,7 +137,10 @@ def _checked(entries: Iterable[MDImage], wanted: set[str]) -> Iterable[MDImage]:
         yield entry
 
 
-def _save(cache: dict[str, MDImage], path: Path, version: str, categories: dict[str, str]) -> None:
+def save_cache(
+    cache: dict[str, MDImage], path: Path, version: str, categories: dict[str, str]
+) -> None:
+    """Write the cache (every entry, sorted by file) atomically."""
     images = [cache[f] for f in sorted(cache)]
     write_md(
         MDResults(info=MDInfo(detector=version), detection_categories=categories, images=images),

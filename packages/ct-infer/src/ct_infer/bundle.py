@@ -57,6 +57,9 @@ class BundleMeta:
     config_digest: str | None = None
     #: Softmax temperature fitted on val (1.0 = uncalibrated); see ``ct_infer.calibration``.
     temperature: float = 1.0
+    #: Several labels per crop: a sigmoid per label instead of one softmax, so every label
+    #: above a threshold is kept (``ct_infer.multilabel``).
+    multilabel: bool = False
     name: str | None = None
     created: str = field(factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     producer: str = f"ct-infer {__version__}"

@@ -27,6 +27,7 @@ from ct_infer.chunked import ChunkedCsv
 from ct_infer.classify import RunSettings, predict_files, progress_bar
 from ct_infer.mapping import aggregation_matrix
 from ct_infer.metrics import SplitScores, label_indices, score
+from ct_infer.multilabel import multi_hot, score_multilabel, split_labels
 from ct_io.atomic import write_bytes_atomic
 from ct_io.errors import CamtrapError
 from ct_io.tables import read_classification_ds, read_csv, read_splits, write_csv
@@ -85,7 +86,13 @@ def evaluate(
 ) -> dict[str, SplitScores]:
     """Evaluate on each split; writes the four kinds of output files and returns the scores."""
     frame = read_classification_ds(dataset_csv)
-    frame["label"] = frame["label"].astype(str).str.split(",").str[0].str.strip()
+    multilabel = predictor.classifier.multilabel
+    if multilabel and target_mapping is not None:
+        raise CamtrapError(
+            "--target-mapping sums softmax probabilities; a multi-label model's are independent"
+        )
+    if not multilabel:  # a single-label model is scored on each crop's first label
+        frame["label"] = frame["label"].astype(str).str.split(",").str[0].str.strip()
     frame["split"] = assign_splits(frame, splits_json)
     frame["weight"] = row_weights(frame, weights)
     model_labels = predictor.classifier.labels
@@ -94,7 +101,10 @@ def evaluate(
         matrix: np.ndarray | None = aggregation_matrix(model_labels, labels, target_mapping)
     else:
         labels, matrix = list(model_labels), None
-    unknown = sorted(set(frame["label"]) - set(labels))
+    named = (
+        {x for v in frame["label"] for x in split_labels(v)} if multilabel else set(frame["label"])
+    )
+    unknown = sorted(named - set(labels))
     if unknown:
         hint = (
             ""
@@ -123,10 +133,15 @@ def evaluate(
             overwrite,
             progress,
         )
-        targets = label_indices(outputs["label"].tolist(), labels)
-        results[split] = score(
-            outputs[labels].to_numpy(), targets, labels, outputs["weight"].to_numpy(np.float64)
-        )
+        sample_weights = outputs["weight"].to_numpy(np.float64)
+        if multilabel:  # every label above the threshold; mAP and per-label P/R
+            truth = multi_hot(outputs["label"].tolist(), labels)
+            results[split] = score_multilabel(
+                outputs[labels].to_numpy(), truth, labels, sample_weights
+            )
+        else:
+            targets = label_indices(outputs["label"].tolist(), labels)
+            results[split] = score(outputs[labels].to_numpy(), targets, labels, sample_weights)
         log.info(
             "%s: %d crops, top-1 %.3f, macro recall %.3f",
             split,
@@ -188,10 +203,9 @@ def write_scores(results: Mapping[str, SplitScores], labels: Sequence[str], out_
     stats = pd.concat(
         [r.label_stats.assign(split=s) for s, r in results.items()], ignore_index=True
     )
-    write_csv(
-        stats[["split", "label", "precision", "recall", "f1", "support"]],
-        out_dir / "label_stats.csv",
-    )
+    columns = ["split", "label", "precision", "recall", "f1", "support"]
+    columns += ["ap"] if "ap" in stats.columns else []  # multi-label: average precision
+    write_csv(stats[columns], out_dir / "label_stats.csv")
     buffer = io.BytesIO()
     arrays: dict[str, Any] = {s: r.confusion for s, r in results.items()}
     arrays["labels"] = np.array(list(labels))

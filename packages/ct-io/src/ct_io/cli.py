@@ -5,26 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import attrs
 import typer
 from rich.markup import escape
 
-from ct_io.clitools import EXIT_PROBLEMS, console, run_cli, setup_logging
+from ct_io.clitools import EXIT_PROBLEMS, console, make_app, run_cli
 
-app = typer.Typer(
-    help="Formats, data sources and plugins of the camtrap classifier toolkit.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-    add_completion=False,
-)
-
-
-@app.callback()
-def _main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-) -> None:
-    setup_logging(verbose)
+app = make_app("Formats, data sources and plugins of the camtrap classifier toolkit.")
 
 
 @app.command()
@@ -91,40 +77,16 @@ def plugins(
 
     Each row names the plugin and the distribution (installed package) that provided it.
     """
-    from ct_io.hookspecs import KINDS
-    from ct_io.plugins import collect
+    from ct_io.plugin_listing import plugin_rows, render_plugins
 
-    rows = [
-        {
-            "kind": kind,
-            "name": reg.name,
-            "plugin": reg.plugin,
-            "distribution": reg.distribution,
-            "description": reg.description,
-            "options": [a.name for a in attrs.fields(reg.options)] if reg.options else [],
-        }
-        for kind in KINDS
-        for reg in collect(kind)
-    ]
+    rows = plugin_rows()
     if as_json:
         import json
 
         typer.echo(json.dumps(rows, indent=1))
         return
-    from rich.table import Table
-
-    columns = ("kind", "name", "plugin", "distribution", "options", "description")
-    table = Table(title="camtrap plugins")
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(
-            *(
-                escape(", ".join(v) if isinstance(v, list) else str(v))
-                for v in map(row.get, columns)
-            )
-        )
-    console.print(table)
+    for block in render_plugins(rows):
+        console.print(block, highlight=False)
 
 
 @app.command()
@@ -154,9 +116,11 @@ def fetch(
 
 
 def _attach_source_commands() -> None:
+    from ct_io.cli_lists import attach as attach_lists
     from ct_io.cli_sources import attach
 
     attach(app)
+    attach_lists(app)
 
 
 _attach_source_commands()

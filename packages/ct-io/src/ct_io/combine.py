@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +25,8 @@ import pandas as pd
 from attrs import define, field, frozen
 
 from ct_io.cct import CocoCameraTraps, read_cct
-from ct_io.errors import CamtrapError
+from ct_io.errors import CamtrapError, EmptyResultError
+from ct_io.hookspecs import IMAGES_DIR_KEY
 from ct_io.jsonio import read_json
 from ct_io.paths import unsafe_reason
 from ct_io.sources.common import check_dataset_name, dataset_name_from_file, read_text_csv
@@ -43,18 +45,62 @@ class CombineInput:
 
     path: Path
     name: str
-    images_dir: Path
+    #: None: found where the project's sources put images (:func:`find_images_dir`).
+    images_dir: Path | None = None
+
+
+#: Where the other sources put images, relative to the CCT file's folder: beside it
+#: (``lila``, ``animl``) or in ``images/`` (``demo``).
+IMAGE_FOLDERS = (".", "images")
+_PROBE = 20
 
 
 def parse_input(spec: str, images_dirs: Mapping[str, Path] | None = None) -> CombineInput:
-    """``NAME=path/to/x_cct.json`` or ``path/to/x_cct.json`` (name ``x``); images beside the file."""
+    """``NAME=path/to/x_cct.json`` or ``path/to/x_cct.json`` (name ``x``); images found where
+    the sources put them unless ``images_dirs`` names a folder."""
     name, sep, path = spec.partition("=")
     if not sep or os.sep in name or "/" in name:
         name, path = "", spec
     p = Path(path)
     name = check_dataset_name(name or dataset_name_from_file(p))
-    images = (images_dirs or {}).get(name, p.parent)
-    return CombineInput(p, name, Path(images))
+    images = (images_dirs or {}).get(name)
+    return CombineInput(p, name, Path(images) if images is not None else None)
+
+
+def find_images_dir(cct_path: Path, ds: CocoCameraTraps) -> Path:
+    """The folder holding ``ds``'s images: the one its ``info`` records, else beside the CCT
+    file or its ``images/`` folder, whichever holds the most of the first images (beside
+    the file when none does)."""
+    base = cct_path.parent
+    recorded = ds.info.get(IMAGES_DIR_KEY) if isinstance(ds.info, dict) else None
+    candidates = [base / str(recorded)] if recorded else []
+    candidates += [base / sub if sub != "." else base for sub in IMAGE_FOLDERS]
+    files = ds.images["file_name"].astype(str).head(_PROBE).tolist()
+
+    def found(folder: Path) -> int:
+        return sum(1 for f in files if unsafe_reason(f) is None and (folder / f).is_file())
+
+    scores = [found(c) for c in candidates]
+    best = max(range(len(candidates)), key=lambda i: (scores[i], -i))
+    return candidates[best] if scores[best] else base
+
+
+def parse_inputs(specs: Sequence[str], images_dirs: Sequence[str] = ()) -> list[CombineInput]:
+    """Inputs from ``PATH`` / ``NAME=PATH`` specs, with ``NAME=DIR`` images folders."""
+    dirs = {}
+    for spec in images_dirs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            raise CamtrapError(f"--images-dir {spec!r} is not NAME=DIR")
+        dirs[name] = Path(path)
+    parsed = [parse_input(s, dirs) for s in specs]
+    unknown = set(dirs) - {p.name for p in parsed}
+    if unknown:
+        raise CamtrapError(
+            f"--images-dir names {', '.join(sorted(unknown))} match no input "
+            f"(inputs: {', '.join(p.name for p in parsed)})"
+        )
+    return parsed
 
 
 def normalize_label(label: object) -> str:
@@ -108,6 +154,15 @@ class CombineReport:
     dropped: list[dict[str, Any]] = field(factory=list)
     renamed: dict[str, dict[str, str]] = field(factory=dict)
 
+    def write_dropped(self, path: Path) -> None:
+        """The dropped images as JSON lines, one per image with the reason."""
+        from ct_io.atomic import atomic_open
+        from ct_io.jsonio import encode_json
+
+        with atomic_open(path, "wb") as fh:
+            for row in self.dropped:
+                fh.write(encode_json(row, indent=None) + b"\n")
+
     def table(self) -> Table:
         """Per-dataset counts, one column per dataset plus the total."""
         from rich.table import Table
@@ -160,6 +215,7 @@ def combine(
         )
         images.append(im)
         annotations.append(an)
+    _check_not_emptied(report)
     all_images = pd.concat(images, ignore_index=True) if images else pd.DataFrame()
     all_ann = pd.concat(annotations, ignore_index=True)
     label_names = sorted(set(all_ann["label"]), key=lambda n: (n != "empty", n))
@@ -173,6 +229,26 @@ def combine(
     return CocoCameraTraps(
         images=all_images, annotations=all_ann, categories=categories, info=info
     ), report
+
+
+def _check_not_emptied(report: CombineReport) -> None:
+    """A dataset none of whose images is on disk, or a result with no image, is an error."""
+    for row in report.rows:
+        checkable = row["images_in"] - row["corrupt"] - row["unsafe"]
+        if checkable and row["missing"] == checkable:
+            example = next(d["file_name"] for d in report.dropped if d["dataset"] == row["dataset"])
+            raise CamtrapError(
+                f"{row['dataset']}: none of its {checkable:,} images is in {row['images_dir']} "
+                f"(e.g. {example}) — pass --images-dir {row['dataset']}=DIR naming the folder "
+                "that holds them (or --no-check-files to keep them anyway)"
+            )
+    if report.rows and not sum(row["images_out"] for row in report.rows):
+        reasons = Counter(str(d["reason"]).split(" of ")[0] for d in report.dropped)
+        why = ", ".join(f"{n:,} {r}" for r, n in reasons.most_common())
+        raise EmptyResultError(
+            f"combining kept no image ({why}) — check --mapping/--taxonomy (a label mapped "
+            "to nothing drops it) and --dedupe"
+        )
 
 
 def _one(
@@ -197,13 +273,14 @@ def _one(
         reason[mask] = why
         return int(mask.sum())
 
-    counts = {"dataset": name, "images_in": len(im)}
+    images_dir = inp.images_dir if inp.images_dir is not None else find_images_dir(inp.path, ds)
+    counts: dict[str, Any] = {"dataset": name, "images_in": len(im), "images_dir": images_dir}
     counts["corrupt"] = drop(
         im["corrupt"].fillna(False).astype(bool) if "corrupt" in im.columns else np.zeros(len(im)),
         "corrupt",
     )
     counts["unsafe"] = drop(files.map(lambda f: unsafe_reason(f) is not None), "unsafe path")
-    paths = [inp.images_dir / f for f in files]
+    paths = [images_dir / f for f in files]
     if check_files:
         counts["missing"] = drop(
             [r is None and not p.is_file() for r, p in zip(reason, paths, strict=True)],

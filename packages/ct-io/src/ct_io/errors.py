@@ -12,6 +12,16 @@ if TYPE_CHECKING:
 class CamtrapError(Exception):
     """Base class of every error the toolkit shows to a user as one line (no traceback)."""
 
+    #: The console script's exit status (``ct_io.clitools``: 2, a usage or input error).
+    exit_code: int = 2
+
+
+class EmptyResultError(CamtrapError):
+    """A run that would produce nothing (no row merged, every item dropped): exit 1, never
+    an empty output with exit 0."""
+
+    exit_code = 1
+
 
 class FormatError(CamtrapError):
     """A file does not follow its format; ``problems`` lists every issue with its JSON path."""

@@ -57,6 +57,12 @@ class Register(Protocol):
     ) -> None: ...
 
 
+#: The CCT ``info`` key where a source records its images folder (absolute, or relative to
+#: the CCT file's folder) when the images are not beside the file: the ``folder`` source,
+#: whose images stay where they were. ``ct-io combine`` reads it.
+IMAGES_DIR_KEY = "images_dir"
+
+
 @frozen
 class FetchedDataset:
     """Where a fetched dataset landed: its CCT file, images folder and optional MD JSON."""

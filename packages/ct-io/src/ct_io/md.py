@@ -27,6 +27,10 @@ from ct_io.video import is_video_file
 DEFAULT_DETECTION_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}
 WRITE_FORMAT_VERSION = "1.5"
 BBOX_TOLERANCE = 1e-3
+#: A classification category named ``label: <name>`` holds a crop's true label, added for
+#: review (conf 1.0, first or last; the seed's ``--label first|last``): it is not a
+#: prediction, so it stands outside the order by confidence.
+TRUE_LABEL_PREFIX = "label: "
 
 
 @define
@@ -375,6 +379,8 @@ def _validate_detection(
                 continue
             if cls_cats is not None and pair[0] not in cls_cats:
                 add(Problem(cp, f"class {pair[0]!r} is not in classification_categories"))
+            if _is_true_label(cls_cats, pair[0]):
+                continue
             if pair[1] > prev:
                 add(
                     Problem(
@@ -382,6 +388,11 @@ def _validate_detection(
                     )
                 )
             prev = pair[1]
+
+
+def _is_true_label(cls_cats: Any, class_id: str) -> bool:
+    name = cls_cats.get(class_id) if isinstance(cls_cats, dict) else None
+    return isinstance(name, str) and name.startswith(TRUE_LABEL_PREFIX)
 
 
 def add_bbox_problems(bbox: Any, p: str, add: Any) -> None:

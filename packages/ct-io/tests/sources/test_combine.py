@@ -203,3 +203,56 @@ def test_same_name_twice_is_a_clear_error(two_datasets):
     animl, _ = two_datasets
     with pytest.raises(CamtrapError, match="given twice"):
         combine([CombineInput(animl, "a", animl.parent), CombineInput(animl, "a", animl.parent)])
+
+
+# ---------------------------------------------------------------- issue 15, item 1
+
+
+def test_images_are_found_where_the_sources_put_them(tmp_path, md_images):
+    """The demo source keeps images in ``images/`` beside its CCT; the folder source records
+    its images folder in ``info``; neither needs ``--images-dir``."""
+    demo = write_dataset(
+        tmp_path / "demo" / "images", "demo", [("loc/a.jpg", "fox", md_images[0], {})]
+    )
+    demo = demo.rename(tmp_path / "demo" / "demo_cct.json")
+    elsewhere = tmp_path / "photos"
+    folder_cct = write_dataset(elsewhere, "cams", [("c/b.jpg", "deer", md_images[1], {})])
+    doc = json.loads(folder_cct.read_text())
+    doc["info"] = {"images_dir": str(elsewhere)}
+    (tmp_path / "cams").mkdir()
+    moved = tmp_path / "cams" / "cams_cct.json"
+    moved.write_text(json.dumps(doc))
+    out = tmp_path / "combined.json"
+    res = CliRunner().invoke(app, ["combine", f"demo={demo}", str(moved), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert read_cct(out).images["file_name"].tolist() == ["demo/loc/a.jpg", "cams/c/b.jpg"]
+
+
+def test_folder_source_records_where_its_images_are(tmp_path, md_images):
+    from ct_io.sources.folder import FolderOptions, FolderSource
+
+    root = tmp_path / "photos"
+    (root / "fox").mkdir(parents=True)
+    shutil.copy(md_images[0], root / "fox" / "a.jpg")
+    fetched = FolderSource(FolderOptions(root=str(root))).fetch(tmp_path / "out")
+    ds, _ = combine([CombineInput(fetched.cct_path, "photos")])
+    assert ds.images["file_name"].tolist() == ["photos/fox/a.jpg"]
+
+
+def test_a_dataset_with_no_image_on_disk_is_an_error_naming_the_option(two_datasets, tmp_path):
+    animl, _ = two_datasets
+    out = tmp_path / "combined.json"
+    res = CliRunner().invoke(
+        app, ["combine", f"a={animl}", "-o", str(out), "--images-dir", f"a={tmp_path / 'nope'}"]
+    )
+    assert isinstance(res.exception, CamtrapError)  # one line, exit 2 (``clitools.run_cli``)
+    assert "none of its 4 images" in str(res.exception)
+    assert "--images-dir a=DIR" in str(res.exception)
+    assert not out.exists()
+
+
+def test_a_result_with_no_image_is_an_error(two_datasets, tmp_path):
+    _, lila = two_datasets
+    everything_dropped = {(None, lab): "" for lab in ("rat", "empty")}
+    with pytest.raises(CamtrapError, match="kept no image"):
+        combine([CombineInput(lila, "rats", lila.parent)], mapping=everything_dropped)

@@ -173,6 +173,17 @@ def test_missing_profile_says_how_to_create_it(aws_env, md_images, tmp_path):
         fetch("animl", tmp_path / "raw", {"cct": str(export)})
 
 
+def test_missing_profile_hint_uses_the_cli_form(aws_env, md_images, tmp_path):
+    """The way out is written as the user types it (issue 15 item 12)."""
+    export, _ = make_export(tmp_path, md_images[:1])
+    args = ["animl", "download", str(export), str(tmp_path / "raw"), "--profile", "nosuch"]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, CamtrapError)
+    message = str(result.exception)
+    assert "AWS profile 'nosuch' not found" in message
+    assert "--profile ''" in message and "profile=null" not in message
+
+
 def test_missing_bucket_stops_the_run_with_one_line(s3, moto_server, md_images, tmp_path):
     export, _ = make_export(tmp_path, md_images[:2])
     with pytest.raises(CamtrapError, match=r"NoSuchBucket.*check the bucket name"):

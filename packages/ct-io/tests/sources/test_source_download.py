@@ -242,3 +242,55 @@ def test_a_sas_query_on_the_base_url_is_sent_with_every_request_and_masked_in_me
     blob = AzureBlobTransport(base)
     assert blob.url("x.jpg") == "https://acct.blob.core.windows.net/c/imgs/x.jpg"
     assert blob.prefix == "imgs/"
+
+
+# ---------------------------------------------------------------- issue 15, item 6
+
+
+def test_azure_sdk_answers_it_cannot_parse_are_counted_failures(http_server, md_images, tmp_path):
+    """A server that is not Azure Blob Storage (no Content-Range): the SDK raises a bare
+    ValueError; each file becomes a logged ``bad_response`` failure, and the run ends."""
+    from ct_io.sources.transports import AzureBlobTransport
+
+    files = serve_images(http_server, md_images[:3], prefix="/acct/c")
+    transport = AzureBlobTransport(http_server.url + "/acct/c")
+    report = download_all(
+        items_for(files), tmp_path / "out", transport, threads=2, retry=FAST_RETRY
+    )
+    assert (report.downloaded, report.failed) == (0, 3)
+    assert {f.kind for f in report.failures} == {"bad_response"}
+    assert all("not an Azure Blob Storage answer" in f.error for f in report.failures)
+    logged = (tmp_path / "out" / "download_failures.jsonl").read_text().splitlines()
+    assert len(logged) == 3 and json.loads(logged[0])["kind"] == "bad_response"
+
+
+class OddTransport:
+    """Serves over HTTP, except that one key makes the client library raise something no
+    transport maps (a bug or a malformed answer)."""
+
+    def __init__(self, inner: HttpTransport, odd: str) -> None:
+        self.inner, self.odd = inner, odd
+
+    def url(self, key: str) -> str:
+        return self.inner.url(key)
+
+    def download(self, key, fh, on_bytes):  # type: ignore[no-untyped-def]
+        if key == self.odd:
+            raise KeyError("x-ms-blob-type")
+        return self.inner.download(key, fh, on_bytes)
+
+
+def test_an_unexpected_transport_error_fails_that_file_and_the_rest_arrive(
+    http_server, md_images, tmp_path
+):
+    files = serve_images(http_server, md_images)
+    odd = sorted(files)[0]
+    transport = OddTransport(HttpTransport(http_server.url + "/imgs/"), odd)
+    report = download_all(
+        items_for(files), tmp_path / "out", transport, threads=4, retry=FAST_RETRY
+    )
+    assert report.downloaded == len(files) - 1
+    (failure,) = report.failures
+    assert (failure.dest, failure.kind, failure.attempts) == (odd, "bad_response", 1)
+    assert "KeyError" in failure.error
+    assert not (tmp_path / "out" / odd).exists()

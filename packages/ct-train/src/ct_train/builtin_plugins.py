@@ -12,23 +12,40 @@ from ct_io import hookimpl
 from ct_io.hookspecs import Register
 
 
-def _lazy(module: str, name: str) -> Any:
-    def factory(*args: Any) -> Any:
+class _Lazy:
+    """A factory that imports ``module.name`` on first call; its ``preflight`` (see
+    ``ct_train.preflight``) is the target's, when it has one."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.__name__ = module, name
+
+    def _target(self) -> Any:
         import importlib
 
-        return getattr(importlib.import_module(module), name)(*args)
+        return getattr(importlib.import_module(self.module), self.__name__)
 
-    factory.__name__ = name
-    return factory
+    def __call__(self, *args: Any) -> Any:
+        return self._target()(*args)
+
+    def preflight(self, *args: Any) -> None:
+        check = getattr(self._target(), "preflight", None)
+        if callable(check):
+            check(*args)
+
+
+def _lazy(module: str, name: str) -> Any:
+    return _Lazy(module, name)
 
 
 @hookimpl
 def ct_register_losses(register: Register) -> None:
     from ct_train.loss_options import (
+        BCEOptions,
         ClassBalancedOptions,
         CrossEntropyOptions,
         FocalOptions,
         LabelSmoothingOptions,
+        SigmoidFocalOptions,
     )
 
     register(
@@ -54,6 +71,18 @@ def ct_register_losses(register: Register) -> None:
         _lazy("ct_train.losses", "make_class_balanced"),
         options=ClassBalancedOptions,
         description="Class-balanced loss by effective number of samples (Cui et al. 2019)",
+    )
+    register(
+        "bce",
+        _lazy("ct_train.losses", "make_bce"),
+        options=BCEOptions,
+        description="Multi-label: binary cross-entropy per label (optional label_smoothing)",
+    )
+    register(
+        "sigmoid_focal",
+        _lazy("ct_train.losses", "make_sigmoid_focal"),
+        options=SigmoidFocalOptions,
+        description="Multi-label: focal loss per label (gamma, alpha)",
     )
 
 

@@ -27,8 +27,14 @@ from ct_train.sampling import EpochSampler, ShardSampler
 
 log = logging.getLogger(__name__)
 
-#: Target given to a crop that could not be read (ignored by the loss, counted).
+#: Target given to a crop that could not be read (ignored by the loss, counted); a
+#: multi-label crop's target row is filled with it.
 UNREADABLE = -1
+
+
+def readable(targets: torch.Tensor) -> torch.Tensor:
+    """Which examples of a batch were read: label indices, or multi-label target rows."""
+    return targets != UNREADABLE if targets.ndim == 1 else targets[:, 0] != UNREADABLE
 
 
 def train_transform(
@@ -93,7 +99,7 @@ def load_image(path: Path, draft_size: int | None) -> Image.Image:
         return ImageOps.exif_transpose(img).convert("RGB")
 
 
-class CropDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int, float, int]]):
+class CropDataset(torch.utils.data.Dataset[tuple[torch.Tensor, Any, float, int]]):
     """Crops listed in a dataset-table split: ``(image, target, weight, row)`` per item.
 
     Keys are row numbers or ``(row, seed)`` pairs from :class:`EpochSampler`; a seed makes
@@ -101,10 +107,21 @@ class CropDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int, float, int]]
     """
 
     def __init__(
-        self, root: Path, frame: pd.DataFrame, transform: v2.Transform, draft_size: int | None
+        self,
+        root: Path,
+        frame: pd.DataFrame,
+        transform: v2.Transform,
+        draft_size: int | None,
+        num_classes: int | None = None,
     ) -> None:
         self.root = root
         self.paths = frame["path"].tolist()
+        #: multi-label (``num_classes`` given): one 0/1 row per crop; else label indices
+        self.multi_hot: np.ndarray | None = None
+        if num_classes is not None:
+            from ct_train.tables import target_matrix
+
+            self.multi_hot = target_matrix(frame, num_classes)
         self.targets = frame["target"].to_numpy(dtype=np.int64)
         self.weights = frame["weight"].to_numpy(dtype=np.float32)
         self.transform = transform
@@ -113,19 +130,23 @@ class CropDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int, float, int]]
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int, float, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, Any, float, int]:
         row, seed = key if isinstance(key, tuple) else (key, None)
         if seed is not None:
             torch.manual_seed(seed)
             random.seed(seed)
-        target = int(self.targets[row])
+        target: Any = int(self.targets[row])
+        if self.multi_hot is not None:
+            target = torch.from_numpy(self.multi_hot[row])
         try:
             image = load_image(self.root / self.paths[row], self.draft_size)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
             log.warning("unreadable crop %s (%s); skipped", self.paths[row], exc)
-            image, target = (
-                Image.new("RGB", (self.draft_size or 32, self.draft_size or 32)),
-                UNREADABLE,
+            image = Image.new("RGB", (self.draft_size or 32, self.draft_size or 32))
+            target = (
+                torch.full_like(target, UNREADABLE)
+                if isinstance(target, torch.Tensor)
+                else UNREADABLE
             )
         return self.transform(image), target, float(self.weights[row]), row
 
@@ -175,11 +196,13 @@ def train_loader(
     std: Sequence[float],
     *,
     pin_memory: bool = False,
+    num_classes: int | None = None,
 ) -> torch.utils.data.DataLoader[Any]:
-    """Augmented training crops in the sampler's order, full batches only."""
+    """Augmented training crops in the sampler's order, full batches only (``num_classes``:
+    multi-label targets)."""
     draft = size if data.draft else None
     dataset = CropDataset(
-        data.crops_dir, frame, train_transform(size, data.augment, mean, std), draft
+        data.crops_dir, frame, train_transform(size, data.augment, mean, std), draft, num_classes
     )
     return make_loader(
         dataset,
@@ -201,10 +224,14 @@ def eval_loader(
     rank: int = 0,
     world_size: int = 1,
     pin_memory: bool = False,
+    num_classes: int | None = None,
 ) -> torch.utils.data.DataLoader[Any]:
-    """Evaluation crops of ``frame`` in order: the eval transform, this rank's shard only."""
+    """Evaluation crops of ``frame`` in order: the eval transform, this rank's shard only
+    (``num_classes``: multi-label targets)."""
     draft = size if data.draft else None
-    dataset = CropDataset(data.crops_dir, frame, eval_transform(size, mean, std), draft)
+    dataset = CropDataset(
+        data.crops_dir, frame, eval_transform(size, mean, std), draft, num_classes
+    )
     batch = data.eval_batch_size or 2 * data.batch_size
     sampler = ShardSampler(len(dataset), rank, world_size)
     return make_loader(

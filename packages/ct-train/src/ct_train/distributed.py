@@ -35,6 +35,11 @@ class DistInfo:
         return self.rank == 0
 
 
+def is_main_process() -> bool:
+    """Whether this process is rank 0 (or the only one): the one that prints summaries."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def init_from_env(device_type: str = "cpu") -> DistInfo:
     """Join the process group torchrun describes (no-op in a single process)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,14 @@ from ct_io.plugins import CamtrapPluginManager
 from ct_train import checkpoint
 from ct_train.backbone import classifier_head
 from ct_train.config import VAL_OUTPUTS_NAME, ExperimentConfig, save_resolved, unstructure
-from ct_train.data import UNREADABLE
+from ct_train.data import readable
 from ct_train.distributed import DistInfo, all_gather_objects, barrier, cleanup, init_from_env
 from ct_train.figures import confusion_image, example_grid
-from ct_train.loggers import make_loggers, validate_loggers
-from ct_train.metrics import extreme_examples, summarize
+from ct_train.loggers import make_loggers
+from ct_train.metrics import extreme_examples, summarize, summarize_multilabel
+from ct_train.preflight import check_model_and_loss, resolve_plugins
 from ct_train.session import Runtime, Session, build_session, wrap
+from ct_train.throughput import EpochClock, epoch_rates
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,13 @@ def train_one_epoch(
     s.net.train()
     set_trainable(s, head_only=epoch < cfg.train.finetune)
     s.sampler.set_epoch(epoch, start=p.step_in_epoch * cfg.data.batch_size)
-    sums = p.sums or {"loss": 0.0, "correct": 0.0, "count": 0.0, "seconds": 0.0}
-    start = time.perf_counter()
+    sums = p.sums or {"loss": 0.0, "correct": 0.0, "count": 0.0}
+    clock = EpochClock(sums)
     for logger in loggers:
         logger.start_epoch(epoch, s.steps_per_epoch, p.step_in_epoch)
     for images, targets, _weights, _rows in s.train_loader:
         images, targets = rt.to_device(images), targets.to(rt.device, non_blocking=True)
-        ok = targets != UNREADABLE
+        ok = readable(targets)
         with rt.autocast():
             logits = s.net(images)
         losses = s.loss_fn(logits.float()[ok], targets[ok])
@@ -83,10 +84,9 @@ def train_one_epoch(
         p.global_step += 1
         p.unreadable += int((~ok).sum())
         sums["loss"] += float(losses.detach().sum())
-        sums["correct"] += float((logits.detach().argmax(1)[ok] == targets[ok]).sum())
+        sums["correct"] += float(top1_hits(logits.detach()[ok], targets[ok]).sum())
         sums["count"] += float(ok.sum())
-        sums["seconds"] += time.perf_counter() - start
-        start = time.perf_counter()
+        clock.step(float(ok.sum()))
         p.sums = sums
         if p.step_in_epoch % cfg.train.log_every_steps == 0 or p.step_in_epoch == s.steps_per_epoch:
             for logger in loggers:
@@ -99,13 +99,14 @@ def train_one_epoch(
         on_step()
     for logger in loggers:
         logger.end_epoch()
-    total = {k: sum(d[k] for d in all_gather_objects(sums, rt.dist)) for k in sums}
+    per_rank = all_gather_objects(sums, rt.dist)
+    total = {k: sum(d[k] for d in per_rank) for k in ("loss", "correct", "count")}
     n = max(total["count"], 1.0)
     return {
         "loss": total["loss"] / n,
         "acc_top1": total["correct"] / n,
         "lr": s.scheduler.get_last_lr()[0],
-        "images_per_s": total["count"] / max(total["seconds"], 1e-9),
+        **epoch_rates(per_rank),  # images_per_s without the start-up, startup_s apart
     }
 
 
@@ -116,20 +117,27 @@ def evaluate(
     loss_fn: torch.nn.Module,
     rt: Runtime,
     labels: Sequence[str],
+    *,
+    multilabel: bool = False,
+    threshold: float = 0.5,
 ) -> EvalResult:
-    """Probabilities, loss and metrics over one split (sharded over ranks, then gathered)."""
+    """Probabilities, loss and metrics over one split (sharded over ranks, then gathered).
+
+    Multi-label: a sigmoid per label, targets as 0/1 rows, mAP and per-label P/R at
+    ``threshold`` (:func:`ct_train.metrics.summarize_multilabel`)."""
     net.eval()
     parts: list[tuple[np.ndarray, ...]] = []
     for images, targets, weights, rows in loader:
-        ok = targets != UNREADABLE
+        ok = readable(targets)
         with rt.autocast():
             logits = net(rt.to_device(images)).float()
         logits, t = logits[ok.to(logits.device)], targets[ok].to(rt.device)
         losses = loss_fn(logits, t) if len(t) else logits.new_zeros(0)
+        probs = torch.sigmoid(logits) if multilabel else torch.softmax(logits, 1)
         parts.append(
             (
                 rows[ok].numpy(),
-                torch.softmax(logits, 1).cpu().numpy(),
+                probs.cpu().numpy(),
                 t.cpu().numpy(),
                 weights[ok].numpy(),
                 losses.cpu().numpy(),
@@ -137,16 +145,42 @@ def evaluate(
         )
     gathered = [x for rank_parts in all_gather_objects(parts, rt.dist) for x in rank_parts]
     c = len(labels)
+    empty = {1: (0, c), 2: (0, c) if multilabel else (0,)}
     cols = [
-        np.concatenate([g[i] for g in gathered]) if gathered else np.zeros((0, c) if i == 1 else 0)
+        np.concatenate([g[i] for g in gathered]) if gathered else np.zeros(empty.get(i, (0,)))
         for i in range(5)
     ]
     order = np.argsort(cols[0], kind="stable")
-    rows_, probs, targets_, weights_, losses_ = (col[order] for col in cols)
-    metrics, cm = summarize(
-        probs.reshape(-1, c), targets_.astype(np.int64), losses_, weights_, labels
+    rows_, probs_, targets_, weights_, losses_ = (col[order] for col in cols)
+    probs_ = probs_.reshape(-1, c)
+    if multilabel:
+        targets_ = targets_.reshape(-1, c).astype(np.float32)
+        metrics, cm = summarize_multilabel(probs_, targets_, losses_, weights_, labels, threshold)
+    else:
+        targets_ = targets_.astype(np.int64)
+        metrics, cm = summarize(probs_, targets_, losses_, weights_, labels)
+    return EvalResult(metrics, cm, rows_, probs_, targets_)
+
+
+def _evaluate(s: Session, split: str) -> EvalResult:
+    """:func:`evaluate` on one split of the session, as its config says."""
+    return evaluate(
+        s.net,
+        s.eval_loader(split),
+        s.loss_fn,
+        s.rt,
+        s.labels,
+        multilabel=s.tables.multilabel,
+        threshold=s.cfg.train.multilabel_threshold,
     )
-    return EvalResult(metrics, cm, rows_, probs.reshape(-1, c), targets_.astype(np.int64))
+
+
+def top1_hits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per example: whether the most probable label is a true one."""
+    top = logits.argmax(1)
+    if targets.ndim == 2:
+        return targets.gather(1, top[:, None]).squeeze(1) > 0.5
+    return top == targets
 
 
 def fit(
@@ -157,8 +191,9 @@ def fit(
         "cuda" if torch.cuda.is_available() and cfg.train.device in ("auto", "cuda") else "cpu"
     )
     try:
-        validate_loggers(cfg.loggers, pm)  # a bad logger option fails before any work
+        plugins = resolve_plugins(cfg, pm)  # unknown, misconfigured or unusable: before any work
         s = build_session(cfg, dist, pm)
+        check_model_and_loss(s, plugins)  # each plugin's contract, on a tiny batch
         ckpt_dir = cfg.run_dir / "checkpoints"
         if dist.is_main:  # a run killed while writing left its temp file
             for folder in (cfg.run_dir, ckpt_dir):
@@ -210,7 +245,7 @@ def run_epochs(s: Session, loggers: Sequence[ExperimentLogger], ckpt_dir: Path) 
             s.net = wrap(s.model.module, cfg, s.rt)  # DDP must see the newly trainable parameters
         train_metrics = train_one_epoch(s, epoch, loggers, on_step)
         results = {
-            name: evaluate(s.net, s.eval_loader(name), s.loss_fn, s.rt, s.labels)
+            name: _evaluate(s, name)
             for name in dict.fromkeys(["val", split])
             if name in set(s.tables.frame["split"])
         }
@@ -267,16 +302,18 @@ def log_epoch(
     train: dict[str, float],
     results: dict[str, EvalResult],
 ) -> None:
-    """Metrics, confusion matrices and (optionally) TP/FP/FN example grids to every logger."""
-    k = s.cfg.train.log_extreme_examples
+    """Metrics, confusion matrices and (optionally) TP/FP/FN example grids to every logger
+    (multi-label runs: metrics only, per label)."""
+    single = not s.tables.multilabel
+    k = s.cfg.train.log_extreme_examples if single else 0
     for logger in loggers:
         logger.log_metrics(train, epoch, prefix="train/")
     for name, res in results.items():
         for logger in loggers:
             logger.log_metrics(res.metrics, epoch, prefix=f"{name}/")
-            logger.log_figure(
-                f"{name}/confusion_matrix", confusion_image(res.confusion, s.labels), epoch
-            )
+            if single:
+                image = confusion_image(res.confusion, s.labels)
+                logger.log_figure(f"{name}/confusion_matrix", image, epoch)
         if k and len(res.rows):
             frame = s.tables.split(name)
             for kind, per_label in extreme_examples(res.probs, res.targets, k).items():
@@ -308,7 +345,7 @@ def final_evaluation(s: Session, ckpt_dir: Path) -> dict[str, Any]:
     for name in dict.fromkeys([*wanted, "val"]):
         if name not in present:
             continue
-        result = evaluate(s.net, s.eval_loader(name), s.loss_fn, s.rt, s.labels)
+        result = _evaluate(s, name)
         if name in wanted:
             out["splits"][name] = result.metrics
         if name == "val" and s.rt.dist.is_main:

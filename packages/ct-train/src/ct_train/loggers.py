@@ -81,7 +81,16 @@ class ConsoleLogger(ExperimentLogger):
 
     def log_metrics(self, metrics: dict[str, float], step: int, *, prefix: str = "") -> None:
         """One line with the headline metrics of an evaluation."""
-        keys = ("loss", "acc_top1", "acc_top3", "recall_macro", "lr", "images_per_s")
+        keys = (
+            "loss",
+            "acc_top1",
+            "acc_top3",
+            "mAP",
+            "recall_macro",
+            "lr",
+            "images_per_s",
+            "startup_s",
+        )
         shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
         if shown:
             self.console.print(
@@ -199,6 +208,27 @@ class CometLogger(ExperimentLogger):
 
 def make_comet(run_dir: Path, config: dict[str, Any], options: CometOptions) -> CometLogger:
     return CometLogger(run_dir, config, options)
+
+
+def comet_preflight(run_dir: Path, options: CometOptions) -> None:
+    """Before any work (``ct_train.preflight``): the package is installed and the key set."""
+    if not _importable("comet_ml"):
+        raise CamtrapError(
+            "comet logger: the comet_ml package is not installed (pip install comet-ml)"
+        )
+    comet_settings(run_dir, options.env_file)
+
+
+make_comet.preflight = comet_preflight  # type: ignore[attr-defined]
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+    import sys
+
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    return importlib.util.find_spec(name) is not None
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

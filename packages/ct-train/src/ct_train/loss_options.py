@@ -35,5 +35,22 @@ class ClassBalancedOptions:
     """Cui et al. 2019: weight each class by (1 - beta) / (1 - beta^n_c)."""
 
     beta: float = 0.999
-    base: Literal["cross_entropy", "focal"] = "cross_entropy"
-    gamma: float = 2.0  # when base is focal
+    #: cross_entropy or focal (single-label); bce or sigmoid_focal (multi-label).
+    base: Literal["cross_entropy", "focal", "bce", "sigmoid_focal"] = "cross_entropy"
+    gamma: float = 2.0  # when base is focal or sigmoid_focal
+
+
+@define
+class BCEOptions:
+    """Options of ``bce`` (multi-label): targets smoothed towards 1/2 by ``label_smoothing``."""
+
+    label_smoothing: float = 0.0
+
+
+@define
+class SigmoidFocalOptions:
+    """Options of ``sigmoid_focal`` (multi-label; Lin et al. 2017, as torchvision's)."""
+
+    gamma: float = 2.0
+    #: Weight of positives (negatives get 1 - alpha); None for none.
+    alpha: float | None = 0.25

@@ -1,6 +1,10 @@
 """Built-in training losses and the accessor over the loss hook.
 
 Every loss returns per-example values (``reduction="none"``); the trainer averages them.
+Single-label losses take class indices; multi-label losses (``bce``, ``sigmoid_focal``,
+``class_balanced`` with base ``bce``/``sigmoid_focal``) take 0/1 targets of shape
+(batch, labels) and say so with a class attribute ``multilabel = True``, which the
+trainer checks against ``train.multilabel`` before the first epoch.
 A third-party loss registers exactly like these (see ``builtin_plugins.py``)::
 
     @hookimpl
@@ -19,10 +23,12 @@ from torch.nn import functional as F  # noqa: N812 (the PyTorch convention)
 
 from ct_io.plugins import CamtrapPluginManager, Registration, collect
 from ct_train.loss_options import (
+    BCEOptions,
     ClassBalancedOptions,
     CrossEntropyOptions,
     FocalOptions,
     LabelSmoothingOptions,
+    SigmoidFocalOptions,
 )
 
 
@@ -66,6 +72,68 @@ class FocalLoss(nn.Module):
         return loss
 
 
+class BinaryCrossEntropy(nn.Module):
+    """Multi-label: a sigmoid per label, binary cross-entropy averaged over labels."""
+
+    multilabel = True
+    weight: torch.Tensor | None
+
+    def __init__(self, label_smoothing: float = 0.0, weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.label_smoothing = label_smoothing
+        self.register_buffer("weight", weight)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        t = targets.float()
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + self.label_smoothing / 2
+        loss = F.binary_cross_entropy_with_logits(logits.float(), t, reduction="none")
+        if self.weight is not None:
+            loss = loss * self.weight
+        return loss.mean(dim=1)
+
+
+class SigmoidFocalLoss(nn.Module):
+    """Multi-label focal loss (Lin et al. 2017, torchvision's ``sigmoid_focal_loss``),
+    averaged over labels."""
+
+    multilabel = True
+    weight: torch.Tensor | None
+
+    def __init__(
+        self, gamma: float = 2.0, alpha: float | None = 0.25, weight: torch.Tensor | None = None
+    ) -> None:
+        super().__init__()
+        self.gamma, self.alpha = gamma, alpha
+        self.register_buffer("weight", weight)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        from torchvision.ops import sigmoid_focal_loss
+
+        loss = sigmoid_focal_loss(
+            logits.float(),
+            targets.float(),
+            alpha=-1 if self.alpha is None else self.alpha,
+            gamma=self.gamma,
+            reduction="none",
+        )
+        if self.weight is not None:
+            loss = loss * self.weight
+        return loss.mean(dim=1)
+
+
+def make_bce(num_classes: int, class_counts: Sequence[int], options: BCEOptions) -> nn.Module:
+    """``bce`` (multi-label)."""
+    return BinaryCrossEntropy(options.label_smoothing)
+
+
+def make_sigmoid_focal(
+    num_classes: int, class_counts: Sequence[int], options: SigmoidFocalOptions
+) -> nn.Module:
+    """``sigmoid_focal`` (multi-label)."""
+    return SigmoidFocalLoss(options.gamma, options.alpha)
+
+
 def make_cross_entropy(
     num_classes: int, class_counts: Sequence[int], options: CrossEntropyOptions
 ) -> nn.Module:
@@ -105,6 +173,10 @@ def make_class_balanced(
     weights = class_balanced_weights(class_counts, options.beta)
     if options.base == "focal":
         return FocalLoss(options.gamma, weights)
+    if options.base == "bce":
+        return BinaryCrossEntropy(0.0, weights)
+    if options.base == "sigmoid_focal":
+        return SigmoidFocalLoss(options.gamma, None, weights)
     return CrossEntropy(0.0, weights)
 
 

@@ -77,3 +77,42 @@ def extreme_examples(
             if len(rows):
                 out[kind][label] = rows[np.argsort(sign * conf[rows], kind="stable")[:k]].tolist()
     return out
+
+
+def summarize_multilabel(
+    probs: np.ndarray,
+    targets: np.ndarray,
+    losses: np.ndarray,
+    weights: np.ndarray,
+    labels: Sequence[str],
+    threshold: float = 0.5,
+) -> tuple[dict[str, float], np.ndarray]:
+    """Multi-label: loss, mAP, top-1-is-a-true-label accuracy, exact-set accuracy, macro
+    precision/recall at ``threshold`` and per label recall, precision and AP; the per-label
+    2×2 matrices ``[[tn, fp], [fn, tp]]``.
+
+    ``recall_macro`` (the default early-stop metric) is the mean recall over labels present."""
+    from ct_infer.multilabel import score_multilabel
+
+    c = len(labels)
+    if len(targets) == 0:
+        return {}, np.zeros((c, 2, 2), dtype=np.int64)
+    scores = score_multilabel(probs, targets, labels, weights, threshold)
+    o = scores.overall
+    wsum = float(weights.sum()) or 1.0
+    metrics = {
+        "loss": float(losses.mean()),
+        "loss_weighted": float((losses * weights).sum() / wsum),
+        "mAP": o["mAP"],
+        "acc_top1": o["acc_top1"],
+        "exact_match": o["exact_match"],
+        "recall_macro": o["macro_recall"],
+        "precision_macro": o["macro_precision"],
+        "count": float(len(targets)),
+    }
+    for row in scores.label_stats.itertuples(index=False):
+        if row.support:
+            metrics[f"label_recall/{row.label}"] = float(row.recall)
+            metrics[f"label_precision/{row.label}"] = float(row.precision)
+            metrics[f"label_ap/{row.label}"] = float(row.ap)
+    return metrics, scores.confusion

@@ -51,7 +51,7 @@ def predict(
 
     path = resolve_checkpoint(cfg, checkpoint_name)
     state = checkpoint.load(path)
-    tables = load_tables(cfg.data)
+    tables = load_tables(cfg.data, multilabel=cfg.train.multilabel)
     frame = tables.split(split)
     if frame.empty:
         raise CamtrapError(
@@ -68,13 +68,28 @@ def predict(
     rt = Runtime(device, pick_amp(cfg.train.amp, device), cfg.train.channels_last, DistInfo())
     model.module.to(device)
     size = cfg.data.image_size or model.input_size
+    multilabel = tables.multilabel
     loader = eval_loader(
-        cfg.data, frame, size, model.mean, model.std, pin_memory=device.type == "cuda"
+        cfg.data,
+        frame,
+        size,
+        model.mean,
+        model.std,
+        pin_memory=device.type == "cuda",
+        num_classes=len(labels) if multilabel else None,
     )
     loss_fn = build_loss(
         cfg.loss.name, cfg.loss.options, len(labels), tables.class_counts("train"), pm
     ).to(device)
-    result = evaluate(model.module, loader, loss_fn, rt, labels)
+    result = evaluate(
+        model.module,
+        loader,
+        loss_fn,
+        rt,
+        labels,
+        multilabel=multilabel,
+        threshold=cfg.train.multilabel_threshold,
+    )
 
     out_dir = out_dir or cfg.run_dir / "predictions"
     rows = frame.iloc[result.rows]

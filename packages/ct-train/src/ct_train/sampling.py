@@ -26,7 +26,18 @@ import torch.utils.data
 def sampling_weights(
     targets: np.ndarray, weights: np.ndarray, num_classes: int, method: str
 ) -> np.ndarray | None:
-    """Draw probabilities for the train split (None: a plain permutation)."""
+    """Draw probabilities for the train split (None: a plain permutation).
+
+    ``targets`` are label indices, or for multi-label a (rows, labels) 0/1 matrix: then
+    ``label_weighted`` weights each row by its rarest label, so a rare label is drawn as
+    often as a common one whatever it shares a crop with."""
+    if method == "label_weighted" and targets.ndim == 2:
+        per_label = (targets * weights[:, None]).sum(axis=0)
+        inverse = np.divide(1.0, per_label, out=np.zeros_like(per_label), where=per_label > 0)
+        rarest = (targets * inverse[None, :]).max(axis=1)  # 1 / weight of the row's rarest label
+        present = np.count_nonzero(per_label)
+        probs = weights * rarest / max(present, 1)
+        return probs / probs.sum()
     if method == "label_weighted":
         per_label = np.bincount(targets, weights=weights, minlength=num_classes)
         present = np.count_nonzero(per_label)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from attrs import asdict, define, field
 
+from ct_infer.precision import Precision, resolve_precision
 from ct_io.plugins import CamtrapPluginManager
 from ct_train import checkpoint
 from ct_train.backbone import Model, build_model
@@ -21,7 +22,7 @@ from ct_train.distributed import DistInfo
 from ct_train.losses import build_loss
 from ct_train.optim import build_optimizer, build_scheduler
 from ct_train.sampling import EpochSampler, sampling_weights
-from ct_train.tables import DatasetTables, load_tables
+from ct_train.tables import DatasetTables, load_tables, target_matrix
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,11 @@ class Session:
         """Label names in target order."""
         return self.tables.labels
 
+    @property
+    def num_classes_if_multilabel(self) -> int | None:
+        """The label count for multi-label loaders (their targets are 0/1 rows), else None."""
+        return len(self.labels) if self.tables.multilabel else None
+
     def eval_loader(self, split: str) -> torch.utils.data.DataLoader[Any]:
         """A loader over ``split``'s crops with the eval transform (this rank's shard)."""
         m = self.model
@@ -102,6 +108,7 @@ class Session:
             rank=self.rt.dist.rank,
             world_size=self.rt.dist.world_size,
             pin_memory=pin,
+            num_classes=self.num_classes_if_multilabel,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -138,6 +145,7 @@ class Session:
             "mean": [float(v) for v in m.mean],
             "std": [float(v) for v in m.std],
             "config_digest": config_digest(self.cfg),
+            "multilabel": bool(self.cfg.train.multilabel),
         }
 
 
@@ -152,24 +160,18 @@ def pick_device(name: str, dist: DistInfo) -> torch.device:
     return torch.device("cpu")
 
 
+def amp_precision(setting: str) -> Precision:
+    """``train.amp`` (auto, bf16, fp16, off) as ct-infer's :class:`Precision`."""
+    return Precision.FP32 if setting == "off" else Precision(setting)
+
+
 def pick_amp(setting: str, device: torch.device) -> torch.dtype | None:
-    """auto: bf16 on CPUs with native bf16 and on CUDA GPUs that have it, else fp16 on CUDA."""
-    if setting == "off" or device.type == "mps":
-        return None
-    if setting == "bf16":
-        return torch.bfloat16
-    if setting == "fp16":
-        return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if _cpu_has_native_bf16() else None
+    """The autocast dtype ``train.amp`` means on ``device`` (None: fp32).
 
-
-def _cpu_has_native_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+    ``auto`` is ct-infer's decision: bf16 on CPUs with native bf16 and on CUDA GPUs that
+    have it, fp16 on other CUDA GPUs, fp32 elsewhere (emulated bf16 is slower than fp32).
+    """
+    return resolve_precision(amp_precision(setting), device.type).dtype()
 
 
 def seed_everything(seed: int) -> None:
@@ -186,7 +188,7 @@ def build_session(
     seed_everything(cfg.train.seed)
     device = pick_device(cfg.train.device, dist)
     rt = Runtime(device, pick_amp(cfg.train.amp, device), cfg.train.channels_last, dist)
-    tables = load_tables(cfg.data, cfg.sampling)
+    tables = load_tables(cfg.data, cfg.sampling, multilabel=cfg.train.multilabel)
     model = build_model(cfg.model, len(tables.labels), pm)
     model.module.to(device)
     if rt.channels_last:
@@ -197,7 +199,9 @@ def build_session(
 
     train = tables.split("train")
     probs = sampling_weights(
-        train["target"].to_numpy(),
+        target_matrix(train, len(tables.labels))
+        if tables.multilabel
+        else train["target"].to_numpy(),
         train["weight"].to_numpy(),
         len(tables.labels),
         cfg.sampling.method,
@@ -207,7 +211,14 @@ def build_session(
     )
     size = cfg.data.image_size or model.input_size
     loader = train_loader(
-        cfg.data, train, sampler, size, model.mean, model.std, pin_memory=device.type == "cuda"
+        cfg.data,
+        train,
+        sampler,
+        size,
+        model.mean,
+        model.std,
+        pin_memory=device.type == "cuda",
+        num_classes=len(tables.labels) if tables.multilabel else None,
     )
     steps = sampler.per_rank // cfg.data.batch_size
     if steps == 0:

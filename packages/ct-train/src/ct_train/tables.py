@@ -20,36 +20,58 @@ log = logging.getLogger(__name__)
 
 @frozen
 class DatasetTables:
-    """Every usable crop: ``path``, ``label``, ``target`` (label index), ``split``, ``weight``."""
+    """Every usable crop: ``path``, ``label``, ``target`` (label index; multi-label: the
+    first label's), ``targets`` (multi-label: every label's index), ``split``, ``weight``."""
 
     frame: pd.DataFrame
     labels: list[str]
     splits: Splits
+    multilabel: bool = False
 
     def split(self, name: str) -> pd.DataFrame:
         """The rows of split ``name``, renumbered from 0."""
         return self.frame[self.frame["split"] == name].reset_index(drop=True)
 
     def class_counts(self, split: str = "train") -> list[int]:
-        """Crops per label (in target order) in ``split``: what class-balanced losses use."""
-        counts = self.split(split)["target"].value_counts()
+        """Crops per label (in target order) in ``split``: what class-balanced losses use
+        (multi-label: the crops carrying each label)."""
+        rows = self.split(split)
+        if self.multilabel:
+            return target_matrix(rows, len(self.labels)).sum(axis=0).astype(int).tolist()
+        counts = rows["target"].value_counts()
         return [int(counts.get(i, 0)) for i in range(len(self.labels))]
 
 
-def load_tables(data: DataConfig, sampling: SamplingConfig | None = None) -> DatasetTables:
-    """Read ``classification_ds.csv``, ``label_index.json``, ``splits.json`` from ``data.dir``."""
+def target_matrix(frame: pd.DataFrame, num_classes: int) -> np.ndarray:
+    """(rows, labels) 0/1 float32 matrix of a multi-label split's ``targets``."""
+    out = np.zeros((len(frame), num_classes), np.float32)
+    for row, targets in enumerate(frame["targets"]):
+        out[row, list(targets)] = 1.0
+    return out
+
+
+def load_tables(
+    data: DataConfig, sampling: SamplingConfig | None = None, *, multilabel: bool = False
+) -> DatasetTables:
+    """Read ``classification_ds.csv``, ``label_index.json``, ``splits.json`` from ``data.dir``.
+
+    A row with several labels (``deer,fox``) needs ``multilabel``."""
+    from ct_infer.multilabel import split_labels
+
     frame = read_classification_ds(data.dir / data.dataset_csv)
     labels = read_label_index(data.dir / data.label_index)
     splits = read_splits(data.dir / data.splits)
 
-    multi = frame["label"].str.contains(",", regex=False)
-    if multi.any():
+    parts = frame["label"].map(split_labels)
+    multi = (parts.map(len) > 1).to_numpy()
+    if multi.any() and not multilabel:
         raise CamtrapError(
-            f"{data.dataset_csv}: row {int(multi.to_numpy().argmax()) + 2} has several labels "
-            f"({frame['label'][multi].iloc[0]!r}); multi-label training is not supported yet"
+            f"{data.dataset_csv}: row {int(multi.argmax()) + 2} has several labels "
+            f"({frame['label'][multi].iloc[0]!r}); train a multi-label classifier with "
+            "train.multilabel: true (ct-train train --multilabel)"
         )
     index = {label: i for i, label in enumerate(labels)}
-    unknown = sorted(set(frame["label"]) - set(index))
+    unknown = sorted({x for p in parts for x in p} - set(index))
     if unknown:
         raise CamtrapError(
             f"{data.dataset_csv}: label(s) {', '.join(map(repr, unknown[:5]))} are not in "
@@ -64,9 +86,11 @@ def load_tables(data: DataConfig, sampling: SamplingConfig | None = None) -> Dat
     where = splits.split_of()
     keys = list(zip(frame["dataset"], frame["location"], strict=True))
     frame = frame.assign(
-        target=frame["label"].map(index).astype(np.int64),
+        target=parts.map(lambda p: index[p[0]]).astype(np.int64),
         split=[where.get(k, "") for k in keys],
     )
+    if multilabel:
+        frame["targets"] = parts.map(lambda p: tuple(index[x] for x in p))
     unassigned = int((frame["split"] == "").sum())
     if unassigned:
         log.warning("%d crop(s) are at locations in no split; they are left out", unassigned)
@@ -75,7 +99,7 @@ def load_tables(data: DataConfig, sampling: SamplingConfig | None = None) -> Dat
         raise CamtrapError(f"{data.splits}: the train split has no crops")
 
     frame["weight"] = detection_weights(frame, sampling)
-    return DatasetTables(frame=frame, labels=labels, splits=splits)
+    return DatasetTables(frame=frame, labels=labels, splits=splits, multilabel=multilabel)
 
 
 def detection_weights(frame: pd.DataFrame, sampling: SamplingConfig | None) -> np.ndarray:

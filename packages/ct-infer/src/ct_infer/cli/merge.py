@@ -16,11 +16,13 @@ from ct_infer.cli.options import (
     TargetMappingOpt,
     TaxonomyOpt,
     TopKOpt,
+    TrueLabelAt,
     threshold_option,
 )
 from ct_io.clitools import console
 
 DEFAULT_CLASSIFIER_NAME = "classifier"
+DEFAULT_THRESHOLD = 0.1  # ct_infer.merge.DEFAULT_THRESHOLD (not imported: --help stays light)
 
 
 def merge_cmd(
@@ -40,24 +42,28 @@ def merge_cmd(
     cct: Annotated[
         Path | None,
         typer.Option(
-            "--cct", help="COCO Camera Traps JSON whose boxes the ground-truth crops were cut from."
+            help="COCO Camera Traps JSON whose boxes the ground-truth crops were cut from."
         ),
     ] = None,
     images_dir: ImagesDirOpt = None,
     label_index: Annotated[
         Path | None,
-        typer.Option(
-            "--label-index",
-            help="label_index.json giving category ids (default: CSV column order).",
-        ),
+        typer.Option(help="label_index.json giving category ids (default: CSV column order)."),
     ] = None,
     classifier_name: Annotated[
-        str, typer.Option("--classifier-name", help="Written to info.classifier.")
+        str, typer.Option(help="Written to info.classifier.")
     ] = DEFAULT_CLASSIFIER_NAME,
     threshold: Annotated[
         float,
         threshold_option("Leave out classes below this confidence (margin with --relative-conf)."),
-    ] = 0.0,
+    ] = DEFAULT_THRESHOLD,
+    typical_confidence_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--typical-confidence-threshold",
+            help="A suggested cut-off for readers (Timelapse), written to classifier_metadata; filters nothing.",
+        ),
+    ] = None,
     top_k: TopKOpt = None,
     relative_conf: Annotated[
         bool,
@@ -67,23 +73,16 @@ def merge_cmd(
         ),
     ] = False,
     label: Annotated[
-        str | None,
-        typer.Option(
-            "--label", help="Add the true label as a 'label: <name>' class, first or last."
-        ),
+        TrueLabelAt | None,
+        typer.Option(help="Add the true label as a 'label: <name>' class, first or last."),
     ] = None,
     strip_prefix: Annotated[
         str,
-        typer.Option(
-            "--strip-prefix",
-            help="Leading folder of crop paths not present in the MD JSON's file names.",
-        ),
+        typer.Option(help="Leading folder of crop paths not present in the MD JSON's file names."),
     ] = "",
     sequences: Annotated[
         Path | None,
-        typer.Option(
-            "--sequences", help="Smooth over sequences: CCT JSON with seq_id, or CSV file,seq_id."
-        ),
+        typer.Option(help="Smooth over sequences: CCT JSON with seq_id, or CSV file,seq_id."),
     ] = None,
     smoothing: SmoothingOpt = 0.5,
     target_mapping: TargetMappingOpt = None,
@@ -92,24 +91,37 @@ def merge_cmd(
     rollup_spec: RollupSpecOpt = None,
     bundle: Annotated[
         Path | None,
+        typer.Option(help="Bundle that made the CSV: its label taxonomy (for --rollup) and name."),
+    ] = None,
+    datasets: Annotated[
+        list[str] | None,
         typer.Option(
-            "--bundle",
-            help="Bundle that made the CSV: its label taxonomy (for --rollup) and name.",
+            "--datasets",
+            help="Only crops and images of these datasets (repeat, or comma-separated).",
         ),
     ] = None,
+    samples_per_label: Annotated[
+        int | None,
+        typer.Option(
+            "--samples-per-label",
+            help="Review subset: up to N random crops per label (true, else predicted) and only their images.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of --samples-per-label.")] = 123,
 ) -> None:
     """Merge classifier output into a MegaDetector JSON (classification_categories + per-detection classifications) for Timelapse."""
+    from ct_infer.ground_truth import crop_boxes_of
     from ct_infer.mapping import read_target_mapping
     from ct_infer.merge import MergeOptions, read_classifier_csv
+    from ct_infer.review_subset import ReviewSubset
     from ct_infer.rollup import map_targets
     from ct_infer.smoothing import read_sequences
     from ct_infer.video_merge import merge_media
+    from ct_io.cct import read_cct
     from ct_io.errors import CamtrapError
     from ct_io.md import read_md, write_md
     from ct_io.tables import read_label_index
 
-    if label not in (None, "first", "last"):
-        raise CamtrapError(f"--label {label!r}: use first or last")
     frame, labels = read_classifier_csv(
         str(classifier_csv), read_label_index(label_index) if label_index else None
     )
@@ -129,27 +141,31 @@ def merge_cmd(
     options = MergeOptions(
         classifier_name=classifier_name,
         threshold=threshold,
+        typical_threshold=typical_confidence_threshold,
         top_k=top_k,
         relative_conf=relative_conf,
-        label=label,  # type: ignore[arg-type]
+        label=label.value if label else None,
         strip_prefix=strip_prefix,
         sequences=read_sequences(sequences) if sequences else None,
         smoothing=smoothing,
+        subset=ReviewSubset(
+            tuple(d.strip() for spec in datasets or [] for d in spec.split(",") if d.strip()),
+            samples_per_label,
+            seed,
+        ),
         **rollup_fields,  # type: ignore[arg-type]
     )
-    if detections is None and cct is None:
+    boxes = crop_boxes_of(
+        read_md(detections) if detections else None, read_cct(cct) if cct else None, images_dir
+    )
+    if boxes is None:
         raise CamtrapError("give --detections (MD JSON), --cct (ground-truth boxes), or both")
-    md = read_md(detections) if detections else None
-    gt_index = None
-    if cct is not None:
-        from ct_infer.ground_truth import add_ground_truth
-        from ct_io.cct import read_cct
-
-        md, gt_index = add_ground_truth(md, read_cct(cct), images_dir)
-    assert md is not None
+    md, gt_index = boxes
     merged, report = merge_media(md, frame, labels, options, gt_index=gt_index)
     write_md(merged, output)
     rolled = f" ({report.rolled_up} named at a taxon above the labels)" if rollup else ""
+    what = "true labels of " if report.labels_only else ""
     console.print(
-        f"{report.matched} of {report.rows} crops merged into {output}{rolled}", highlight=False
+        f"{what}{report.matched} of {report.rows} crops merged into {output}{rolled}",
+        highlight=False,
     )

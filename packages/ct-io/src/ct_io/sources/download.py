@@ -30,7 +30,7 @@ from ct_io.atomic import atomic_open
 from ct_io.errors import CamtrapError, UnsafePathError
 from ct_io.jsonio import encode_json
 from ct_io.paths import safe_join
-from ct_io.redact import redact_mapping
+from ct_io.redact import redact_mapping, redact_text
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -54,11 +54,17 @@ class TransientError(Exception):
 
 
 class PermanentError(Exception):
-    """A failure that retrying cannot fix (403, 404, 400): counted and logged."""
+    """A failure that retrying cannot fix (403, 404, 400, a malformed answer): counted and
+    logged; ``kind`` names it in the failure log (default: from the status)."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, kind: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.kind = kind
+
+
+#: The failure kind of an answer a transport could not make sense of.
+BAD_RESPONSE = "bad_response"
 
 
 class FatalDownloadError(CamtrapError):
@@ -95,7 +101,7 @@ class Failure:
 
     dest: str
     url: str
-    kind: str  # "not_found", "forbidden", "client_error", "gave_up", "unsafe_path"
+    kind: str  # "not_found", "forbidden", "client_error", "bad_response", "gave_up", "unsafe_path"
     error: str
     status: int | None = None
     attempts: int = 0
@@ -339,9 +345,12 @@ class Downloader:
             try:
                 return "downloaded", self._attempt(item, dest, progress, task)
             except PermanentError as exc:
-                kind = {404: "not_found", 410: "not_found", 403: "forbidden", 401: "forbidden"}.get(
-                    exc.status or 0, "client_error"
-                )
+                kind = exc.kind or {
+                    404: "not_found",
+                    410: "not_found",
+                    403: "forbidden",
+                    401: "forbidden",
+                }.get(exc.status or 0, "client_error")
                 return Failure(item.dest, url, kind, str(exc), exc.status, attempt), 0
             except TransientError as exc:
                 if attempt >= self.retry.attempts:
@@ -387,6 +396,15 @@ class Downloader:
                 ) as exc:  # a network error a transport let through
                     raise TransientError(
                         f"{self.transport.url(item.key)}: {type(exc).__name__}: {exc}"
+                    ) from None
+                except (TransientError, PermanentError, CamtrapError, _StoppedError, OSError):
+                    raise
+                except Exception as exc:  # anything else a transport let through: this file fails
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    raise PermanentError(
+                        f"{self.transport.url(item.key)}: unexpected answer "
+                        f"({type(exc).__name__}: {redact_text(first)})",
+                        kind=BAD_RESPONSE,
                     ) from None
                 if item.size is not None and size != item.size:
                     raise TransientError(f"got {size} bytes, expected {item.size}")

@@ -23,59 +23,21 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from attrs import define, field
 
 from ct_io.cct import CocoCameraTraps, from_records, read_cct, write_cct
 from ct_io.errors import CamtrapError
-from ct_io.hookspecs import FetchedDataset
+from ct_io.hookspecs import IMAGES_DIR_KEY, FetchedDataset
 from ct_io.paths import unsafe_reason
+from ct_io.source_options import FolderOptions
 from ct_io.sources.common import check_dataset_name, keep_images
-from ct_io.video import VIDEO_EXTENSIONS, is_video_file
+from ct_io.video import is_video_file
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
-#: Video clips are listed too (each its own sequence; frames come from detections later).
-MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
 EMPTY_LABELS = ("empty", "blank")
-
-
-def _regex(_inst: object, attr: Any, value: str | None) -> None:
-    if value is None:
-        return
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"{attr.name}: not a valid regex ({exc})") from None
-
-
-@define(kw_only=True)
-class FolderOptions:
-    """Options of the ``folder`` source (``ct-io fetch folder OUT -o root=photos``)."""
-
-    #: Folder holding the images.
-    root: Path
-    #: A CCT file whose ``file_name``s are relative to ``root``; without it, labels come from folders.
-    cct: Path | None = None
-    #: Dataset name (output folder and CCT name); default: the root folder's name.
-    dataset: str | None = None
-    #: Which folder of an image's relative path is its label (-1: the parent folder).
-    label_component: int = -1
-    #: Or a regex on the relative path whose group ``label`` (or group 1) is the label.
-    label_regex: str | None = field(default=None, validator=_regex)
-    #: Which folder of the relative path is the location (None: no location, unless a regex).
-    location_component: int | None = None
-    #: Or a regex on the relative path whose group ``location`` (or group 1) is the location.
-    location_regex: str | None = field(default=None, validator=_regex)
-    #: File extensions counted as images or video clips (any case).
-    extensions: list[str] = field(factory=lambda: list(MEDIA_EXTENSIONS))
-    #: Read width/height (and EXIF date) from each image header; unreadable ones are ``corrupt``.
-    read_headers: bool = True
-    keep_missing: bool = False
-    threads: int = 8
 
 
 class FolderSource:
@@ -95,6 +57,7 @@ class FolderSource:
         loc = self._locations(ds.images["file_name"].astype(str))
         if loc is not None:
             ds.images["location"] = loc.where(loc.notna(), ds.images["location"])
+        ds.info[IMAGES_DIR_KEY] = str(root.resolve())  # where `ct-io combine` finds them
         cct_path = Path(out_dir) / name / f"{name}_cct.json"
         write_cct(ds, cct_path)
         log.info(

@@ -14,7 +14,13 @@ from urllib.parse import quote, urlsplit
 
 from ct_io.errors import CamtrapError
 from ct_io.redact import redact_text, redact_url
-from ct_io.sources.download import FatalDownloadError, PermanentError, TransientError, stream_to
+from ct_io.sources.download import (
+    BAD_RESPONSE,
+    FatalDownloadError,
+    PermanentError,
+    TransientError,
+    stream_to,
+)
 
 _CHUNK = 1 << 20
 #: Statuses that retrying can fix.
@@ -175,7 +181,8 @@ class S3Transport:
         except ProfileNotFound:
             raise CamtrapError(
                 f"AWS profile {profile!r} not found — create it with `aws configure --profile {profile}`, "
-                "or pass profile=null to use the default credential chain"
+                "or use the default credential chain (AWS_* variables, instance role) with "
+                "--profile '' (-o profile= with ct-io fetch, profile: '' in a config)"
             ) from None
         config = Config(
             max_pool_connections=max_connections,
@@ -358,6 +365,18 @@ class AzureBlobTransport:
         except AzureError as exc:  # connection refused/reset, timeouts, short body
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise TransientError(f"{where}: {type(exc).__name__}: {redact_text(first)}") from None
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ) as exc:  # SDK parsing an odd answer
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise PermanentError(
+                f"{where}: not an Azure Blob Storage answer ({type(exc).__name__}: "
+                f"{redact_text(first)}) — check the container URL",
+                kind=BAD_RESPONSE,
+            ) from None
         if expected is not None and size != expected:
             raise TransientError(f"{where}: got {size} of {expected} bytes")
         return size

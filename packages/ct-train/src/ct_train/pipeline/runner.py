@@ -103,6 +103,10 @@ def run_pipeline(
     """Run (or skip) each stage from ``start`` to ``stop``; never raises for a stage failure:
     the result carries the first error and the stages after it are ``not run``."""
     lo, hi = check_range(start, stop)
+    if lo <= list(STAGE_NAMES).index("train") <= hi:  # before fetching hours of data
+        from ct_train.preflight import resolve_plugins
+
+        resolve_plugins(cfg, pm)
     paths = RunPaths.of(cfg)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     state = PipelineState.load(paths.run_dir)
