@@ -103,7 +103,7 @@ def test_megadetector_validator_accepts_video_results(
     for name, detections in (("videos", md), ("from-frames", frames)):
         out = tmp_path / f"{name}.json"
         args = ["run", str(images), str(tiny_bundle), "-d", str(detections), "-o", str(out)]
-        result = CliRunner().invoke(app, [*args, "-j", "0"])
+        result = CliRunner().invoke(app, [*args, "-w", "0"])
         assert result.exit_code == 0, result.output
         outputs.append(out)
     for path in [md, frames, *outputs]:

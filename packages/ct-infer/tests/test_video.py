@@ -37,7 +37,7 @@ def test_run_on_photos_and_clips(
 ) -> None:
     images, md = mixed_media
     out = tmp_path / "out.json"
-    text = run(["run", str(images), str(tiny_bundle), "-d", str(md), "-o", str(out), "-j", "0"])
+    text = run(["run", str(images), str(tiny_bundle), "-d", str(md), "-o", str(out), "-w", "0"])
     doc = json.loads(out.read_text())
     assert [p for p in validate_md_dict(doc)] == []
     clips = {f: im for f, im in clip_entries(doc).items() if f.endswith(".mp4")}
@@ -72,7 +72,7 @@ def test_run_on_photos_and_clips(
     n_failures = int(text.split(" failures")[0].rsplit(" ", 1)[-1])
     assert n_failures == len(HOSTILE_CLIPS)
     assert f"{len(rolled_up)} video clips rolled up" in " ".join(text.split())
-    again = run(["run", str(images), str(tiny_bundle), "-d", str(md), "-o", str(out), "-j", "0"])
+    again = run(["run", str(images), str(tiny_bundle), "-d", str(md), "-o", str(out), "-w", "0"])
     assert "0 classified" in again
 
 
@@ -83,7 +83,7 @@ def test_clip_rollup_is_the_confidence_weighted_mean(
     1); with --smoothing 1 every frame's detections carry the clip's classification."""
     images, md = mixed_media
     out = tmp_path / "out.json"
-    run(["run", str(images), str(tiny_bundle), "-d", str(md), "-o", str(out), "-j", "0"])
+    run(["run", str(images), str(tiny_bundle), "-d", str(md), "-o", str(out), "-w", "0"])
     probs = pd.read_csv(tmp_path / "out.json.classifications.csv.gz")
     labels = [c for c in probs.columns if c != "path"]
     doc = json.loads(out.read_text())
@@ -113,7 +113,7 @@ def test_clip_rollup_is_the_confidence_weighted_mean(
             str(md),
             "-o",
             str(out1),
-            "-j",
+            "-w",
             "0",
             "--smoothing",
             "1",
@@ -135,8 +135,8 @@ def test_frame_level_input_comes_out_per_video(
     frame_md = tmp_path / "frames.json"
     write_md(frames, frame_md)
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    run(["run", str(images), str(tiny_bundle), "-d", str(md), "-o", str(a), "-j", "0"])
-    run(["run", str(images), str(tiny_bundle), "-d", str(frame_md), "-o", str(b), "-j", "0"])
+    run(["run", str(images), str(tiny_bundle), "-d", str(md), "-o", str(a), "-w", "0"])
+    run(["run", str(images), str(tiny_bundle), "-d", str(frame_md), "-o", str(b), "-w", "0"])
     da, db = json.loads(a.read_text()), json.loads(b.read_text())
     assert clip_entries(da) == clip_entries(db)
 
@@ -156,7 +156,7 @@ def test_merge_per_video_results_with_crops_from_ct_crop(
     assert r.exit_code == 0, r.output
     assert any(p.name.endswith(".jpg") for p in crops.glob("loc_*/clip_*.mp4/*"))
     csv = tmp_path / "classified.csv"
-    run(["classify", str(tiny_bundle), str(crops), str(csv), "-j", "0"])
+    run(["classify", str(tiny_bundle), str(crops), str(csv), "-w", "0"])
     merged = tmp_path / "merged.json"
     run(["merge", str(csv), "-d", str(md), "-o", str(merged)])
     doc = json.loads(merged.read_text())
