@@ -20,7 +20,17 @@ from benchpage import RESULTS, Figure, Section, describe_cpu, load
 from ct_io.atomic import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["cct_load", "splits", "scale", "taxonomy", "download", "crop", "classify", "train"]
+ORDER = [
+    "cct_load",
+    "splits",
+    "scale",
+    "taxonomy",
+    "download",
+    "crop",
+    "video",
+    "classify",
+    "train",
+]
 
 
 def _num(value: float | None) -> str:

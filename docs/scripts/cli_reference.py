@@ -37,11 +37,12 @@ GUIDES: dict[str, list[tuple[str, str]]] = {
         ("Writing plugins", "plugins.md"),
     ],
     "ct-taxonomy": [("Label specs and taxonomy", "taxonomy.md")],
-    "ct-crop": [("Cropping", "crop.md")],
+    "ct-crop": [("Cropping", "crop.md"), ("Camera-trap video", "video.md")],
     "ct-splits": [("Dataset and splits", "splits.md")],
     "ct-infer": [
         ("Classifying new photos", "infer.md"),
         ("Seeing and correcting labels", "review.md"),
+        ("Camera-trap video", "video.md"),
     ],
     "ct-train": [("Training", "train.md")],
 }

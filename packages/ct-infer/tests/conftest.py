@@ -110,6 +110,40 @@ def tiny_bundle_factory(tmp_path_factory: pytest.TempPathFactory):  # type: igno
     return factory
 
 
+@pytest.fixture(scope="session")
+def mixed_media(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(images folder, MD JSON): 6 demo photos, 3 demo clips (16 frames at 8 fps, MD-style
+    detections on every 4th frame), the hostile clips (a detection on frame 20 each)."""
+    from ct_io.sources.demo import DemoOptions, DemoSource
+    from ct_io.video_fixtures import HOSTILE_CLIPS, write_hostile_clips
+
+    root = tmp_path_factory.mktemp("mixed")
+    got = DemoSource(
+        DemoOptions(
+            num_images=6,
+            num_locations=2,
+            width=160,
+            height=120,
+            blank_fraction=0.0,
+            num_clips=3,
+            clip_frames=16,
+            clip_fps=8,
+            clip_frame_sample=4,
+        )
+    ).fetch(root)
+    write_hostile_clips(got.images_dir / "bad")
+    assert got.detections_path is not None
+    doc = json.loads(got.detections_path.read_text())
+    box = {"category": "1", "conf": 0.9, "bbox": [0.2, 0.2, 0.4, 0.4], "frame_number": 20}
+    doc["images"] += [  # frame 20: past where the damaged clips break off
+        {"file": f"bad/{n}", "frame_rate": 10.0, "frames_processed": [20], "detections": [box]}
+        for n in HOSTILE_CLIPS
+    ]
+    md = root / "md.json"
+    md.write_text(json.dumps(doc))
+    return got.images_dir, md
+
+
 # ---------------------------------------------------------------- review and report
 
 

@@ -83,6 +83,69 @@ def test_megadetector_validator_accepts_merged_output(
     assert result["warnings"] == []
 
 
+# ---------------------------------------------------------------- video results
+
+
+def test_megadetector_validator_accepts_video_results(
+    mixed_media: tuple[Path, Path], tiny_bundle: Path, tmp_path: Path, validate: ModuleType
+) -> None:
+    """``ct-infer run`` on photos and clips (per-video form with roll-ups, and from
+    frame-level input), and the frame-level form itself, all pass MegaDetector's validator."""
+    from typer.testing import CliRunner
+
+    from ct_infer.cli import app
+    from ct_io.md_video import to_frame_level
+
+    images, md = mixed_media
+    frames = tmp_path / "frames.json"
+    write_md(to_frame_level(read_md(md))[0], frames)
+    outputs = []
+    for name, detections in (("videos", md), ("from-frames", frames)):
+        out = tmp_path / f"{name}.json"
+        args = ["run", str(images), str(tiny_bundle), "-d", str(detections), "-o", str(out)]
+        result = CliRunner().invoke(app, [*args, "-w", "0"])
+        assert result.exit_code == 0, result.output
+        outputs.append(out)
+    for path in [md, frames, *outputs]:
+        report = validate.validate_batch_results(str(path))["validation_results"]
+        assert report["errors"] == [], path.name
+        assert report["warnings"] == [], path.name
+
+
+def test_per_video_form_matches_megadetectors_own_conversion(
+    mixed_media: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """MegaDetector's frame_results_to_video_results (all frames kept) gives the clips the
+    same detections, frame numbers and frame rates as ct_io.md_video.to_video_level."""
+    import json
+
+    from megadetector.detection import video_utils
+
+    from ct_io.md import md_to_dict
+    from ct_io.md_video import to_frame_level, to_video_level
+
+    _, md = mixed_media
+    frames, _ = to_frame_level(read_md(md))
+    frames.images = [
+        im for im in frames.images if im.file.startswith("loc_") and ".mp4/" in im.file
+    ]
+    frame_file = tmp_path / "frames.json"
+    write_md(frames, frame_file)
+    rates = {im.file: 8.0 for im in read_md(md).images if im.file.startswith("loc_")}
+    options = video_utils.FrameToVideoOptions()
+    options.include_all_processed_frames = True
+    theirs_file = tmp_path / "theirs.json"
+    video_utils.frame_results_to_video_results(
+        str(frame_file), str(theirs_file), options, video_filename_to_frame_rate=rates
+    )
+    theirs = {im["file"]: im for im in json.loads(theirs_file.read_text())["images"]}
+    ours = {im["file"]: im for im in md_to_dict(to_video_level(frames, None, rates))["images"]}
+    assert theirs.keys() == ours.keys() and len(ours) == 3
+    for clip, im in ours.items():
+        assert im["frame_rate"] == theirs[clip]["frame_rate"]
+        assert im["detections"] == theirs[clip]["detections"]
+
+
 def test_megadetector_validator_accepts_true_labels_only(
     crop_paths: list[str], md_json: Path, tmp_path: Path, validate: ModuleType
 ) -> None:

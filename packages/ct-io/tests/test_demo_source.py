@@ -273,3 +273,38 @@ def test_progress_is_reported(tmp_path):
         DemoSource(DemoOptions(**SMALL)).fetch(tmp_path, progress)
         [task] = progress.tasks
         assert task.completed == task.total == 36
+
+
+def test_demo_clips_are_h264_with_megadetector_video_results(tmp_path: Path) -> None:
+    """``num_clips`` adds short H.264 clips, one CCT image each (the clip is its sequence),
+    and MegaDetector per-video entries on every ``clip_frame_sample``-th frame."""
+    from ct_io.md_video import to_frame_level
+    from ct_io.video import Sampling, probe, read_frames
+
+    options = {**SMALL, "num_clips": 3, "clip_frames": 12, "clip_fps": 6, "clip_frame_sample": 4}
+    got = DemoSource(DemoOptions(**options)).fetch(tmp_path / "a")
+    again = DemoSource(DemoOptions(**options)).fetch(tmp_path / "b")
+    assert files_of(got.images_dir) == files_of(again.images_dir)  # deterministic bytes
+    clips = sorted(p.relative_to(got.images_dir).as_posix() for p in got.images_dir.rglob("*.mp4"))
+    assert clips == ["loc_01/clip_0000.mp4", "loc_02/clip_0001.mp4", "loc_03/clip_0002.mp4"]
+    info = probe(got.images_dir / clips[0])
+    assert (info.codec, info.frame_rate, info.frame_count, info.width) == ("h264", 6.0, 12, 160)
+    assert len(list(read_frames(got.images_dir / clips[0], Sampling(every_n=4)))) == 3
+    assert got.detections_path is not None
+    raw = read_json(got.detections_path)
+    assert [p for p in validate_md_dict(raw)] == []
+    md = read_md(got.detections_path)
+    entries = {im.file: im for im in md.images if im.file.endswith(".mp4")}
+    assert set(entries) == set(clips)
+    for im in entries.values():
+        assert im.extra["frame_rate"] == 6.0 and im.extra["frames_processed"] == [0, 4, 8]
+        assert all(d.extra["frame_number"] in (0, 4, 8) for d in im.detections or [])
+    frames, _ = to_frame_level(md)
+    assert sum(1 for im in frames.images if ".mp4/frame" in im.file) == 9
+    cct = read_cct(got.cct_path)
+    rows = cct.images.set_index("file_name").loc[clips]
+    assert rows["seq_id"].tolist() == ["clip_0000", "clip_0001", "clip_0002"]
+    assert rows["location"].tolist() == ["loc_01", "loc_02", "loc_03"]
+    assert not validate_cct(cct, images_dir=got.images_dir) or all(
+        p.severity == "warning" for p in validate_cct(cct, images_dir=got.images_dir)
+    )

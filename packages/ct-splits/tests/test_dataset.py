@@ -166,3 +166,51 @@ def test_threshold_out_of_range() -> None:
             pd.DataFrame(columns=["crop", "image", "source", "category", "confidence"]),
             threshold=2,
         )
+
+
+def test_crops_of_video_frames_are_rows_of_their_clip(tmp_path: Path) -> None:
+    """Frames take their clip's location and label, and the clip is their sequence; with
+    every clip at an unknown location, a split still keeps each clip's frames together."""
+    from ct_splits.splitting import SplitOptions, make_splits, split_of_rows
+
+    images = [{"id": f"c{i}", "file_name": f"cam{i % 2}/clip{i}.mp4"} for i in range(8)] + [
+        {"id": "p", "file_name": "cam0/photo.jpg", "location": "cam0"}
+    ]
+    ds = from_records(
+        images=images,
+        annotations=[
+            {"id": im["id"], "image_id": im["id"], "category_id": 1 + (k % 2)}
+            for k, im in enumerate(images)
+        ],
+        categories=[{"id": 1, "name": "fox"}, {"id": 2, "name": "owl"}],
+    )
+    table = cct_image_table(ds, "park", pseudo="image")
+    crops = [
+        f"cam{i % 2}/clip{i}.mp4/frame{n:06d}.jpg___crop00_md.jpg"
+        for i in range(8)
+        for n in (0, 10, 20)
+    ] + ["cam0/photo.jpg___crop00_md.jpg"]
+    manifest = pd.DataFrame(
+        {
+            "crop": crops,
+            "image": [c.split("___")[0] for c in crops],
+            "source": "detector",
+            "category": "animal",
+            "confidence": 0.9,
+        }
+    )
+    frame, report = build_dataset(table, manifest)
+    assert len(frame) == 25 and not report.skipped
+    rows = frame.set_index("path")
+    row = rows.loc["cam1/clip3.mp4/frame000010.jpg___crop00_md.jpg"]
+    assert (row["image"], row["label"], row["seq_id"]) == (
+        "cam1/clip3.mp4",
+        "owl",
+        "clip:cam1/clip3.mp4",
+    )
+    assert pd.isna(rows.loc["cam0/photo.jpg___crop00_md.jpg", "seq_id"])
+    result = make_splits(frame, SplitOptions(val_frac=0.25, test_frac=0.25, trials=50))
+    frame["split"] = split_of_rows(frame, result.splits).to_numpy()
+    clips = frame[frame["path"].str.contains(".mp4/")]
+    per_clip = clips.groupby(clips["path"].str.split("/frame").str[0])["split"].nunique()
+    assert (per_clip == 1).all() and clips["split"].nunique() > 1

@@ -7,6 +7,12 @@ where k is the box's index in the image's list (a detection's index in the MD
 ``detections`` list; a ground-truth box's index among the image's annotations that have
 a bbox, in file order). Boxes that are skipped still use up their index, so a crop's
 name maps back to exactly one box.
+
+A video clip's detections (MegaDetector's per-video or frame-level form) become one job
+per sampled frame, named like MegaDetector's frames (``clip.mp4/frame000120.jpg``), so a
+frame's crops are ``clip.mp4/frame000120.jpg___crop00_<detector>.jpg``; a clip listed in
+a CCT stands for its frames' detections (a CCT box has no frame, so clips use detector
+boxes).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from attrs import field, frozen
@@ -245,6 +251,9 @@ def build_jobs(
     skipped: list[Skipped] = []
     det: dict[str, list[BoxSpec]] = {}
     if md is not None and choice is not BoxChoice.GT:
+        from ct_io.md_video import to_frame_level
+
+        md = to_frame_level(md)[0]  # a clip's detections: one entry per sampled frame
         version = detector_version_of(md, detector_version)
         det, det_skipped = detector_boxes(
             md, threshold=threshold, categories=categories, version=version
@@ -256,7 +265,7 @@ def build_jobs(
         gt, sizes = gt_boxes(cct)
         if choice is BoxChoice.DETECTOR:
             gt = {}
-        files: Iterable[str] = sizes
+        files: Iterable[str] = _frames_for_clips(sizes, det)
     else:
         files = det
     jobs: list[ImageJob] = []
@@ -271,3 +280,18 @@ def build_jobs(
         if boxes:
             jobs.append(ImageJob(file, tuple(boxes), sizes.get(file)))
     return jobs, skipped
+
+
+def _frames_for_clips(files: Iterable[str], det: Mapping[str, object]) -> list[str]:
+    """``files`` with each clip replaced by the frame entries the detections hold for it."""
+    from ct_io.video import is_video_file, parse_frame_file
+
+    frames: dict[str, list[str]] = {}
+    for name in det:
+        ref = parse_frame_file(name)
+        if ref is not None:
+            frames.setdefault(ref[0], []).append(name)
+    out: list[str] = []
+    for f in files:
+        out.extend(frames.get(f, [f]) if is_video_file(f) else [f])
+    return out

@@ -156,19 +156,36 @@ def detect(
             help="Cache version of --import (default: its info.detector, model file stem)."
         ),
     ] = None,
+    every_n_frames: Annotated[
+        int | None,
+        typer.Option(
+            "--every-n-frames",
+            help="Video clips: detect every N-th frame (default 10, MegaDetector's usual).",
+        ),
+    ] = None,
+    frames_per_second: Annotated[
+        float | None,
+        typer.Option(
+            "--frames-per-second", help="Video clips: detect N frames per second instead."
+        ),
+    ] = None,
 ) -> None:
     """Run a detector on images lacking ground-truth boxes, caching results per detector version.
 
-    Without --cct or --files, every image under IMAGES_DIR is detected. A rerun reads the
-    cache and only detects images it has never seen; OUT is then fed to `ct-crop crop --detections`.
+    Without --cct or --files, every image and video clip under IMAGES_DIR is detected. A clip
+    is detected on its sampled frames and written as MegaDetector's per-video entry (the form
+    Timelapse imports). A rerun reads the cache and only detects images it has never seen;
+    OUT is then fed to `ct-crop crop --detections`.
     With --import, an existing MD JSON fills the cache first, and the detector is loaded
     only if some wanted image is still missing.
     """
     from ct_crop.detect import detect_cached, images_to_detect
     from ct_crop.detectors import get_detector
+    from ct_crop.video_detect import sampling_from_options
     from ct_io.md import write_md
     from ct_io.options import parse_key_values
 
+    sampling = sampling_from_options(every_n_frames, frames_per_second)
     wanted = images_to_detect(images_dir, cct=cct, files=files)
     name = dataset or images_dir.resolve().name
     imported = None
@@ -200,6 +217,7 @@ def detect(
             dataset=name,
             retry_failures=retry_failures,
             on_image=lambda _: progress.advance(task),
+            sampling=sampling,
         )
     write_md(results, out)
     failed = sum(1 for im in results.images if im.detections is None)

@@ -10,6 +10,9 @@ leaves only whole crops plus temporaries in ``.ct-crop-tmp/``, which the next ru
 deletes; rerunning the same command then gives exactly the files and manifest of an
 uninterrupted run.
 
+Frames of video clips (jobs named ``clip.mp4/frame000120.jpg``) are cropped per clip,
+each clip decoded once for all of its frames (:mod:`ct_crop.video_crop`).
+
 ``crop_settings.json`` records the settings that change pixels (strategy, margin, size,
 quality...); a rerun with other settings into the same folder is refused (use
 ``overwrite``), so a folder never mixes crops made two ways.
@@ -39,8 +42,10 @@ from ct_crop.geometry import (
 )
 from ct_crop.images import FailureKind, ImageLoadError, decode_image, open_image
 from ct_crop.settings import CropSettings, RunOptions
+from ct_crop.video_crop import VideoJob, group_video_jobs
 from ct_io.errors import CamtrapError, UnsafePathError
 from ct_io.paths import safe_join, unsafe_reason
+from ct_io.video import Sampling, VideoError, probe, read_frames, source_file
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -76,6 +81,7 @@ class ImageResult:
     failures: list[dict[str, Any]]
     made: int
     existing: int
+    images: int = 1  #: a clip's result covers each of its frames
 
 
 @frozen
@@ -170,6 +176,80 @@ def crop_image(job: ImageJob, ctx: _Context) -> ImageResult:
         _save_jpeg(image, full_target, ctx)
     rows = [_row(job.file, s, r, header.size, ctx.settings) for s, r, _ in planned]
     return ImageResult(rows, failures, len(todo), len(planned) - len(todo))
+
+
+def crop_video(job: VideoJob, ctx: _Context) -> ImageResult:
+    """Make every missing crop of one clip's frames; never raises for bad data."""
+    from ct_crop.render import render_crop
+
+    n = len(job.frames)
+    try:
+        path = input_path(ctx.images_dir, job.file)
+        info = probe(path)
+    except UnsafePathError as exc:
+        return ImageResult([], [_failure(job.file, None, "unsafe_path", str(exc))], 0, 0, n)
+    except VideoError as exc:
+        return ImageResult([], [_failure(job.file, None, exc.kind, exc.reason)], 0, 0, n)
+    size = (info.width, info.height)
+    failures: list[dict[str, Any]] = []
+    planned: dict[int, list[tuple[BoxSpec, CropRegion, Path]]] = {}
+    frame_jobs = dict(job.frames)
+    for number, frame_job in job.frames:
+        planned[number] = []
+        for spec in frame_job.boxes:
+            try:
+                region = crop_region(
+                    _box_pixels(spec, size, None),
+                    size,
+                    ctx.settings.strategy,
+                    margin=ctx.settings.margin,
+                    min_size=ctx.settings.min_size,
+                )
+                target = output_path(ctx.out_dir, spec.crop_name)
+            except (UnusableBoxError, UnsafePathError) as exc:
+                kind = "unusable_box" if isinstance(exc, UnusableBoxError) else "unsafe_path"
+                failures.append(_failure(frame_job.file, spec.index, kind, str(exc)))
+                continue
+            planned[number].append((spec, region, target))
+    full = {k: _full_image_target(j, ctx) for k, j in frame_jobs.items()}
+    todo = {
+        k
+        for k, crops in planned.items()
+        if full[k] is not None or any(ctx.options.overwrite or not _exists(t) for *_, t in crops)
+    }
+    done = set(planned) - todo
+    made = 0
+    if todo:
+        try:
+            for frame in read_frames(path, Sampling(frames=todo)):
+                for _, region, target in planned[frame.index]:
+                    if ctx.options.overwrite or not _exists(target):
+                        crop = render_crop(
+                            frame.image,
+                            region,
+                            size=ctx.settings.size,
+                            upscale=ctx.settings.upscale,
+                            fill=ctx.settings.fill,
+                        )
+                        _save_jpeg(crop, target, ctx)
+                        made += 1
+                full_target = full[frame.index]
+                if full_target is not None:
+                    _save_jpeg(frame.image, full_target, ctx)
+                done.add(frame.index)
+        except VideoError as exc:  # frames read before the fault keep their crops
+            failures.append(_failure(job.file, None, exc.kind, exc.reason))
+        else:
+            failures.extend(
+                _failure(frame_jobs[k].file, None, "bad", f"the clip has no frame {k}")
+                for k in sorted(todo - done)
+            )
+    rows = [
+        _row(frame_jobs[k].file, spec, region, size, ctx.settings)
+        for k in sorted(done)
+        for spec, region, _ in planned[k]
+    ]
+    return ImageResult(rows, failures, made, len(rows) - made, n)
 
 
 def _rows_needed(region: CropRegion, settings: CropSettings, reduce: int) -> int:
@@ -303,9 +383,11 @@ def _init_worker(ctx: _Context) -> None:
     _made_dirs.clear()
 
 
-def _work(job: ImageJob) -> ImageResult:
+def _work(job: ImageJob | VideoJob) -> ImageResult:
     assert _CTX is not None
     try:
+        if isinstance(job, VideoJob):
+            return crop_video(job, _CTX)
         return crop_image(job, _CTX)
     except Exception as exc:  # a bug or an OS error (disk full...) must name the image
         return ImageResult(
@@ -348,9 +430,10 @@ def run_crop(
     ctx = _Context(images_dir, out_dir, tmp_dir, settings, options)
     summary = CropSummary()
     summary.failures.extend(_failure(s.image, s.box_index, s.kind, s.reason) for s in skipped)
-    task = progress.add_task("cropping", total=len(jobs)) if progress is not None else None
-    for result in _results(jobs, ctx, options.processes):
-        summary.images += 1
+    work = group_video_jobs(jobs, images_dir)  # a clip's frames: one job, decoded once
+    task = progress.add_task("cropping", total=len(work)) if progress is not None else None
+    for result in _results(work, ctx, options.processes):
+        summary.images += result.images
         summary.crops_made += result.made
         summary.crops_existing += result.existing
         summary.rows.extend(result.rows)
@@ -393,15 +476,17 @@ def crop_boxes(
         detector_version=boxes.detector_version,
         choice=boxes.choice,
     )
-    if images is not None:
-        jobs = [j for j in jobs if j.file in images]
-        skipped = [s for s in skipped if s.image in images]
+    if images is not None:  # a video frame is kept when its clip is
+        jobs = [j for j in jobs if source_file(j.file) in images]
+        skipped = [s for s in skipped if source_file(s.image) in images]
     return run_crop(
         jobs, images_dir, out_dir, settings, options, skipped=skipped, progress=progress
     )
 
 
-def _results(jobs: Sequence[ImageJob], ctx: _Context, workers: int) -> Iterator[ImageResult]:
+def _results(
+    jobs: Sequence[ImageJob | VideoJob], ctx: _Context, workers: int
+) -> Iterator[ImageResult]:
     workers = max(1, min(workers, len(jobs)))
     if workers == 1:
         _init_worker(ctx)

@@ -2,7 +2,8 @@
 
 The cache is the seed's ``mdcache/``: ``<cache_dir>/<detector version>/<dataset>.json``,
 an MD JSON file holding every image ever detected with that detector version. A rerun
-detects only images not in the cache, so nothing is detected twice; the cache is saved
+detects only images not in the cache, so nothing is detected twice (a video clip is
+cached as one per-video entry, whatever frame sampling made it); the cache is saved
 atomically every ``checkpoint_every`` images, so an interrupted run keeps its work.
 """
 
@@ -14,9 +15,11 @@ from typing import TYPE_CHECKING
 
 from ct_crop.boxes import safe_detector_version
 from ct_crop.detectors import detection_categories
+from ct_crop.video_detect import DEFAULT_SAMPLING, detect_media
 from ct_io.errors import CamtrapError
 from ct_io.md import MDImage, MDInfo, MDResults, read_md, write_md
 from ct_io.paths import unsafe_reason
+from ct_io.video import Sampling, is_video_file
 
 if TYPE_CHECKING:
     from ct_io.cct import CocoCameraTraps
@@ -55,7 +58,8 @@ def images_to_detect(
     images_dir: Path, *, cct: Path | None = None, files: Path | None = None
 ) -> list[str]:
     """The images a detector should see: a CCT's images without ground-truth boxes, those
-    listed in a text file (one path per line), or every image under ``images_dir``."""
+    listed in a text file (one path per line), or every image and video clip under
+    ``images_dir``."""
     if not images_dir.is_dir():
         raise CamtrapError(f"images folder {images_dir} does not exist")
     if cct is not None:
@@ -72,7 +76,7 @@ def images_to_detect(
     return sorted(
         p.relative_to(images_dir).as_posix()
         for p in images_dir.rglob("*")
-        if p.is_file() and is_image_name(p.name)
+        if p.is_file() and (is_image_name(p.name) or is_video_file(p.name))
     )
 
 
@@ -86,8 +90,13 @@ def detect_cached(
     retry_failures: bool = False,
     checkpoint_every: int = 200,
     on_image: Callable[[MDImage], None] | None = None,
+    sampling: Sampling = DEFAULT_SAMPLING,
 ) -> tuple[MDResults, int]:
-    """Detections for ``files`` (from the cache or the detector); returns them and how many were new."""
+    """Detections for ``files`` (from the cache or the detector); returns them and how many were new.
+
+    Video clips among ``files`` are detected on their ``sampling`` frames and cached as
+    MegaDetector per-video entries (:mod:`ct_crop.video_detect`).
+    """
     version = str(detector.version)
     path = cache_path(cache_dir, version, dataset)
     cache = load_cache(path)
@@ -104,7 +113,8 @@ def detect_cached(
         )
     new = 0
     if todo:
-        for entry in _checked(detector.detect(images_dir, todo), set(todo)):
+        entries = detect_media(detector, images_dir, todo, sampling)
+        for entry in _checked(entries, set(todo)):
             cache[entry.file] = entry
             new += 1
             if on_image is not None:

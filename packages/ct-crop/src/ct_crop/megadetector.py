@@ -8,7 +8,7 @@ such as ``MDV5A`` instead of an existing file is refused with a hint.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,22 @@ class MegaDetector:
                 yield MDImage(file=file, detections=None, failure=f"{type(exc).__name__}: {exc}")
                 continue
             yield md_image_from_dict(file, result)
+
+    def detect_frames(self, frames: Iterable[tuple[str, Any]]) -> Iterator[MDImage]:
+        """One entry per in-memory video frame ``(name, PIL image)`` (no JPEG round trip)."""
+        model = self._load()
+        for name, image in frames:
+            try:
+                result = model.generate_detections_one_image(
+                    image,
+                    name,
+                    detection_threshold=self.options.threshold,
+                    image_size=self.options.image_size,
+                )
+            except Exception as exc:  # one bad frame must not stop the clip
+                yield MDImage(file=name, detections=None, failure=f"{type(exc).__name__}: {exc}")
+                continue
+            yield md_image_from_dict(name, result)
 
 
 def md_image_from_dict(file: str, result: dict[str, Any]) -> MDImage:

@@ -147,13 +147,17 @@ def iterate_batches(
     yield from loader
 
 
-def list_image_files(folder: str | os.PathLike[str]) -> list[str]:
-    """Relative POSIX paths of every image under ``folder`` (recursive, sorted)."""
+def list_image_files(folder: str | os.PathLike[str], *, videos: bool = False) -> list[str]:
+    """Relative POSIX paths of every image (and with ``videos``, every clip) under ``folder``
+    (recursive, sorted)."""
+    from ct_io.video import VIDEO_EXTENSIONS
+
+    suffixes = IMAGE_SUFFIXES + (VIDEO_EXTENSIONS if videos else ())
     root = Path(folder)
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("."):
+            if name.lower().endswith(suffixes) and not name.startswith("."):
                 out.append(Path(dirpath, name).relative_to(root).as_posix())
     return sorted(out)

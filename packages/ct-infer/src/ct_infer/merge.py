@@ -84,6 +84,8 @@ class MergeReport:
     labels_only: bool = False
     #: Detections whose first class is a taxon above the labels (rollup).
     rolled_up: int = 0
+    #: Video clips that got a roll-up over their frames (``clip_classifications``).
+    clips: int = 0
 
 
 def _match_rows(
@@ -130,7 +132,9 @@ def merge_classifications(
     """A copy of ``md`` with the classifications of ``outputs`` (``path`` + label columns).
 
     ``gt_index`` (from ``ct_infer.ground_truth.add_ground_truth``) maps crops of
-    ground-truth boxes to their detections.
+    ground-truth boxes to their detections. Video frames are entries like photos
+    (``clip.mp4/frame000120.jpg``); :func:`ct_infer.video_merge.merge_media` also takes
+    per-video entries and rolls clips up.
     """
     has_probs = has_probabilities(outputs, labels)
     if (options.relative_conf or options.label or not has_probs) and "label" not in outputs.columns:

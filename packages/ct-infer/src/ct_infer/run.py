@@ -1,5 +1,9 @@
 """``ct-infer run``: the field user's one command, photos → MD JSON with species for Timelapse.
 
+Video clips are served too: their sampled frames' detections are classified like photos,
+smoothed within the clip and rolled up per clip (:mod:`ct_infer.video_merge`), and the
+output holds MegaDetector's per-video entries (the form Timelapse imports).
+
 images folder + MegaDetector JSON (or a detector plugin to make one) + bundle →
 crops in memory → classify → optional target mapping, taxonomic rollup and sequence
 smoothing → merged MD JSON, plus a summary of detections per predicted class.
@@ -24,11 +28,14 @@ from attrs import define, evolve, field
 from ct_infer.chunked import ChunkedCsv
 from ct_infer.classify import RunSettings, progress_bar
 from ct_infer.crops import crop_name
-from ct_infer.image_crops import BoxJob, CropPolicy, ImageCrops, ImageCropsDataset
-from ct_infer.merge import MergeOptions, MergeReport, merge_classifications
+from ct_infer.image_crops import BoxJob, CropPolicy, ImageCrops
+from ct_infer.merge import MergeOptions, MergeReport
 from ct_infer.rollup import map_targets
+from ct_infer.video_crops import MediaCropsDataset
+from ct_infer.video_merge import merge_media
 from ct_io.errors import CamtrapError
 from ct_io.md import MDResults
+from ct_io.video import Sampling, is_video_file
 
 if TYPE_CHECKING:
     from ct_infer.predictor import Predictor
@@ -70,7 +77,11 @@ class RunReport:
 def box_jobs(
     md: MDResults, threshold: float, categories: Sequence[str]
 ) -> list[tuple[str, list[BoxJob]]]:
-    """Per image, the detections to classify (category kept, conf >= threshold, has a box)."""
+    """Per image (a clip: per sampled frame), the detections to classify (category kept,
+    conf >= threshold, has a box)."""
+    from ct_io.md_video import to_frame_level
+
+    md = to_frame_level(md)[0]
     keep = {
         cid
         for cid, name in md.detection_categories.items()
@@ -97,7 +108,7 @@ def _identity(item: Any) -> Any:
     return item
 
 
-def _crop_batches(dataset: ImageCropsDataset, settings: RunSettings) -> Iterator[ImageCrops]:
+def _crop_batches(dataset: MediaCropsDataset, settings: RunSettings) -> Iterator[list[ImageCrops]]:
     from torch.utils.data import DataLoader
 
     loader: Any = DataLoader(
@@ -135,7 +146,7 @@ def classify_images(
         report.resumed += len(boxes) - len(left)
         if left:
             todo.append((file, left))
-    dataset = ImageCropsDataset(images_dir, todo, predictor.classifier.preprocessing, policy)
+    dataset = MediaCropsDataset(images_dir, todo, predictor.classifier.preprocessing, policy)
     names: list[str] = []
     pixels: list[np.ndarray] = []
     pending: list[pd.DataFrame] = []
@@ -158,12 +169,13 @@ def classify_images(
             pending.clear()
 
     start = time.perf_counter()
-    with progress_bar(progress, len(todo)) as advance:
-        for item in _crop_batches(dataset, settings):
-            report.failures.extend((item.file, k, reason) for k, reason in item.failures)
-            names.extend(crop_name(item.file, k, version) for k in item.indices)
-            pixels.extend(item.pixels)
-            flush()
+    with progress_bar(progress, len(dataset)) as advance:
+        for items in _crop_batches(dataset, settings):
+            for item in items:
+                report.failures.extend((item.file, k, reason) for k, reason in item.failures)
+                names.extend(crop_name(item.file, k, version) for k in item.indices)
+                pixels.extend(item.pixels)
+                flush()
             advance(1)
         flush(final=True)
     report.seconds = time.perf_counter() - start
@@ -171,15 +183,25 @@ def classify_images(
 
 
 def summarize(result: MDResults) -> pd.DataFrame:
-    """Detections per top predicted class."""
+    """Detections per top predicted class, and video clips per top class of their roll-up."""
+    from ct_io.md_video import CLIP_CLASSIFICATIONS
+
     cats = result.classification_categories or {}
     tops = [
         cats.get(d.classifications[0][0], "?")
         for _, _, d in result.iter_detections()
         if d.classifications
     ]
-    counts = pd.Series(tops, dtype=object).value_counts()
-    return pd.DataFrame({"class": counts.index.astype(str), "detections": counts.to_numpy()})
+    clip_tops = [
+        cats.get(rolled[0][0], "?")
+        for im in result.images
+        if (rolled := im.extra.get(CLIP_CLASSIFICATIONS))
+    ]
+    detections = pd.Series(tops, dtype=object).value_counts()
+    clips = pd.Series(clip_tops, dtype=object).value_counts()
+    frame = pd.DataFrame({"detections": detections, "clips": clips}).fillna(0).astype("int64")
+    frame = frame.sort_values(["detections", "clips"], ascending=False, kind="stable")
+    return frame.rename_axis("class").reset_index().astype({"class": str})
 
 
 def sequences_for(images_dir: Path, files: Sequence[str], gap: float) -> dict[str, str]:
@@ -212,11 +234,12 @@ def run_pipeline(
         frame, labels = map_targets(frame, labels, options.target_mapping)
     merge_opts = options.merge
     if options.sequence_gap is not None:
-        seqs = sequences_for(
-            images_dir, [im.file for im in md.images if im.detections], options.sequence_gap
-        )
+        photos = [im.file for im in md.images if im.detections and not is_video_file(im.file)]
+        seqs = sequences_for(images_dir, photos, options.sequence_gap)
         merge_opts = evolve(merge_opts, sequences=seqs)
-    result, report.merge = merge_classifications(md, frame, labels, merge_opts)
+    result, report.merge = merge_media(
+        md, frame, labels, merge_opts, frame_rates=frame_rates(images_dir, md)
+    )
     write_md(result, output)
     report.summary = summarize(result)
     from ct_io.tables import write_csv
@@ -225,15 +248,37 @@ def run_pipeline(
     return report
 
 
+def frame_rates(images_dir: Path, md: MDResults) -> dict[str, float] | None:
+    """Frame rates of the clips ``md`` has frame-level entries for (read from the clips),
+    so the output can be MegaDetector's per-video form; None when there are none."""
+    from ct_io.md_video import frame_entries
+    from ct_io.paths import safe_join
+    from ct_io.video import VideoError, probe
+
+    clips = {clip for clip, _, _ in frame_entries(md)}
+    rates = {}
+    for clip in sorted(clips):
+        try:
+            path = safe_join(images_dir, clip)
+            if not path.is_dir():  # a folder: frames extracted to files, rate unknown
+                rates[clip] = probe(path).frame_rate
+        except (CamtrapError, VideoError):
+            continue
+    return rates or None
+
+
 def detect_images(
     detector_name: str,
     detector_options: Mapping[str, object],
     images_dir: Path,
     cache: Path,
     pm: CamtrapPluginManager | None = None,
+    sampling: Sampling | None = None,
 ) -> MDResults:
-    """Run a detector plugin over every image of ``images_dir``; cached in ``cache`` (MD JSON)."""
+    """Run a detector plugin over every image and clip of ``images_dir`` (clips on their
+    ``sampling`` frames, see :mod:`ct_crop.video_detect`); cached in ``cache`` (MD JSON)."""
     from ct_crop.detectors import detection_categories, get_detector
+    from ct_crop.video_detect import DEFAULT_SAMPLING, detect_media
     from ct_infer.data import list_image_files
     from ct_io.md import MDInfo, read_md, write_md
 
@@ -241,10 +286,13 @@ def detect_images(
         log.info("using detections cached in %s", cache)
         return read_md(cache)
     detector = get_detector(detector_name, detector_options, pm)
-    files = list_image_files(images_dir)
+    files = list_image_files(images_dir, videos=True)
     if not files:
-        raise CamtrapError(f"{images_dir}: no images found")
-    entries = sorted(detector.detect(images_dir, files), key=lambda e: e.file)
+        raise CamtrapError(f"{images_dir}: no images or video clips found")
+    entries = sorted(
+        detect_media(detector, images_dir, files, sampling or DEFAULT_SAMPLING),
+        key=lambda e: e.file,
+    )
     md = MDResults(
         info=MDInfo(detector=getattr(detector, "version", detector_name)),
         detection_categories=detection_categories(detector),

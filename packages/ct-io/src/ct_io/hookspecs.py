@@ -91,6 +91,9 @@ class Detector(Protocol):
         """Yield one MD image entry per file (relative to ``images_dir``), in any order.
 
         A file that cannot be read yields an entry with ``failure`` set, never an exception.
+        Video clips reach a detector as frames: through an optional
+        ``detect_frames(frames: Iterable[tuple[str, PIL.Image]]) -> Iterator[MDImage]``
+        (name like ``clip.mp4/frame000120.jpg``), else as JPEG files given to ``detect``.
         """
         ...
 

@@ -1,6 +1,7 @@
 """MegaDetector batch-output JSON ("MD JSON"): models, reading, validation, writing.
 
-Reads format 1.1 to 1.6 and the variants tools write (SpeciesNet's numeric
+Reads format 1.1 to 1.6 (video results in both of MegaDetector's forms, see
+:mod:`ct_io.md_video`) and the variants tools write (SpeciesNet's numeric
 ``format_version``, animl-py's "3.0" with an "empty" category, PytorchWildlife's empty
 ``max_detection_conf``); writes canonical 1.5+. Keys the models do not know are kept in
 ``extra`` and written back, so a load/save round trip loses nothing.
@@ -18,8 +19,10 @@ from attrs import define, field, fields
 
 from ct_io.errors import FormatError
 from ct_io.jsonio import read_json, write_json
+from ct_io.md_video_checks import video_problems
 from ct_io.paths import unsafe_reason
 from ct_io.problems import Problem, errors_only
+from ct_io.video import is_video_file
 
 DEFAULT_DETECTION_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}
 WRITE_FORMAT_VERSION = "1.5"
@@ -252,6 +255,7 @@ def validate_md_dict(data: Any) -> list[Problem]:
         add(Problem("images", "missing or not a list", "MD JSON needs an images list"))
         return problems
     seen: dict[str, int] = {}
+    version = _version_number(info)
     for i, im in enumerate(images):
         p = f"images[{i}]"
         if not isinstance(im, dict):
@@ -286,6 +290,8 @@ def validate_md_dict(data: Any) -> list[Problem]:
                     )
                 )
             seen.setdefault(fname, i)
+            if is_video_file(fname):
+                video_problems(im, p, version, add)
         dets = im.get("detections", "missing")
         if dets == "missing":
             if "failure" not in im:
@@ -314,6 +320,14 @@ def validate_md_dict(data: Any) -> list[Problem]:
         for k, det in enumerate(dets):
             _validate_detection(det, f"{p}.detections[{k}]", det_cats, cls_cats, add)
     return problems
+
+
+def _version_number(info: Any) -> float:
+    """``info.format_version`` as a number (0 when missing or not a number)."""
+    try:
+        return float(str(info.get("format_version"))) if isinstance(info, dict) else 0.0
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _validate_detection(

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from attrs import define, field
 
+from ct_io.video import VIDEO_EXTENSIONS
+
 #: LILA's published files (lila.science); every one can be replaced by a local copy.
 INDEX_URL = "https://lila.science/wp-content/uploads/2023/06/lila_camera_trap_datasets.csv"
 TAXONOMY_URL = "https://lila.science/public/lila-taxonomy-mapping_release.csv"
@@ -27,6 +29,8 @@ DEFAULT_REGION = "us-west-2"
 DEFAULT_KEY_FIELD = "original_relative_path"
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+#: The folder source lists video clips too (each its own sequence; see docs/video.md).
+MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
 
 _THREADS = "Concurrent downloads."
 _RETRIES = "Extra attempts after a transient error (5xx, throttling, reset connection)."
@@ -173,11 +177,10 @@ class FolderOptions:
         metadata={"help": "Regex on the relative path; group 'location' is the location."},
     )
     extensions: list[str] = field(
-        factory=lambda: list(IMAGE_EXTENSIONS),
+        factory=lambda: list(MEDIA_EXTENSIONS),
         metadata={
-            "help": "File extension counted as an image, any case (repeatable; default: "
-            + " ".join(IMAGE_EXTENSIONS)
-            + ")."
+            "help": "File extension counted as an image or video clip, any case (repeatable; "
+            "default: " + " ".join(MEDIA_EXTENSIONS) + ")."
         },
     )
     read_headers: bool = field(

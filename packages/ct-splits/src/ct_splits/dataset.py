@@ -1,5 +1,9 @@
 """The classification dataset table: one row per crop with its dataset, location and label.
 
+Crops of video frames (``clip.mp4/frame000120.jpg___crop00_<detector>.jpg``) are ordinary
+rows: they take their clip's image record (location, label), and the clip is their
+sequence (``seq_id``, unless the clip has one), so a clip's frames share one split.
+
 Inputs are the selected images (``queried_images.json`` or a CCT) and the crops manifest
 written by ``ct-crop``. Output columns: ``path, dataset, location, dataset_class,
 confidence, label`` (the reference's), then ``image`` (the source image) and ``seq_id``
@@ -176,19 +180,28 @@ def image_table(
 # ---------------------------------------------------------------- crops
 
 
+def clip_of_frames(images: pd.Series) -> pd.Series:
+    """The clip of each video frame (``clip.mp4/frame000120.jpg`` → ``clip.mp4``), else NaN."""
+    from ct_io.video import parse_frame_file
+
+    return images.map(lambda f: ref[0] if (ref := parse_frame_file(str(f))) else None)
+
+
 def _image_key(manifest: pd.DataFrame, images: pd.DataFrame) -> pd.Series:
-    """Manifest image → key of ``images``: exact, else by ``<dataset>/`` prefix removed or added."""
+    """Manifest image → key of ``images``: exact, else by ``<dataset>/`` prefix removed or
+    added; a video frame's key is its clip's."""
     keys = pd.Index(images["image"])
-    direct = manifest["image"].where(manifest["image"].isin(keys))
+    names = clip_of_frames(manifest["image"]).fillna(manifest["image"])
+    direct = names.where(names.isin(keys))
     if direct.notna().all():
         return direct
     # a manifest written relative to an images folder that holds one folder per dataset
-    stripped = manifest["image"].str.split("/", n=1).str[-1]
+    stripped = names.str.split("/", n=1).str[-1]
     by_file = images.assign(_file=images["image"].str.split("/", n=1).str[-1]).drop_duplicates(
         "_file", keep=False
     )
     lookup = pd.Series(by_file["image"].to_numpy(), index=by_file["_file"].to_numpy())
-    return direct.fillna(manifest["image"].map(lookup)).fillna(stripped.map(lookup))
+    return direct.fillna(names.map(lookup)).fillna(stripped.map(lookup))
 
 
 def build_dataset(
@@ -265,6 +278,12 @@ def build_dataset(
     )
     if "seq_id" in joined.columns:
         out["seq_id"] = joined["seq_id"].to_numpy()
+    clips = clip_of_frames(joined["image"])
+    if clips.notna().any():  # a clip is a sequence: its frames never straddle two splits
+        clip_seq = ("clip:" + out["image"]).where(clips.notna(), None)
+        out["seq_id"] = (
+            out["seq_id"].where(out["seq_id"].notna(), clip_seq) if "seq_id" in out else clip_seq
+        )
     report.skipped = Counter({k: v for k, v in report.skipped.items() if v})
     out = out.sort_values("path", kind="stable").reset_index(drop=True)
     unknown = out["location"].str.startswith(UNKNOWN_LOCATION)

@@ -112,10 +112,11 @@ def merge_cmd(
     """Merge classifier output into a MegaDetector JSON (classification_categories + per-detection classifications) for Timelapse."""
     from ct_infer.ground_truth import crop_boxes_of
     from ct_infer.mapping import read_target_mapping
-    from ct_infer.merge import MergeOptions, merge_classifications, read_classifier_csv
+    from ct_infer.merge import MergeOptions, read_classifier_csv
     from ct_infer.review_subset import ReviewSubset
     from ct_infer.rollup import map_targets
     from ct_infer.smoothing import read_sequences
+    from ct_infer.video_merge import merge_media
     from ct_io.cct import read_cct
     from ct_io.errors import CamtrapError
     from ct_io.md import read_md, write_md
@@ -160,7 +161,7 @@ def merge_cmd(
     if boxes is None:
         raise CamtrapError("give --detections (MD JSON), --cct (ground-truth boxes), or both")
     md, gt_index = boxes
-    merged, report = merge_classifications(md, frame, labels, options, gt_index=gt_index)
+    merged, report = merge_media(md, frame, labels, options, gt_index=gt_index)
     write_md(merged, output)
     rolled = f" ({report.rolled_up} named at a taxon above the labels)" if rollup else ""
     what = "true labels of " if report.labels_only else ""

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 
 def run_cmd(
-    images_dir: Annotated[Path, typer.Argument(help="Folder of camera-trap photos.")],
+    images_dir: Annotated[
+        Path, typer.Argument(help="Folder of camera-trap photos and video clips.")
+    ],
     model: ModelArg,
     output: Annotated[
         Path,
@@ -56,6 +58,19 @@ def run_cmd(
     detector_option: Annotated[
         list[str] | None,
         typer.Option(help="KEY=VALUE option of the detector (repeat)."),
+    ] = None,
+    every_n_frames: Annotated[
+        int | None,
+        typer.Option(
+            "--every-n-frames",
+            help="With --detector, video clips: detect every N-th frame (default 10).",
+        ),
+    ] = None,
+    frames_per_second: Annotated[
+        float | None,
+        typer.Option(
+            "--frames-per-second", help="With --detector, video clips: N frames per second."
+        ),
     ] = None,
     detection_threshold: Annotated[
         float,
@@ -94,7 +109,12 @@ def run_cmd(
         bool, overwrite_option("Reclassify everything instead of resuming.")
     ] = False,
 ) -> None:
-    """Photos → crops in memory → classify → MD JSON for Timelapse, plus a per-class summary."""
+    """Photos and clips → crops in memory → classify → MD JSON for Timelapse, plus a per-class summary.
+
+    A clip's sampled frames are classified like photos, smoothed within the clip and rolled
+    up per clip (clip_classifications); clips are written as MegaDetector per-video entries.
+    """
+    from ct_crop.video_detect import sampling_from_options
     from ct_infer.mapping import read_target_mapping
     from ct_infer.merge import MergeOptions
     from ct_infer.run import (
@@ -133,6 +153,7 @@ def run_cmd(
             parse_key_values(detector_option or []),
             images,
             default_paths(output)["detections"],
+            sampling=sampling_from_options(every_n_frames, frames_per_second),
         )
     )
     options = RunOptions(
@@ -158,10 +179,11 @@ def _print_summary(report: RunReport, output: Path, rolled_up: bool) -> None:
     """Detections per predicted class, the counts, and the first failures."""
     from rich.table import Table
 
-    table = Table("predicted class", "detections", title=f"{output}")
     assert report.summary is not None
+    clips = int(report.summary["clips"].sum())
+    table = Table("predicted class", "detections", *(["clips"] if clips else []), title=f"{output}")
     for row in report.summary.itertuples(index=False):
-        table.add_row(str(row[0]), str(row[1]))
+        table.add_row(str(row[0]), str(row[1]), *([str(row[2])] if clips else []))
     console.print(table)
     rolled = (
         f", {report.merge.rolled_up} named at a taxon above the labels"
@@ -170,7 +192,8 @@ def _print_summary(report: RunReport, output: Path, rolled_up: bool) -> None:
     )
     console.print(
         f"{report.images} images, {report.boxes} detections: {report.classified} classified, "
-        f"{report.resumed} from an earlier run, {len(report.failures)} failures{rolled}",
+        f"{report.resumed} from an earlier run, {len(report.failures)} failures{rolled}"
+        + (f"; {clips} video clips rolled up" if clips else ""),
         highlight=False,
     )
     for file, k, reason in report.failures[:10]:

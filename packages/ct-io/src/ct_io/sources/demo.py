@@ -6,6 +6,9 @@
     OUT/demo/demo_cct.json                      # COCO Camera Traps, GT boxes in pixels
     OUT/demo/demo_md.json                       # MegaDetector-style output (format 1.5)
 
+With ``-o num_clips=N`` it also writes N short H.264 clips with MegaDetector per-video
+detections (:mod:`ct_io.sources.demo_video`; needs ``ct-io[video]``).
+
 What makes it a fair stand-in for a real camera-trap dataset:
 
 - several locations, each with its own scene (biome, horizon, trees, rocks), so a split
@@ -31,7 +34,7 @@ import io
 import logging
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,11 +51,24 @@ from ct_io.sources.demo_paint import (
     SPECIES,
     Background,
     Placement,
-    Species,
     compose,
     night_vignette,
     paint_background,
     visible_box,
+)
+from ct_io.sources.demo_tracks import (
+    _detection,
+    _jitter,
+    hash_seed,
+    location_name,
+    walk,
+)
+from ct_io.sources.demo_video import (
+    Clip,
+    clip_cct_records,
+    clip_md_entry,
+    encode_clip,
+    plan_clips,
 )
 
 if TYPE_CHECKING:
@@ -91,6 +107,12 @@ class DemoOptions:
         default=0.25, validator=[validators.ge(0.0), validators.le(1.0)]
     )
     jpeg_quality: int = field(default=88, validator=[validators.ge(30), validators.le(100)])
+    #: Short synthetic video clips (H.264 MP4, needs ``ct-io[video]``) beside the photos.
+    num_clips: int = field(default=0, validator=[validators.ge(0), validators.le(1000)])
+    clip_frames: int = field(default=30, validator=[validators.ge(2), validators.le(600)])
+    clip_fps: int = field(default=10, validator=[validators.ge(1), validators.le(60)])
+    #: The clips' MD JSON has detections on every N-th frame (MegaDetector's frame_sample).
+    clip_frame_sample: int = field(default=5, validator=[validators.ge(1), validators.le(600)])
 
     def __attrs_post_init__(self) -> None:
         if self.num_images < self.num_locations:
@@ -133,7 +155,8 @@ class DemoSource:
             detections_path=root / f"{o.name}_md.json",
         )
         frames = plan_frames(o)
-        if _up_to_date(result, o, frames):
+        clips = plan_clips(o, location_horizons(o), location_mix(o))
+        if _up_to_date(result, o, [f.file_name for f in frames] + [c.file_name for c in clips]):
             log.info("demo dataset already in %s (same options); nothing to do", root)
             return result
         backgrounds = [
@@ -150,20 +173,27 @@ class DemoSource:
             write_bytes_atomic(safe_join(result.images_dir, frame.file_name), data)
             if progress is not None and task is not None:
                 progress.advance(task)
+        for clip in clips:
+            encode_clip(
+                safe_join(result.images_dir, clip.file_name),
+                clip,
+                backgrounds,
+                o,
+                _vignette(o.width, o.height),
+            )
         assert result.detections_path is not None
-        write_md(parse_md(md_dict(frames, backgrounds, o), source="demo"), result.detections_path)
-        write_cct(cct_dataset(frames, o), result.cct_path, indent=1)
+        md = md_dict(frames, backgrounds, o)
+        md["images"] += [clip_md_entry(clip, o) for clip in clips]
+        write_md(parse_md(md, source="demo"), result.detections_path)
+        write_cct(cct_dataset(frames, o, clips), result.cct_path, indent=1)
         write_json(root / _STAMP, _options_dict(o))
-        log.info("wrote %d demo images to %s", len(frames), result.images_dir)
+        log.info(
+            "wrote %d demo images and %d clips to %s", len(frames), len(clips), result.images_dir
+        )
         return result
 
 
 # ---------------------------------------------------------------- planning
-
-
-def location_name(index: int) -> str:
-    """``loc_01``, ``loc_02``... (strings, as every location is)."""
-    return f"loc_{index + 1:02d}"
 
 
 def location_horizons(o: DemoOptions) -> list[float]:
@@ -262,48 +292,6 @@ def plan_sequence(
     return frames
 
 
-def hash_seed(*parts: int) -> int:
-    """A stable seed from integers (Python's ``hash`` is salted per process)."""
-    return int(np.random.default_rng(list(parts)).integers(2**31))
-
-
-def walk(
-    species: Species,
-    n_frames: int,
-    horizon: float,
-    o: DemoOptions,
-    rng: np.random.Generator,
-    *,
-    coat_seed: int,
-) -> list[Placement]:
-    """An animal crossing the view: its box in each frame, mostly (not always) in frame."""
-    width, height = o.width, o.height
-    for _ in range(30):
-        feet = rng.uniform(horizon + 0.12, 1.08)  # where it stands; nearer is bigger
-        depth = 0.55 + 0.65 * (feet - horizon) / (1 - horizon)
-        h = max(12, int(rng.uniform(*species.height_range) * depth * height))
-        w = max(12, int(h * species.aspect))
-        vx = rng.uniform(0.02, 0.07) * width * rng.choice([-1, 1])
-        vy = rng.uniform(-0.01, 0.01) * height
-        x0 = rng.uniform(-0.4 * w, width - 0.6 * w)
-        y0 = feet * height - h
-        path = [
-            Placement(species, int(x0 + f * vx), int(y0 + f * vy), w, h, bool(vx < 0), coat_seed)
-            for f in range(n_frames)
-        ]
-        if all(_visible_fraction(p, width, height) >= 0.4 for p in path):
-            return path
-    return [
-        Placement(species, (width - w) // 2, (height - h) // 2, w, h, False, coat_seed)
-        for _ in range(n_frames)
-    ]
-
-
-def _visible_fraction(p: Placement, width: int, height: int) -> float:
-    box = visible_box(p, width, height)
-    return 0.0 if box is None else box[2] * box[3] / (p.width * p.height)
-
-
 # ---------------------------------------------------------------- rendering and records
 
 
@@ -340,8 +328,9 @@ def gt_boxes(frame: Frame, o: DemoOptions) -> Iterator[tuple[Placement, tuple[in
             yield p, box
 
 
-def cct_dataset(frames: list[Frame], o: DemoOptions) -> CocoCameraTraps:
-    """The COCO Camera Traps dataset: images, GT boxes (blanks as category 0), categories."""
+def cct_dataset(frames: list[Frame], o: DemoOptions, clips: Sequence[Clip] = ()) -> CocoCameraTraps:
+    """The COCO Camera Traps dataset: images, GT boxes (blanks as category 0), categories;
+    each clip is one image labelled with its species, without a box."""
     cat_id = {s.name: i + 1 for i, s in enumerate(SPECIES[: o.num_species])}
     images, annotations = [], []
     for fr in frames:
@@ -372,6 +361,10 @@ def cct_dataset(frames: list[Frame], o: DemoOptions) -> CocoCameraTraps:
             annotations.append(
                 {"id": f"{fr.image_id}_a0", "image_id": fr.image_id, "category_id": 0}
             )
+    for clip in clips:
+        image, annotation = clip_cct_records(clip, o, cat_id)
+        images.append(image)
+        annotations.append(annotation)
     categories = [{"id": 0, "name": "empty"}] + [{"id": i, "name": n} for n, i in cat_id.items()]
     info = {
         "version": "1.0",
@@ -423,19 +416,6 @@ def md_dict(frames: list[Frame], backgrounds: list[Background], o: DemoOptions) 
     }
 
 
-def _jitter(box: tuple[float, float, float, float], rng: np.random.Generator) -> list[float]:
-    """Move each edge by a few percent of the box size; stay inside the image."""
-    x, y, w, h = box
-    dx0, dy0, dx1, dy1 = rng.normal(0, 0.04, size=4) * (w, h, w, h)
-    x0, y0 = min(max(x + dx0, 0.0), 1.0), min(max(y + dy0, 0.0), 1.0)
-    x1, y1 = min(max(x + w + dx1, x0 + 1e-3), 1.0), min(max(y + h + dy1, y0 + 1e-3), 1.0)
-    return [round(x0, 4), round(y0, 4), round(x1 - x0, 4), round(y1 - y0, 4)]
-
-
-def _detection(conf: float, bbox: list[float]) -> dict[str, Any]:
-    return {"category": "1", "conf": round(float(min(max(conf, 0.005), 0.999)), 3), "bbox": bbox}
-
-
 # ---------------------------------------------------------------- files
 
 
@@ -443,7 +423,7 @@ def _options_dict(o: DemoOptions) -> dict[str, Any]:
     return asdict(o)
 
 
-def _up_to_date(result: FetchedDataset, o: DemoOptions, frames: list[Frame]) -> bool:
+def _up_to_date(result: FetchedDataset, o: DemoOptions, files: list[str]) -> bool:
     """True when a previous run with the same options completed (its stamp is written last)."""
     stamp = result.cct_path.parent / _STAMP
     if not (
@@ -457,4 +437,4 @@ def _up_to_date(result: FetchedDataset, o: DemoOptions, frames: list[Frame]) -> 
         same = read_json(stamp) == _options_dict(o)
     except Exception:  # a damaged stamp just means "regenerate"
         return False
-    return same and all((result.images_dir / f.file_name).is_file() for f in frames)
+    return same and all((result.images_dir / f).is_file() for f in files)

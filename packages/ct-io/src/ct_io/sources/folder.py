@@ -5,6 +5,8 @@ returned as the images folder. Locations come from a path component or a regex.
 
 - With ``cct``: the file is checked against the disk; images missing or unreadable are
   reported and left out (``keep_missing`` keeps them).
+- Video clips are listed like images (``extensions``), each clip its own sequence
+  (``seq_id`` = its path), so a clip's frames stay in one split.
 - Without: every image under ``root`` is labelled by one of its folders
   (``label_component``, default the parent folder), e.g. ``root/site_a/bobcat/x.jpg``
   with ``location_component=0`` gives label ``bobcat``, location ``site_a``.
@@ -28,6 +30,7 @@ from ct_io.hookspecs import IMAGES_DIR_KEY, FetchedDataset
 from ct_io.paths import unsafe_reason
 from ct_io.source_options import FolderOptions
 from ct_io.sources.common import check_dataset_name, keep_images
+from ct_io.video import is_video_file
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -117,7 +120,10 @@ class FolderSource:
         )
         cat_ids = {n: i if names[0].lower() in EMPTY_LABELS else i + 1 for i, n in enumerate(names)}
         headers = self._headers(root, [f for f, _ in pairs], progress)
-        images = [{"id": f, "file_name": f, **h} for (f, _), h in zip(pairs, headers, strict=True)]
+        images = [
+            {"id": f, "file_name": f, **({"seq_id": f} if is_video_file(f) else {}), **h}
+            for (f, _), h in zip(pairs, headers, strict=True)
+        ]
         annotations = [
             {"id": f"{f}#0", "image_id": f, "category_id": cat_ids[lab]} for f, lab in pairs
         ]
@@ -168,9 +174,12 @@ class FolderSource:
 
 
 def image_header(path: Path) -> dict[str, Any]:
-    """``width``, ``height`` and ``datetime`` (EXIF) of an image, or ``corrupt: True``."""
+    """``width``, ``height`` and ``datetime`` (EXIF) of an image or a clip's size, or
+    ``corrupt: True``."""
     from PIL import Image, UnidentifiedImageError
 
+    if is_video_file(path.name):
+        return video_header(path)
     try:
         with Image.open(path) as im:
             width, height = im.size
@@ -183,6 +192,19 @@ def image_header(path: Path) -> dict[str, Any]:
             return out
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return {"corrupt": True}
+
+
+def video_header(path: Path) -> dict[str, Any]:
+    """A clip's ``width`` and ``height`` (nothing when PyAV is not installed), or ``corrupt``."""
+    from ct_io.video import VideoError, probe
+
+    try:
+        info = probe(path)
+    except VideoError:
+        return {"corrupt": True}
+    except CamtrapError:  # ct-io[video] not installed: the clip is listed without a size
+        return {}
+    return {"width": info.width, "height": info.height}
 
 
 def _walk(root: Path, extensions: set[str]) -> Iterator[str]:
