@@ -125,11 +125,11 @@ def test_the_example_is_found_through_its_entry_point(venv: Path) -> None:
 
     table = run(venv, "ct-io", "plugins")
     assert table.returncode == 0, table.stderr
-    lines = [
-        line for line in table.stdout.splitlines() if "poly1" in line or "species-folders" in line
-    ]
-    assert len(lines) == 2
-    assert all("camtrap_example" in line and "camtrap-example-plugin" in line for line in lines)
+    lines = table.stdout.splitlines()
+    at = [i for i, line in enumerate(lines) if "poly1" in line or "species-folders" in line]
+    assert len(at) == 2
+    details = [lines[i + 1] for i in at]  # the indented line under each name
+    assert all("from camtrap_example (camtrap-example-plugin)" in d for d in details)
 
 
 def test_camtrap_plugins_hides_or_selects_the_example(venv: Path) -> None:
