@@ -133,13 +133,13 @@ def evaluate(
             overwrite,
             progress,
         )
-        weights = outputs["weight"].to_numpy(np.float64)
+        row_w = outputs["weight"].to_numpy(np.float64)
         if multilabel:  # every label above the threshold; mAP and per-label P/R
             truth = multi_hot(outputs["label"].tolist(), labels)
-            results[split] = score_multilabel(outputs[labels].to_numpy(), truth, labels, weights)
+            results[split] = score_multilabel(outputs[labels].to_numpy(), truth, labels, row_w)
         else:
             targets = label_indices(outputs["label"].tolist(), labels)
-            results[split] = score(outputs[labels].to_numpy(), targets, labels, weights)
+            results[split] = score(outputs[labels].to_numpy(), targets, labels, row_w)
         log.info(
             "%s: %d crops, top-1 %.3f, macro recall %.3f",
             split,

@@ -160,7 +160,7 @@ def build_report(
         )
     parts = [f"<h1>Classifier report</h1><p class='lead'>from {html.escape(str(src))}</p>"]
     split_frames: dict[str, tuple[pd.DataFrame, list[str]]] = {}
-    summary = []
+    summary: list[dict[str, Any]] = []
     multilabel = _is_multilabel(src)
     for path in outputs:
         split = path.name[len("outputs_") : -len(".csv.gz")]
@@ -218,7 +218,11 @@ def _is_multilabel(eval_dir: Path) -> bool:
 
 
 def _multilabel_split(
-    split: str, frame: pd.DataFrame, labels: list[str], probs: np.ndarray, summary: list[Any]
+    split: str,
+    frame: pd.DataFrame,
+    labels: list[str],
+    probs: np.ndarray,
+    summary: list[dict[str, Any]],
 ) -> str:
     """A multi-label split: mAP and precision/recall/AP per label (no confusion matrix)."""
     from ct_infer.multilabel import multi_hot, score_multilabel
