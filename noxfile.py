@@ -86,8 +86,9 @@ def _azurite(session: nox.Session) -> None:
 
 
 def _chromium(session: nox.Session) -> None:
-    """Make sure a Chromium for the headless report test is on PATH (Debian's package when
-    running as root with apt-get; otherwise say how to install it)."""
+    """Make sure a Chromium is on PATH for the browser tests of the report and the review
+    page (Playwright drives the system's browser; it never downloads one): Debian's package
+    when running as root with apt-get; otherwise say how to install it."""
     if any(shutil.which(name) for name in CHROMIUM_NAMES):
         return
     if _is_root() and shutil.which("apt-get"):
@@ -99,7 +100,7 @@ def _chromium(session: nox.Session) -> None:
         if any(shutil.which(name) for name in CHROMIUM_NAMES):
             return
     session.error(
-        "the report test needs a headless Chromium: `sudo apt-get install chromium` "
+        "the report and review-page tests need a headless Chromium: `sudo apt-get install chromium` "
         "(or your system's chromium / google-chrome package on PATH), then rerun"
     )
 
@@ -115,7 +116,7 @@ def tests(session: nox.Session, package: str) -> None:
     if package == "ct-io":
         _azurite(session)  # the LILA source's Azure transport runs against Azurite
     if package == "ct-infer":
-        _chromium(session)  # the HTML report is rendered in headless Chromium
+        _chromium(session)  # the report and the review page are driven in headless Chromium
     _pytest(session, f"packages/{package}/tests")
 
 

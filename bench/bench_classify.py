@@ -155,7 +155,8 @@ def main() -> None:
                     "256",
                     "--workers",
                     str(min(16, os.cpu_count() or 1)),
-                    "--bf16",
+                    "--precision",
+                    "auto",
                     "--device",
                     "cuda",
                 ],
@@ -164,7 +165,7 @@ def main() -> None:
         count, base_count = args.crops or 20_000, args.baseline_crops or 2_000
     else:
         configs = [
-            (b, ["--workers", os.environ.get("BENCH_WORKERS", "2"), "--bf16"])
+            (b, ["--workers", os.environ.get("BENCH_WORKERS", "2"), "--precision", "auto"])
             for b in ("resnet18", "efficientnet-b0")
         ]
         count, base_count = args.crops or 1_000, args.baseline_crops or 150
@@ -191,8 +192,12 @@ def main() -> None:
         if args.gpu and torch.cuda.is_available()
         else f"CPU, {len(os.sched_getaffinity(0))} cores"
     )
+    from ct_infer.precision import resolve_precision
+
+    ran = resolve_precision("auto", "cuda" if args.gpu else "cpu").describe()
     lines = [
-        f"Device: {device}; {count} crops for ct-infer, {base_count} for the baseline; torch {torch.__version__}.",
+        f"Device: {device}; {count} crops for ct-infer, {base_count} for the baseline; torch {torch.__version__}; "
+        f"`--precision auto` ran {ran}.",
         "",
         "| backbone | ct-infer flags | baseline fp32 batch-1 (crops/s) | ct-infer classify, whole process (crops/s) | ct-infer steady state (crops/s) | speed-up (whole process) |",
         "| --- | --- | ---: | ---: | ---: | ---: |",

@@ -80,7 +80,8 @@ class Section:
 
 
 def describe_cpu() -> str:
-    """e.g. "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz, 2 cores, 24 GiB"."""
+    """e.g. "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz, 2 cores, 24 GiB, torch AVX512,
+    native bf16: yes"."""
     model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -95,7 +96,25 @@ def describe_cpu() -> str:
         memory = f", {gib:.0f} GiB"
     except (ValueError, OSError, AttributeError):
         memory = ""
-    return f"{model}, {cores} cores{memory}"
+    return f"{model}, {cores} cores{memory}{cpu_capability()}"
+
+
+def cpu_capability() -> str:
+    """e.g. ", torch AVX2, native bf16: no" (what ``--precision auto`` decides from); empty
+    where torch is not installed (it is not imported then)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return ""
+    import torch
+
+    try:
+        from ct_infer.precision import cpu_has_native_bf16
+
+        native = "yes" if cpu_has_native_bf16() else "no"
+    except ImportError:
+        native = "unknown"
+    return f", torch {torch.backends.cpu.get_cpu_capability()}, native bf16: {native}"
 
 
 def save(section: Section) -> Path:

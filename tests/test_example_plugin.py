@@ -126,10 +126,10 @@ def test_the_example_is_found_through_its_entry_point(venv: Path) -> None:
     table = run(venv, "ct-io", "plugins")
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    at = [i for i, line in enumerate(lines) if "poly1" in line or "species-folders" in line]
-    assert len(at) == 2
-    details = [lines[i + 1] for i in at]  # the indented line under each name
-    assert all("from camtrap_example (camtrap-example-plugin)" in d for d in details)
+    for name in ("poly1", "species-folders"):  # a name line, then its "from ..." credit line
+        [at] = [i for i, line in enumerate(lines) if line.startswith(f"  {name}  ")]
+        credit = next(line for line in lines[at + 1 :] if line.lstrip().startswith("from "))
+        assert "from camtrap_example (camtrap-example-plugin)" in credit, credit
 
 
 def test_camtrap_plugins_hides_or_selects_the_example(venv: Path) -> None:

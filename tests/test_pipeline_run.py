@@ -7,6 +7,7 @@ everything; a changed config section reruns only the stages that depend on it; -
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,7 @@ def test_run_rerun_and_downstream_only(tmp_path: Path) -> None:
         assert (run_dir / rel).is_file(), rel
     assert first.stage("crop").counts["crops"] > 0
     check_calibrated_bundle(run_dir)
+    check_report_shows_crops(run_dir, "tiny-cnn")
 
     again = run(run_dir)
     assert again.ok and set(statuses(again).values()) == {SKIPPED}
@@ -176,6 +178,15 @@ def check_calibrated_bundle(run_dir: Path) -> None:
     assert nll == pytest.approx(fit["nll_after"], rel=0.05, abs=0.02)
 
 
+def check_report_shows_crops(run_dir: Path, backbone: str) -> None:
+    """The report names the model and data, and shows crops (thumbnails beside it)."""
+    html = (run_dir / "report" / "report.html").read_text()
+    assert backbone in html and "<th>locations</th>" in html and "demo" in html
+    assert "Top confusions" in html and "Crops by label (test), grouped by prediction" in html
+    thumbs = set(re.findall(r"src='(thumbs/[0-9a-f]+\.jpg)'", html))
+    assert thumbs and all((run_dir / "report" / t).is_file() for t in thumbs)
+
+
 def test_from_and_to_bound_the_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     upto = run(run_dir, stop="table")
@@ -234,4 +245,5 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     ):
         assert (run_dir / rel).is_file(), rel
     assert "location split vs naive random split" in proc.stdout
+    check_report_shows_crops(run_dir, "efficientnet-lite0")
     assert (tmp_path / "demo" / "random-split" / "evaluation" / "overall_metrics.csv").is_file()

@@ -189,7 +189,7 @@ def animl_project(root: Path, endpoint: str) -> tuple[Path, dict[str, str]]:
     """``data/raw/santa_cruz_cct.json`` + ``data/taxonomy.csv`` and the images in S3."""
     import boto3
 
-    from ct_io.sources.animl import DEFAULT_BUCKET
+    from ct_io.source_options import DEFAULT_BUCKET
 
     env = user_env(root)
     s3 = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing").client(
@@ -199,7 +199,7 @@ def animl_project(root: Path, endpoint: str) -> tuple[Path, dict[str, str]]:
         Bucket=DEFAULT_BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
     )
     records = []
-    for i, (photo, bbox) in enumerate(photos()[:24]):
+    for i, (photo, bbox) in zip(range(24), cycle(photos())):  # 13 photos, reused at other cameras
         key = f"camera-{i % 7}/{photo.name}"
         s3.put_object(Bucket=DEFAULT_BUCKET, Key=key, Body=photo.read_bytes())
         records.append((key, f"camera-{i % 7}", ANIML_LABELS[i % len(ANIML_LABELS)], photo, bbox))

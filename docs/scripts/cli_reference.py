@@ -39,7 +39,10 @@ GUIDES: dict[str, list[tuple[str, str]]] = {
     "ct-taxonomy": [("Label specs and taxonomy", "taxonomy.md")],
     "ct-crop": [("Cropping", "crop.md")],
     "ct-splits": [("Dataset and splits", "splits.md")],
-    "ct-infer": [("Classifying new photos", "infer.md")],
+    "ct-infer": [
+        ("Classifying new photos", "infer.md"),
+        ("Seeing and correcting labels", "review.md"),
+    ],
     "ct-train": [("Training", "train.md")],
 }
 HEAVY_MODULES = ("torch", "torchvision", "timm", "onnxruntime")
@@ -176,7 +179,7 @@ def type_name(metavar: str, *, is_flag: bool, limits: str) -> str:
     text = metavar.strip()
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1]
-    if m := re.fullmatch(r"list\[(\w+)\]", text):
+    if m := re.fullmatch(r"list\[(.+)\]", text):
         text = m.group(1)
     text = {"Path": "path", "str": "text", "float range": "float", "int range": "int"}.get(
         text, text

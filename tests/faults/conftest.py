@@ -39,7 +39,7 @@ def demo_dataset(demo: Path, demo_crops: Path, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="session")
 def md_crops(md_test: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """ct-crop's crops of the real MegaDetector detections (30 crops, 96 px)."""
+    """ct-crop's crops of the real MegaDetector detections (24 crops, 96 px)."""
     out = tmp_path_factory.mktemp("md-crops") / "crops"
     run_ok(cli("ct-crop", "crop", "-i", md_test / "images", "-d", md_test / "md_output_v5a.json",
                "--size", "96", "-w", "1", out))  # fmt: skip

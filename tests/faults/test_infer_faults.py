@@ -24,8 +24,8 @@ from faultkit import (
 
 pytestmark = pytest.mark.faults
 
-#: classify keeps 4096 rows in memory before it writes a chunk; 8 makes a dozen chunks of the
-#: 96 crops, so the kills land between (and during) chunk writes.
+#: classify keeps 4096 rows in memory before it writes a chunk; 8 makes 15 chunks of 120
+#: crops, so the kills land between (and during) chunk writes.
 CLASSIFY = (
     "import sys, ct_infer.classify as c; c.CHUNK_ROWS = 8; "
     "from ct_infer.cli import main; sys.argv[0] = 'ct-infer'; main()"
@@ -34,15 +34,15 @@ CLASSIFY = (
 
 def classify(bundle: Path, crops: Path, out: Path) -> list[str]:
     return [sys.executable, "-c", CLASSIFY, "classify", str(bundle), str(crops), str(out),
-            "-b", "8", "-j", "1", "--device", "cpu"]  # fmt: skip
+            "-b", "8", "-w", "1", "--device", "cpu"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def many_crops(md_crops: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real crops four times over (copies: classify refuses symlinks out of the
-    folder)."""
+    """The fixture's 24 real crops five times over (copies: classify refuses symlinks out of
+    the folder), 120 in all."""
     out = tmp_path_factory.mktemp("many-crops")
-    for r in range(4):
+    for r in range(5):
         (out / f"r{r}").mkdir()
         for crop in sorted(md_crops.glob("*.jpg")):
             shutil.copyfile(crop, out / f"r{r}" / crop.name)
@@ -55,8 +55,7 @@ def test_classify_killed_three_times_then_rerun_equals_an_uninterrupted_run(
     whole = tmp_path / "whole"
     run_ok(classify(tiny_bundle, many_crops, whole / "out.csv"))
     expected = outputs(whole)
-    crops = len(list(many_crops.rglob("*.jpg")))  # the fixture's crops four times over
-    assert list(expected) == ["out.csv"] and expected["out.csv"].count(b"\n") == crops + 1
+    assert list(expected) == ["out.csv"] and expected["out.csv"].count(b"\n") == 121
 
     killed = tmp_path / "killed"
     partial = killed / "out.csv.partial"

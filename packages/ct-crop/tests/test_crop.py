@@ -353,3 +353,40 @@ def test_resumed_image_decodes_as_the_whole_run_did(md_test: Path, tmp_path: Pat
     largest.unlink()
     run_crop(jobs, md_test / "images", tmp_path / "resumed", settings, RunOptions(workers=1))
     assert _snapshot(tmp_path / "whole") == _snapshot(tmp_path / "resumed")
+
+
+def test_crop_boxes_builds_the_jobs_and_keeps_only_the_images_asked_for(
+    md_test: Path, tmp_path: Path
+) -> None:
+    """The one function ``ct-crop crop`` and the pipeline's crop stage both call."""
+    from ct_crop.boxes import BoxSelection
+    from ct_crop.crop import crop_boxes, settings_changed
+
+    md = read_md(md_test / "md_output_v5a.json")
+    animal = {k for k, v in md.detection_categories.items() if v == "animal"}
+    first = sorted(
+        im.file
+        for im in md.images
+        if any(d.conf >= 0.5 and d.category in animal for d in im.detections or [])
+    )[0]
+    out = tmp_path / "crops"
+    summary = crop_boxes(
+        md_test / "images",
+        out,
+        md=md,
+        boxes=BoxSelection(threshold=0.5, categories=["animal"]),
+        options=RunOptions(workers=1),
+        images={first},
+    )
+    wanted = [
+        crop_name(first, k, "megadetector_v5_camonly_mosaic_xlarge_dist_5a_last")
+        for k, det in enumerate(md.by_file()[first].detections or [])
+        if det.conf >= 0.5 and det.category in animal
+    ]
+    assert wanted and sorted(read_manifest(out / "crops.csv")["crop"]) == sorted(wanted)
+    assert summary.images == 1 and summary.crops_made == len(wanted)
+    assert not settings_changed(out, CropSettings())
+    assert settings_changed(out, CropSettings(strategy=Strategy.PAD))
+    assert not settings_changed(tmp_path / "nothing-yet", CropSettings(strategy=Strategy.PAD))
+    with pytest.raises(CamtrapError, match="nothing to crop"):
+        crop_boxes(md_test / "images", out)

@@ -197,11 +197,13 @@ def test_cli_classify_and_resume(
         "0",
         "--device",
         "cpu",
-        "--bf16",
+        "--precision",
+        "bf16",
     ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "24 crops classified" in first.output
+    assert "bf16: as asked" in first.output
     second = runner.invoke(app, args)
     assert second.exit_code == 0 and "24 already done" in second.output
 

@@ -29,5 +29,5 @@ def test_every_command_has_help_without_importing_torch() -> None:
     names, imported = out.stdout.split()
     assert imported == "False"
     expected = {"backbones", "calibrate", "classify", "evaluate", "export", "info", "merge"}
-    expected |= {"mislabeled", "report", "run", "save-mislabeled"}
+    expected |= {"mislabeled", "report", "review", "run", "save-mislabeled"}
     assert set(names.split(",")) == expected

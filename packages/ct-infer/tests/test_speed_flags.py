@@ -1,4 +1,4 @@
-"""``ct-infer classify --bf16`` and ``--compile`` on real MegaDetector crops: the fast
+"""``ct-infer classify --precision bf16`` and ``--compile`` on real MegaDetector crops: the fast
 paths give the probabilities the plain fp32 run gives (bf16 within its precision)."""
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ def _classify(bundle: Path, crops_dir: Path, out: Path, *flags: str) -> pd.DataF
     result = CliRunner().invoke(app, [*args, "--device", "cpu", "-b", "16", *flags])
     assert result.exit_code == 0, (result.output, result.exception)
     assert "24 crops classified" in result.output
+    if "bf16" in flags:
+        assert "bf16: as asked" in result.output
     return pd.read_csv(out).sort_values("path", ignore_index=True)
 
 
@@ -35,7 +37,7 @@ def fp32(
     lite0_bundle: Path, crops_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> pd.DataFrame:
     out = tmp_path_factory.mktemp("fp32") / "fp32.csv"
-    return _classify(lite0_bundle, crops_dir, out)
+    return _classify(lite0_bundle, crops_dir, out, "--precision", "fp32")
 
 
 def _probabilities(frame: pd.DataFrame) -> np.ndarray:
@@ -45,7 +47,7 @@ def _probabilities(frame: pd.DataFrame) -> np.ndarray:
 def test_bf16_gives_probabilities_close_to_fp32(
     fp32: pd.DataFrame, lite0_bundle: Path, crops_dir: Path, tmp_path: Path
 ) -> None:
-    bf16 = _classify(lite0_bundle, crops_dir, tmp_path / "bf16.csv", "--bf16")
+    bf16 = _classify(lite0_bundle, crops_dir, tmp_path / "bf16.csv", "--precision", "bf16")
     assert bf16["path"].tolist() == fp32["path"].tolist()
     a, b = _probabilities(fp32), _probabilities(bf16)
     np.testing.assert_allclose(b.sum(axis=1), 1.0, atol=1e-3)

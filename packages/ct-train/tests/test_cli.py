@@ -29,6 +29,15 @@ def test_predict_writes_outputs_per_label(dataset: Path, tmp_path: Path, pm, mon
     assert "top-1" in result.output
 
 
+def test_run_offers_the_pipeline_stages_in_order() -> None:
+    from ct_train.cli import StageName
+    from ct_train.pipeline.runner import STAGE_NAMES
+
+    assert [s.value for s in StageName] == list(STAGE_NAMES)
+    result = CliRunner().invoke(app, ["run", "config.yml", "--from", "crops"])
+    assert result.exit_code == 2 and "crops" in result.output
+
+
 def test_bad_config_prints_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text("optim:\n  lrr: 1\n")
     done = subprocess.run(

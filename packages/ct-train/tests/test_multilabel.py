@@ -167,13 +167,9 @@ def test_multilabel_training_to_bundle_to_ct_infer(ml_dataset: Path, tmp_path: P
     )
 
     page = CliRunner().invoke(
-        infer_app,
-        [
-            *("report", str(run / "evaluation"), "-o", str(run / "report")),
-            *("--crops-dir", str(ml_dataset / "crops"), "--label", "fox"),
-        ],
+        infer_app, ["report", str(run / "evaluation"), "-o", str(run / "report")]
     )
     assert page.exit_code == 0, (page.output, page.exception)
     html = (run / "report" / "report.html").read_text()
     assert "Multi-label" in html and "average precision per label" in html
-    assert "Crops labelled fox" in html
+    assert "<th>mAP</th>" in html

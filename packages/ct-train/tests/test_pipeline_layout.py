@@ -66,4 +66,4 @@ def test_unknown_stage_lists_the_stages_in_order() -> None:
 def test_run_help_lists_the_stages_in_run_order() -> None:
     result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
-    assert f"({', '.join(STAGE_NAMES)})" in " ".join(result.output.split())
+    assert f"<{'|'.join(STAGE_NAMES)}>" in " ".join(result.output.split())  # --from/--to choices

@@ -17,7 +17,7 @@ import re
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
-from attrs import frozen
+from attrs import field, frozen
 
 from ct_io.paths import unsafe_reason
 
@@ -37,6 +37,35 @@ class BoxChoice(enum.StrEnum):
     GT = "gt"
     DETECTOR = "detector"
     BOTH = "both"
+
+
+def _names(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(n) for n in names)
+
+
+@frozen(kw_only=True)
+class BoxSelection:
+    """Which boxes of a CCT (ground truth) and an MD JSON (detector) to crop."""
+
+    threshold: float = field(
+        default=0.2, metadata={"help": "Crop detector boxes with confidence >= this."}
+    )
+    categories: tuple[str, ...] = field(
+        default=("animal",),
+        converter=_names,
+        metadata={"help": "Detection category (name or id) to crop; repeatable. Default: animal."},
+    )
+    detector_version: str | None = field(
+        default=None,
+        metadata={"help": "Version in detector crop names (default: the MD file's info.detector)."},
+    )
+    choice: BoxChoice = field(
+        default=BoxChoice.AUTO,
+        metadata={
+            "help": "auto: ground truth where an image has any, else detector boxes; gt; "
+            "detector; both."
+        },
+    )
 
 
 @frozen

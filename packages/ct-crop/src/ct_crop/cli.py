@@ -2,40 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ct_io.clitools import console, run_cli, setup_logging
+from ct_crop.boxes import BoxSelection
+from ct_crop.settings import CropSettings, RunOptions
+from ct_io.cli_fields import options_from
+from ct_io.clitools import WORKERS_FLAGS, console, make_app, progress_bar, run_cli
 
-app = typer.Typer(
-    help="Crop ground-truth and detector boxes, run and cache detectors, analyze failed images.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-    add_completion=False,
+app = make_app(
+    "Crop ground-truth and detector boxes, run and cache detectors, analyze failed images."
 )
 
-STRATEGIES = ("square", "pad", "tight", "center")
-EXIF_MODES = ("megadetector", "full", "none")
-BOX_CHOICES = ("auto", "gt", "detector", "both")
-
-
-@app.callback()
-def _main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-) -> None:
-    setup_logging(verbose)
-
-
-def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
-    if value not in allowed:
-        from ct_io.errors import CamtrapError
-
-        raise CamtrapError(f"{option}: {value!r} is not one of {', '.join(allowed)}")
-    return value
+ImagesDirOpt = Annotated[
+    Path, typer.Option("--images-dir", "-i", help="Folder the image paths are relative to.")
+]
 
 
 def _fill(text: str) -> tuple[int, int, int]:
@@ -53,13 +36,28 @@ def _fill(text: str) -> tuple[int, int, int]:
 
 
 @app.command()
+@options_from(
+    RunOptions,
+    into="run",
+    flags={"workers": WORKERS_FLAGS, "allow_truncated": ("--load-truncated/--no-load-truncated",)},
+)
+@options_from(
+    CropSettings, into="settings", skip=("fill",), flags={"strategy": ("--strategy", "-s")}
+)
+@options_from(
+    BoxSelection,
+    into="boxes",
+    flags={
+        "threshold": ("--threshold", "-t"),
+        "categories": ("--category", "-c"),
+        "choice": ("--boxes",),
+    },
+)
 def crop(
     out_dir: Annotated[
         Path, typer.Argument(help="Folder for the crops, crops.csv and crop_failures.csv.")
     ],
-    images_dir: Annotated[
-        Path, typer.Option("--images-dir", "-i", help="Folder the image paths are relative to.")
-    ],
+    images_dir: ImagesDirOpt,
     cct: Annotated[
         Path | None,
         typer.Option(help="COCO Camera Traps JSON with ground-truth boxes (absolute pixels)."),
@@ -70,88 +68,13 @@ def crop(
             "--detections", "-d", help="MegaDetector JSON with detector boxes (normalized)."
         ),
     ] = None,
-    threshold: Annotated[
-        float,
-        typer.Option("--threshold", "-t", help="Crop detector boxes with confidence >= this."),
-    ] = 0.2,
-    category: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--category",
-            "-c",
-            help="Detection category (name or id) to crop; repeatable. Default: animal.",
-        ),
-    ] = None,
-    boxes: Annotated[
-        str,
-        typer.Option(
-            help="auto: ground truth where an image has any, else detector boxes; gt; detector; both."
-        ),
-    ] = "auto",
-    strategy: Annotated[
-        str,
-        typer.Option(
-            "--strategy",
-            "-s",
-            help="square (tightest square, kept inside the image), pad (box on a square of --fill), tight (box as is), center (square centred on the box, outside filled).",
-        ),
-    ] = "square",
-    margin: Annotated[
-        float,
-        typer.Option(
-            help="Context around the box, as a fraction of its size on each side (0.1 = 10 %)."
-        ),
-    ] = 0.0,
-    min_size: Annotated[
-        int, typer.Option(help="Skip boxes narrower or shorter than this many pixels.")
-    ] = 0,
-    size: Annotated[
-        int | None,
-        typer.Option(
-            help="Shrink crops so the longest side is at most this many pixels (Lanczos; JPEG decoded at reduced size when every crop allows). Default: full resolution."
-        ),
-    ] = None,
-    upscale: Annotated[
-        bool,
-        typer.Option(
-            help="With --size, also enlarge smaller crops so every crop's longest side is exactly the size."
-        ),
-    ] = False,
-    quality: Annotated[int, typer.Option(help="JPEG quality of the crops (1-100).")] = 95,
     fill: Annotated[
         str, typer.Option(help="Fill colour R,G,B (or one grey value) for pad/center.")
     ] = "0,0,0",
-    exif: Annotated[
-        str,
-        typer.Option(
-            help="EXIF orientation: megadetector (as MegaDetector saw the image), full, none."
-        ),
-    ] = "megadetector",
-    detector_version: Annotated[
-        str | None,
-        typer.Option(help="Version in detector crop names (default: the MD file's info.detector)."),
-    ] = None,
-    load_truncated: Annotated[
-        bool,
-        typer.Option(
-            help="Crop what is there in truncated images instead of recording them as failures."
-        ),
-    ] = False,
-    save_full_images: Annotated[
-        bool,
-        typer.Option(
-            help="Also save each full image as decoded (oriented RGB JPEG) under OUT_DIR/full_images/."
-        ),
-    ] = False,
-    workers: Annotated[
-        int, typer.Option("--workers", "-w", help="Worker processes (default: CPU count).")
-    ] = 0,
-    overwrite: Annotated[
-        bool,
-        typer.Option(
-            help="Remake crops that already exist (needed to change settings in a used folder)."
-        ),
-    ] = False,
+    *,
+    boxes: dict[str, Any],
+    settings: dict[str, Any],
+    run: dict[str, Any],
 ) -> None:
     """Crop ground-truth and/or detector boxes; rerun the same command to resume.
 
@@ -159,77 +82,20 @@ def crop(
     image's list) and listed in OUT_DIR/crops.csv; images or boxes that could not be cropped
     are listed with a reason in OUT_DIR/crop_failures.csv.
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from ct_crop.crop import crop_boxes
+    from ct_io.cct import read_cct
+    from ct_io.md import read_md
 
-    from ct_crop.boxes import BoxChoice, build_jobs
-    from ct_crop.crop import CropSettings, RunOptions, run_crop
-    from ct_crop.geometry import Strategy
-    from ct_crop.images import ExifMode
-    from ct_io.errors import CamtrapError
-
-    if cct is None and detections is None:
-        raise CamtrapError(
-            "nothing to crop: give --cct (ground-truth boxes) and/or --detections (MegaDetector JSON)"
-        )
-    settings = CropSettings(
-        strategy=Strategy(_choice(strategy, STRATEGIES, "--strategy")),
-        margin=margin,
-        min_size=min_size,
-        size=size,
-        upscale=upscale,
-        fill=_fill(fill),
-        quality=quality,
-        exif=ExifMode(_choice(exif, EXIF_MODES, "--exif")),
-    )
-    options = RunOptions(
-        workers=workers or os.cpu_count() or 1,
-        allow_truncated=load_truncated,
-        save_full_images=save_full_images,
-        overwrite=overwrite,
-    )
-    md = None
-    if detections is not None:
-        from ct_io.md import read_md
-
-        md = read_md(detections)
-    ds = None
-    if cct is not None:
-        from ct_io.cct import read_cct
-
-        ds = read_cct(cct)
-    jobs, skipped = build_jobs(
-        cct=ds,
-        md=md,
-        threshold=threshold,
-        categories=tuple(category or ("animal",)),
-        detector_version=detector_version,
-        choice=BoxChoice(_choice(boxes, BOX_CHOICES, "--boxes")),
-    )
-    with Progress(
-        TextColumn("cropping"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("images · {task.fields[crops]} crops"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("crop", total=len(jobs), crops=0)
-        made = 0
-
-        def advance(result: object) -> None:
-            nonlocal made
-            made += len(getattr(result, "rows", ()))
-            progress.update(task, advance=1, crops=made)
-
-        summary = run_crop(
-            jobs, images_dir, out_dir, settings, options, skipped=skipped, on_image=advance
+    with progress_bar() as progress:
+        summary = crop_boxes(
+            images_dir,
+            out_dir,
+            cct=read_cct(cct) if cct is not None else None,
+            md=read_md(detections) if detections is not None else None,
+            boxes=BoxSelection(**boxes),
+            settings=CropSettings(**settings, fill=_fill(fill)),
+            options=RunOptions(**run),
+            progress=progress,
         )
     console.print(
         f"[green]done[/] {summary.images} images: {summary.crops_made} crops made, {summary.crops_existing} already there; "
@@ -248,7 +114,7 @@ def detect(
         Path, typer.Argument(help="MD JSON to write (detections for the chosen images).")
     ],
     detector: Annotated[
-        str, typer.Option("--detector", help="Detector plugin name (`ct-io plugins` lists them).")
+        str, typer.Option(help="Detector plugin name (`ct-io plugins` lists them).")
     ] = "megadetector",
     option: Annotated[
         list[str] | None,
@@ -298,39 +164,12 @@ def detect(
     With --import, an existing MD JSON fills the cache first, and the detector is loaded
     only if some wanted image is still missing.
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    from ct_crop.detect import detect_cached, images_without_boxes
+    from ct_crop.detect import detect_cached, images_to_detect
     from ct_crop.detectors import get_detector
-    from ct_crop.images import is_image_name
-    from ct_io.errors import CamtrapError
     from ct_io.md import write_md
     from ct_io.options import parse_key_values
 
-    if not images_dir.is_dir():
-        raise CamtrapError(f"images folder {images_dir} does not exist")
-    if cct is not None:
-        from ct_io.cct import read_cct
-
-        wanted = images_without_boxes(read_cct(cct))
-    elif files is not None:
-        if not files.is_file():
-            raise CamtrapError(f"{files}: file not found")
-        wanted = [
-            line.strip() for line in files.read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
-    else:
-        wanted = sorted(
-            p.relative_to(images_dir).as_posix()
-            for p in images_dir.rglob("*")
-            if p.is_file() and is_image_name(p.name)
-        )
+    wanted = images_to_detect(images_dir, cct=cct, files=files)
     name = dataset or images_dir.resolve().name
     imported = None
     if import_json is not None:
@@ -351,15 +190,8 @@ def detect(
         from ct_crop.detect_import import check_same_version
 
         check_same_version(imported, str(det.version))
-    with Progress(
-        TextColumn(f"detecting ({det.version})"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("detect", total=None)
+    with progress_bar() as progress:
+        task = progress.add_task(f"detecting ({det.version})", total=None)
         results, new = detect_cached(
             det,
             images_dir,
@@ -384,9 +216,7 @@ def analyze_failures_cmd(
             help="Failure log: crop_failures.csv, a JSON list/log, MD JSON, or one path per line."
         ),
     ],
-    images_dir: Annotated[
-        Path, typer.Option("--images-dir", "-i", help="Folder the image paths are relative to.")
-    ],
+    images_dir: ImagesDirOpt,
     out: Annotated[
         Path | None,
         typer.Option(

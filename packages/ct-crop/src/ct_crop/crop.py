@@ -22,77 +22,35 @@ import math
 import multiprocessing
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from attrs import asdict, define, field, frozen
+from attrs import define, field, frozen
 
-from ct_crop.boxes import BoxSpec, ImageJob, Skipped
+from ct_crop.boxes import BoxSelection, BoxSpec, ImageJob, Skipped, build_jobs
 from ct_crop.geometry import (
     CropRegion,
-    Strategy,
     UnusableBoxError,
     crop_region,
     decode_scale,
     normalized_to_pixels,
     output_size,
 )
-from ct_crop.images import ExifMode, FailureKind, ImageLoadError, decode_image, open_image
+from ct_crop.images import FailureKind, ImageLoadError, decode_image, open_image
+from ct_crop.settings import CropSettings, RunOptions
 from ct_io.errors import CamtrapError, UnsafePathError
 from ct_io.paths import safe_join, unsafe_reason
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from ct_io.cct import CocoCameraTraps
+    from ct_io.md import MDResults
 
 TMP_DIR_NAME = ".ct-crop-tmp"
 SETTINGS_NAME = "crop_settings.json"
 FULL_IMAGES_DIR = "full_images"
-
-
-@frozen
-class CropSettings:
-    """Settings that decide a crop's pixels (recorded in ``crop_settings.json``)."""
-
-    strategy: Strategy = Strategy.SQUARE
-    margin: float = 0.0
-    min_size: int = 0
-    size: int | None = None
-    upscale: bool = False
-    fill: tuple[int, int, int] = (0, 0, 0)
-    quality: int = 95
-    exif: ExifMode = ExifMode.MEGADETECTOR
-
-    def __attrs_post_init__(self) -> None:
-        if not 0 <= self.margin < 100:
-            raise CamtrapError(
-                f"--margin must be a fraction of the box size between 0 and 100, got {self.margin}"
-            )
-        if self.min_size < 0:
-            raise CamtrapError(f"--min-size must be >= 0, got {self.min_size}")
-        if self.size is not None and self.size <= 0:
-            raise CamtrapError(f"--size must be a positive number of pixels, got {self.size}")
-        if not 1 <= self.quality <= 100:
-            raise CamtrapError(f"--quality must be 1..100, got {self.quality}")
-        if len(self.fill) != 3 or not all(0 <= c <= 255 for c in self.fill):
-            raise CamtrapError(f"--fill must be three values 0..255, got {self.fill}")
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["strategy"] = self.strategy.value
-        data["exif"] = self.exif.value
-        data["fill"] = list(self.fill)
-        return data
-
-
-@define
-class RunOptions:
-    """How to run (does not change pixels)."""
-
-    workers: int = field(factory=lambda: os.cpu_count() or 1)
-    allow_truncated: bool = False
-    save_full_images: bool = False
-    overwrite: bool = False
-    #: fsync every crop (slow: ms per file). Off, a crop still appears only whole (it is
-    #: renamed into place), and an empty file left by a power cut is remade on resume.
-    fsync: bool = False
 
 
 @define
@@ -370,9 +328,12 @@ def run_crop(
     options: RunOptions | None = None,
     *,
     skipped: Sequence[Skipped] = (),
-    on_image: Callable[[ImageResult], None] | None = None,
+    progress: Progress | None = None,
 ) -> CropSummary:
-    """Crop every job's boxes into ``out_dir``; write ``crops.csv`` and ``crop_failures.csv``."""
+    """Crop every job's boxes into ``out_dir``; write ``crops.csv`` and ``crop_failures.csv``.
+
+    ``progress`` gets a task counting images, its description counting crops.
+    """
     from ct_crop.manifest import FAILURES_NAME, MANIFEST_NAME, write_failures, write_manifest
 
     settings = settings or CropSettings()
@@ -387,7 +348,8 @@ def run_crop(
     ctx = _Context(images_dir, out_dir, tmp_dir, settings, options)
     summary = CropSummary()
     summary.failures.extend(_failure(s.image, s.box_index, s.kind, s.reason) for s in skipped)
-    for result in _results(jobs, ctx, options.workers):
+    task = progress.add_task("cropping", total=len(jobs)) if progress is not None else None
+    for result in _results(jobs, ctx, options.processes):
         summary.images += 1
         summary.crops_made += result.made
         summary.crops_existing += result.existing
@@ -395,12 +357,48 @@ def run_crop(
         summary.failures.extend(result.failures)
         summary.boxes_skipped += sum(1 for f in result.failures if f["box_index"] is not None)
         summary.images_failed += any(f["box_index"] is None for f in result.failures)
-        if on_image is not None:
-            on_image(result)
+        if progress is not None and task is not None:
+            progress.update(task, advance=1, description=f"cropping: {summary.crops} crops")
     write_manifest(summary.rows, out_dir / MANIFEST_NAME)
     write_failures(summary.failures, out_dir / FAILURES_NAME)
     shutil.rmtree(tmp_dir, ignore_errors=True)
     return summary
+
+
+def crop_boxes(
+    images_dir: Path,
+    out_dir: Path,
+    *,
+    cct: CocoCameraTraps | None = None,
+    md: MDResults | None = None,
+    boxes: BoxSelection | None = None,
+    settings: CropSettings | None = None,
+    options: RunOptions | None = None,
+    images: Collection[str] | None = None,
+    progress: Progress | None = None,
+) -> CropSummary:
+    """Crop the ground-truth boxes of ``cct`` and/or the detector boxes of ``md`` (as
+    ``boxes`` selects; only the files in ``images``, when given): what ``ct-crop crop`` and
+    the training pipeline's crop stage both run."""
+    if cct is None and md is None:
+        raise CamtrapError(
+            "nothing to crop: give --cct (ground-truth boxes) and/or --detections (MegaDetector JSON)"
+        )
+    boxes = boxes or BoxSelection()
+    jobs, skipped = build_jobs(
+        cct=cct,
+        md=md,
+        threshold=boxes.threshold,
+        categories=boxes.categories,
+        detector_version=boxes.detector_version,
+        choice=boxes.choice,
+    )
+    if images is not None:
+        jobs = [j for j in jobs if j.file in images]
+        skipped = [s for s in skipped if s.image in images]
+    return run_crop(
+        jobs, images_dir, out_dir, settings, options, skipped=skipped, progress=progress
+    )
 
 
 def _results(jobs: Sequence[ImageJob], ctx: _Context, workers: int) -> Iterator[ImageResult]:
@@ -415,6 +413,19 @@ def _results(jobs: Sequence[ImageJob], ctx: _Context, workers: int) -> Iterator[
     chunk = max(1, min(16, len(jobs) // (workers * 8)))
     with mp.Pool(workers, initializer=_init_worker, initargs=(ctx,)) as pool:
         yield from pool.imap_unordered(_work, jobs, chunksize=chunk)
+
+
+def settings_changed(out_dir: Path, settings: CropSettings) -> bool:
+    """Whether ``out_dir`` holds crops made with other settings (or unreadable ones)."""
+    from ct_io.jsonio import read_json
+
+    path = out_dir / SETTINGS_NAME
+    if not path.exists():
+        return False
+    try:
+        return bool(read_json(path) != settings.to_json())
+    except CamtrapError:
+        return True
 
 
 def check_settings(out_dir: Path, settings: CropSettings, *, overwrite: bool) -> None:

@@ -51,6 +51,31 @@ def images_without_boxes(cct: CocoCameraTraps) -> list[str]:
     )
 
 
+def images_to_detect(
+    images_dir: Path, *, cct: Path | None = None, files: Path | None = None
+) -> list[str]:
+    """The images a detector should see: a CCT's images without ground-truth boxes, those
+    listed in a text file (one path per line), or every image under ``images_dir``."""
+    if not images_dir.is_dir():
+        raise CamtrapError(f"images folder {images_dir} does not exist")
+    if cct is not None:
+        from ct_io.cct import read_cct
+
+        return images_without_boxes(read_cct(cct))
+    if files is not None:
+        if not files.is_file():
+            raise CamtrapError(f"{files}: file not found")
+        lines = files.read_text(encoding="utf-8").splitlines()
+        return [line.strip() for line in lines if line.strip()]
+    from ct_crop.images import is_image_name
+
+    return sorted(
+        p.relative_to(images_dir).as_posix()
+        for p in images_dir.rglob("*")
+        if p.is_file() and is_image_name(p.name)
+    )
+
+
 def detect_cached(
     detector: Detector,
     images_dir: Path,

@@ -27,17 +27,11 @@ from pathlib import Path
 from attrs import frozen
 from PIL import Image, ImageFile, JpegImagePlugin
 
+from ct_crop.settings import ExifMode
+
 #: File name endings treated as images (case-insensitive).
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
 _ORIENTATION_TAG = 0x0112
-
-
-class ExifMode(enum.StrEnum):
-    """Which EXIF orientations to apply (see the module docstring)."""
-
-    MEGADETECTOR = "megadetector"
-    FULL = "full"
-    NONE = "none"
 
 
 class FailureKind(enum.StrEnum):

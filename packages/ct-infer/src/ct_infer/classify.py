@@ -20,6 +20,7 @@ from attrs import define, field
 
 from ct_infer.chunked import ChunkedCsv
 from ct_infer.data import CropFilesDataset, default_workers, iterate_batches, list_image_files
+from ct_infer.precision import Precision
 from ct_io.errors import CamtrapError
 from ct_io.paths import unsafe_reason
 from ct_io.tables import read_csv
@@ -48,7 +49,7 @@ class RunSettings:
     batch_size: int | None = None
     workers: int = field(factory=default_workers)
     device: str = "auto"
-    bf16: bool = False
+    precision: Precision = Precision.AUTO
     compile: bool = False
 
     def batch_for(self, device_type: str) -> int:

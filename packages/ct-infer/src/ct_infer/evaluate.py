@@ -133,13 +133,15 @@ def evaluate(
             overwrite,
             progress,
         )
-        row_w = outputs["weight"].to_numpy(np.float64)
+        sample_weights = outputs["weight"].to_numpy(np.float64)
         if multilabel:  # every label above the threshold; mAP and per-label P/R
             truth = multi_hot(outputs["label"].tolist(), labels)
-            results[split] = score_multilabel(outputs[labels].to_numpy(), truth, labels, row_w)
+            results[split] = score_multilabel(
+                outputs[labels].to_numpy(), truth, labels, sample_weights
+            )
         else:
             targets = label_indices(outputs["label"].tolist(), labels)
-            results[split] = score(outputs[labels].to_numpy(), targets, labels, row_w)
+            results[split] = score(outputs[labels].to_numpy(), targets, labels, sample_weights)
         log.info(
             "%s: %d crops, top-1 %.3f, macro recall %.3f",
             split,

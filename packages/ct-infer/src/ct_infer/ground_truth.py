@@ -59,6 +59,16 @@ def add_ground_truth(
     return result, index
 
 
+def crop_boxes_of(
+    md: MDResults | None, cct: CocoCameraTraps | None, images_dir: str | os.PathLike[str] | None
+) -> tuple[MDResults, dict[tuple[str, int], int] | None] | None:
+    """The boxes crops were cut from: the detector's (``md``), the CCT's ground-truth boxes
+    (added as detections, with their index), both, or None when neither is given."""
+    if cct is None:
+        return None if md is None else (md, None)
+    return add_ground_truth(md, cct, images_dir)
+
+
 def _header_size(file: str, images_dir: str | os.PathLike[str] | None) -> tuple[int, int]:
     if images_dir is None:
         raise CamtrapError(

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
+from attrs import define
 
 from ct_infer.crops import parse_crop_name
 from ct_io.atomic import write_text_atomic
@@ -206,6 +207,107 @@ def with_cct_labels(
     kept = frame.assign(label=names)
     dropped = kept["label"].isna()
     return kept[~dropped].reset_index(drop=True), int(dropped.sum())
+
+
+@define
+class SplitCandidates:
+    """What the review found in one split's outputs."""
+
+    split: str
+    crops: int
+    candidates: int
+    lists: int
+
+
+def review_split(
+    split: str,
+    outputs: Path,
+    out_dir: Path,
+    *,
+    margin: float,
+    datasets: Mapping[str, str] | str | None = None,
+    truth: CocoCameraTraps | None = None,
+    boxes: tuple[MDResults, dict[tuple[str, int], int] | None] | None = None,
+    strip_prefix: str = "",
+    include_dataset: bool = False,
+) -> SplitCandidates:
+    """Write one split's candidates: ``mislabeled_candidates_{split}.csv``, the per-dataset
+    lists and, given ``boxes`` (the MD JSON the crops came from, with the ground-truth
+    index of :func:`ct_infer.ground_truth.add_ground_truth`), the Timelapse review files.
+    True labels are the outputs' ``label`` column, else ``truth``'s."""
+    from ct_infer.merge import read_classifier_csv
+
+    frame, labels = read_classifier_csv(str(outputs))
+    if truth is not None and "label" not in frame.columns:
+        frame, dropped = with_cct_labels(frame, labels, truth, strip_prefix)
+        if dropped:
+            log.warning(
+                "%s: %d crop(s) left out: the CCT gives them no single label that is one of "
+                "the classifier's",
+                split,
+                dropped,
+            )
+    if "label" not in frame.columns:
+        raise CamtrapError(
+            f"{outputs}: no 'label' column — give --cct with the true labels, or use evaluate's outputs"
+        )
+    candidates = find_candidates(frame, labels, margin, datasets)
+    lists = write_candidate_lists(candidates, split, out_dir, include_dataset=include_dataset)
+    write_csv(candidates, out_dir / f"mislabeled_candidates_{split}.csv")
+    if boxes is not None:
+        write_review_files(
+            boxes,
+            frame[frame["path"].isin(set(candidates["path"]))],
+            labels,
+            candidates,
+            out_dir / f"mislabeled_candidates_{split}",
+            strip_prefix=strip_prefix,
+            include_dataset=include_dataset,
+        )
+    return SplitCandidates(split, len(frame), len(candidates), len(lists))
+
+
+def write_review_files(
+    boxes: tuple[MDResults, dict[tuple[str, int], int] | None],
+    subset: pd.DataFrame,
+    labels: list[str],
+    candidates: pd.DataFrame,
+    stem: Path,
+    *,
+    strip_prefix: str,
+    include_dataset: bool,
+) -> None:
+    """One Timelapse review file per dataset, ``{stem}_{dataset}.json``: the candidates'
+    boxes with each class's margin over the true label."""
+    from ct_infer.merge import MergeOptions, merge_classifications
+    from ct_io.md import write_md
+
+    base_md, gt_index = boxes
+    merged, report = merge_classifications(
+        base_md,
+        subset,
+        labels,
+        MergeOptions(
+            classifier_name="mislabel-review",
+            threshold=0.0,
+            relative_conf=True,
+            label="last",
+            strip_prefix=strip_prefix,
+            allow_unmatched=True,  # warned about below; the candidate lists are written
+        ),
+        gt_index=gt_index,
+    )
+    if report.unmatched or report.unparsable:
+        log.warning(
+            "%d candidate crop(s) match no box of --detections/--cct; give the other one, "
+            "or --strip-prefix",
+            len(report.unmatched) + len(report.unparsable),
+        )
+    docs = review_documents(
+        merged, candidates, strip_prefix=strip_prefix, include_dataset=include_dataset
+    )
+    for name, doc in docs.items():
+        write_md(doc, stem.with_name(f"{stem.name}_{name}.json"))
 
 
 def read_timelapse_export(

@@ -1,8 +1,9 @@
 """Turn a bundle or an exported model into a fast batch predictor.
 
 The predictor takes batches of uint8 crops (N, H, W, 3) straight from the data loader,
-normalizes them on the device, runs the network in channels-last layout (optionally under
-bf16 autocast and ``torch.compile``) and returns class probabilities.
+normalizes them on the device, runs the network in channels-last layout (under bf16/fp16
+autocast where :mod:`ct_infer.precision` picks it, optionally ``torch.compile``) and returns
+class probabilities.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from attrs import define, field
 
 from ct_infer.backbones import model_from_bundle
 from ct_infer.bundle import SUFFIX, BundleMeta, load_bundle
+from ct_infer.precision import Precision, Resolved, resolve_precision
 from ct_infer.preprocessing import Preprocessing
 from ct_io.errors import CamtrapError
 
@@ -181,7 +183,7 @@ class Predictor:
         classifier: LoadedClassifier,
         *,
         device: DeviceChoice = "auto",
-        bf16: bool = False,
+        precision: Precision | str = Precision.AUTO,
         compile: bool = False,
         calibrate: bool = True,
     ) -> None:
@@ -189,7 +191,13 @@ class Predictor:
 
         self.classifier = classifier
         self.device = pick_device(device) if classifier.kind != "onnx" else torch.device("cpu")
-        self.bf16 = bf16
+        #: the precision this predictor runs in, and why
+        self.precision = (
+            Resolved(Precision.FP32, "ONNX models run in fp32")
+            if classifier.kind == "onnx"
+            else resolve_precision(precision, self.device.type)
+        )
+        self._autocast_dtype = self.precision.dtype()
         prep = classifier.preprocessing
         self._mean = torch.tensor(prep.mean, device=self.device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(prep.std, device=self.device).view(1, 3, 1, 1) * 255
@@ -231,8 +239,8 @@ class Predictor:
 
         x = self.normalize(batch_hwc)
         with torch.inference_mode():
-            if self.bf16 and self.classifier.kind != "onnx":
-                with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            if self._autocast_dtype is not None:
+                with torch.autocast(self.device.type, dtype=self._autocast_dtype):
                     out = self._forward(x)
             else:
                 out = self._forward(x)

@@ -29,6 +29,8 @@ from attrs import frozen
 from ct_io.errors import CamtrapError
 
 CT_TRAIN_CONFIG = "resolved_config.yml"
+#: A run's own folder of known-mislabeled lists, used when ``labels.mislabeled`` is not set.
+MISLABELED_DIR = "mislabeled"
 SEED_PARAMS = "params.json"
 
 
@@ -49,6 +51,9 @@ class TrainingRun:
     model: Path | None = None
     output_dir: Path | None = None
     backbone: str | None = None
+    #: The known-mislabeled lists the run's selection applies (``labels.mislabeled``, else
+    #: the run's ``mislabeled/`` folder, where ``ct-infer review`` writes).
+    mislabeled_dir: Path | None = None
 
     def require_model(self) -> Path:
         """The run's bundle, or an error saying what to do."""
@@ -140,6 +145,7 @@ def _from_ct_train(p: Path, data: Mapping[str, Any]) -> TrainingRun:
     ev = _section(data, "evaluate", p)
     export = _section(data, "export", p)
     model = _section(data, "model", p)
+    labels = _section(data, "labels", p)
     dataset_dir = _rebase(d.get("dir") or ".", old_root, run_dir)
     assert dataset_dir is not None
     splits = ev.get("splits")
@@ -161,6 +167,8 @@ def _from_ct_train(p: Path, data: Mapping[str, Any]) -> TrainingRun:
         model=_find_bundle(run_dir, export.get("name")),
         output_dir=run_dir / "evaluation",
         backbone=str(model["backbone"]) if model.get("backbone") else None,
+        mislabeled_dir=_rebase(labels.get("mislabeled"), old_root, run_dir)
+        or run_dir / MISLABELED_DIR,
     )
 
 

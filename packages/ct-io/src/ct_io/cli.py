@@ -8,22 +8,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ct_io.clitools import EXIT_PROBLEMS, console, run_cli, setup_logging
+from ct_io.clitools import EXIT_PROBLEMS, console, make_app, run_cli
 
-app = typer.Typer(
-    help="Formats, data sources and plugins of the camtrap classifier toolkit.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-    add_completion=False,
-)
-
-
-@app.callback()
-def _main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-) -> None:
-    setup_logging(verbose)
+app = make_app("Formats, data sources and plugins of the camtrap classifier toolkit.")
 
 
 @app.command()

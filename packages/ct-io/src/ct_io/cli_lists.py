@@ -49,7 +49,7 @@ def urls(
     token) is never written; give it again to `ct-io download --base-url`.
     """
     from ct_io.errors import CamtrapError
-    from ct_io.sources.lila_meta import INDEX_URL
+    from ct_io.source_options import INDEX_URL
     from ct_io.url_lists import dataset_lists, lila_base_urls, selection_files, write_lists
 
     if fmt not in ("urls", "paths"):

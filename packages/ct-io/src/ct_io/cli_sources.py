@@ -7,27 +7,55 @@ command runs.
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ct_io.clitools import EXIT_PROBLEMS, console
+from ct_io.cli_fields import options_from
+from ct_io.clitools import EXIT_PROBLEMS, console, make_app
+from ct_io.source_options import (
+    ALL_IMAGES_URL,
+    INDEX_URL,
+    AnimlOptions,
+    FolderOptions,
+    LilaOptions,
+)
 
 if TYPE_CHECKING:
-    from ct_io.sources.base import FetchedDataset
-    from ct_io.sources.download import DownloadReport
+    from ct_io.sources.animl import AnimlSource
+    from ct_io.sources.lila import LilaSource
 
-lila_app = typer.Typer(
-    help="LILA (lila.science): list datasets, find the locations holding a taxon, download subsets.",
-    no_args_is_help=True,
+lila_app = make_app(
+    "LILA (lila.science): list datasets, find the locations holding a taxon, download subsets.",
+    root=False,
 )
-animl_app = typer.Typer(
-    help="Animl (animl.camera): download the images of a COCO Camera Traps export from S3.",
-    no_args_is_help=True,
+animl_app = make_app(
+    "Animl (animl.camera): download the images of a COCO Camera Traps export from S3.",
+    root=False,
 )
 
-_INDEX_HELP = "LILA datasets index: URL or local CSV."
+MetadataDirOpt = Annotated[
+    Path | None,
+    typer.Option(help="Cache for downloaded metadata (default ~/.cache/camtrap/lila)."),
+]
+
+
+class Cloud(StrEnum):
+    """LILA's clouds (``LilaOptions.cloud``): the same files on each."""
+
+    azure = "azure"
+    gcp = "gcp"
+    aws = "aws"
+
+
+class Dedupe(StrEnum):
+    """What makes two images of ``combine``'s inputs one (``ct_io.combine.combine``)."""
+
+    path = "path"
+    hash = "hash"
+    none = "none"
 
 
 def _default_cache() -> Path:
@@ -35,11 +63,16 @@ def _default_cache() -> Path:
     return Path(base) / "camtrap" / "lila"
 
 
-def _show(fetched: FetchedDataset, report: DownloadReport | None) -> bool:
-    if report is not None:
-        console.print(report.summary_table(title=f"{fetched.name}: download"))
+def _download(source: AnimlSource | LilaSource, out_dir: Path) -> tuple[Path, bool]:
+    """Fetch with a progress bar, print the download report; the CCT and whether all came."""
+    from ct_io.sources.download import make_progress
+
+    with make_progress() as progress:
+        fetched = source.fetch(out_dir, progress)
+    if source.report is not None:
+        console.print(source.report.summary_table(title=f"{fetched.name}: download"))
     console.print(f"[green]wrote[/] {fetched.cct_path} (images in {fetched.images_dir})")
-    return report is None or report.ok
+    return fetched.cct_path, source.report is None or source.report.ok
 
 
 # ---------------------------------------------------------------------- lila
@@ -47,21 +80,16 @@ def _show(fetched: FetchedDataset, report: DownloadReport | None) -> bool:
 
 @lila_app.command("datasets")
 def lila_datasets(
-    index: Annotated[str, typer.Option(help=_INDEX_HELP)] = "",
-    metadata_dir: Annotated[
-        Path | None,
-        typer.Option(help="Cache for downloaded metadata (default ~/.cache/camtrap/lila)."),
-    ] = None,
-    cloud: Annotated[
-        str, typer.Option(help="Show image URLs on this cloud: azure, gcp or aws.")
-    ] = "azure",
+    index: Annotated[str, typer.Option(help="LILA datasets index: URL or local CSV.")] = INDEX_URL,
+    metadata_dir: MetadataDirOpt = None,
+    cloud: Annotated[Cloud, typer.Option(help="Show image URLs on this cloud.")] = Cloud.azure,
 ) -> None:
     """List the datasets of the LILA index (name, short name, country, image URL)."""
     from rich.table import Table
 
-    from ct_io.sources.lila_meta import INDEX_URL, read_index
+    from ct_io.sources.lila_meta import read_index
 
-    frame = read_index(index or INDEX_URL, metadata_dir or _default_cache())
+    frame = read_index(index, metadata_dir or _default_cache())
     table = Table(title=f"LILA datasets ({len(frame)})")
     for col in ("name", "short name", "country", f"images ({cloud})"):
         table.add_column(col)
@@ -92,11 +120,8 @@ def lila_locations(
     ] = None,
     all_images: Annotated[
         str, typer.Option(help="LILA's all-images table (.csv.zip): URL or local file.")
-    ] = "",
-    metadata_dir: Annotated[
-        Path | None,
-        typer.Option(help="Cache for downloaded metadata (default ~/.cache/camtrap/lila)."),
-    ] = None,
+    ] = ALL_IMAGES_URL,
+    metadata_dir: MetadataDirOpt = None,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -111,40 +136,16 @@ def lila_locations(
 
     Example: ct-io lila locations --taxon rattus -o rat_locations.csv
     """
-    from rich.table import Table
+    from ct_io.sources.lila_locations import find_locations, locations_table, write_locations
+    from ct_io.sources.lila_meta import local_copy
 
-    from ct_io.sources.lila_locations import find_locations, write_locations
-    from ct_io.sources.lila_meta import ALL_IMAGES_URL, local_copy
-
-    cache = metadata_dir or _default_cache()
     with console.status("reading LILA's all-images table…"):
         frame = find_locations(
-            local_copy(all_images or ALL_IMAGES_URL, cache), taxon, datasets=dataset
+            local_copy(all_images, metadata_dir or _default_cache()), taxon, datasets=dataset
         )
     if output is not None:
         write_locations(frame, output)
-    table = Table(
-        title=f"{len(frame)} locations hold {', '.join(taxon)} ({int(frame['taxon_images'].sum()) if len(frame) else 0} images)"
-    )
-    for col in (
-        "dataset",
-        "location",
-        "taxon images",
-        "all images",
-        "taxon labels",
-        "other labels",
-    ):
-        table.add_column(col, justify="right" if "images" in col else "left", overflow="fold")
-    for _, r in frame.head(top).iterrows():
-        table.add_row(
-            str(r["dataset"]),
-            str(r["location"]),
-            str(r["taxon_images"]),
-            str(r["total_images"]),
-            str(r["taxon_labels"]),
-            _clip(str(r["other_labels"])),
-        )
-    console.print(table)
+    console.print(locations_table(frame, taxon, top))
     if len(frame) > top:
         console.print(
             f"… {len(frame) - top} more"
@@ -154,11 +155,18 @@ def lila_locations(
         console.print(f"[green]wrote[/] {output}")
 
 
-def _clip(text: str, n: int = 80) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
 @lila_app.command("download")
+@options_from(
+    LilaOptions,
+    into="options",
+    skip=("dataset", "metadata"),  # --dataset is repeatable here; a CCT is one dataset's
+    flags={
+        "taxa": ("--taxon", "-t"),
+        "labels": ("--label",),
+        "locations": ("--location",),
+        "locations_of_taxa": ("--at-locations",),
+    },
+)
 def lila_download(
     out_dir: Annotated[
         Path,
@@ -170,119 +178,42 @@ def lila_download(
         list[str] | None,
         typer.Option("--dataset", "-d", help="Dataset name or short name (repeatable)."),
     ] = None,
-    taxon: Annotated[
-        list[str] | None,
-        typer.Option("--taxon", "-t", help="Keep images of this taxon (repeatable)."),
-    ] = None,
-    label: Annotated[
-        list[str] | None,
-        typer.Option("--label", help="Keep images with this original label (repeatable)."),
-    ] = None,
-    location: Annotated[
-        list[str] | None,
-        typer.Option("--location", help="Keep images at this location (repeatable)."),
-    ] = None,
     from_locations: Annotated[
         Path | None,
         typer.Option(
             help="Keep images at the (dataset, location) rows of this CSV (from `lila locations -o`)."
         ),
     ] = None,
-    at_locations: Annotated[
-        bool,
-        typer.Option(
-            "--at-locations",
-            help="With --taxon: keep every image at the locations holding it (not only the taxon's).",
-        ),
-    ] = False,
-    max_per_label: Annotated[
-        int | None, typer.Option(help="At most this many images per label (random, seeded).")
-    ] = None,
-    max_per_location: Annotated[
-        int | None, typer.Option(help="At most this many images per location (random, seeded).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the random caps.")] = 0,
-    cloud: Annotated[str, typer.Option(help="azure, gcp or aws.")] = "azure",
-    azure_transport: Annotated[
-        str, typer.Option(help="Azure only: sdk (Blob SDK) or https.")
-    ] = "sdk",
-    index: Annotated[str, typer.Option(help=_INDEX_HELP)] = "",
-    taxonomy: Annotated[str, typer.Option(help="LILA taxonomy mapping: URL or local CSV.")] = "",
     all_images: Annotated[
         str,
         typer.Option(
             help="All-images table (finds the datasets of --taxon when no --dataset): URL or file."
         ),
-    ] = "",
-    metadata_dir: Annotated[
-        Path | None, typer.Option(help="Metadata cache (default OUT_DIR/_lila_metadata).")
-    ] = None,
-    threads: Annotated[int, typer.Option(help="Concurrent downloads.")] = 16,
-    retries: Annotated[int, typer.Option(help="Extra attempts after a transient error.")] = 4,
-    keep_missing: Annotated[
-        bool, typer.Option(help="Keep images that failed to download in the CCT.")
-    ] = False,
+    ] = ALL_IMAGES_URL,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """Download LILA datasets or subsets, resumably (rerun the same command to resume).
 
     Datasets come from --dataset, from --from-locations, or (with only --taxon) from the
     all-images table. Exits 1 when any image failed (see download_failures.jsonl).
     """
-    from ct_io.errors import CamtrapError
     from ct_io.options import structure
-    from ct_io.sources.download import make_progress
-    from ct_io.sources.lila import LilaOptions, LilaSource
-    from ct_io.sources.lila_locations import find_locations, read_locations
-    from ct_io.sources.lila_meta import ALL_IMAGES_URL, INDEX_URL, TAXONOMY_URL, local_copy
+    from ct_io.sources.lila import LilaSource
+    from ct_io.sources.lila_locations import download_options
 
-    cache = metadata_dir or out_dir / "_lila_metadata"
-    per_dataset: dict[str, set[str] | None] = {d: None for d in dataset or []}
-    if from_locations is not None:
-        for name, found in read_locations(from_locations).items():
-            if dataset and name not in per_dataset:
-                continue
-            per_dataset[name] = found
-    if not per_dataset and taxon:
-        frame = find_locations(local_copy(all_images or ALL_IMAGES_URL, cache), taxon)
-        for name, group in frame.groupby("dataset"):
-            per_dataset[str(name)] = set(group["location"]) if at_locations else None
-        console.print(f"{', '.join(taxon)}: found in {len(per_dataset)} datasets")
-    if not per_dataset:
-        raise CamtrapError(
-            "say what to download: --dataset NAME, --from-locations FILE.csv, or --taxon NAME"
-        )
-    ok = True
-    fetched_all = []
-    for name, locs in per_dataset.items():
-        raw: dict[str, object] = {
-            "dataset": name,
-            "cloud": cloud,
-            "azure_transport": azure_transport,
-            "index": index or INDEX_URL,
-            "taxonomy": taxonomy or TAXONOMY_URL,
-            "metadata_dir": str(cache),
-            "taxa": list(taxon or []),
-            "labels": list(label or []),
-            "locations": sorted(set(location or []) | (locs or set())),
-            "locations_of_taxa": at_locations and locs is None,
-            "max_per_label": max_per_label,
-            "max_per_location": max_per_location,
-            "seed": seed,
-            "threads": threads,
-            "retries": retries,
-            "keep_missing": keep_missing,
-        }
-        if locs is not None and at_locations:
-            raw["taxa"] = []  # the locations already say where the taxon is; keep every image there
-        source = LilaSource(structure(raw, LilaOptions, where="lila download"))
-        with make_progress() as progress:
-            fetched = source.fetch(out_dir, progress)
-        ok &= _show(fetched, source.report)
-        fetched_all.append(fetched)
-    if len(fetched_all) > 1:
-        files = " ".join(str(f.cct_path) for f in fetched_all)
+    options["metadata_dir"] = options.get("metadata_dir") or out_dir / "_lila_metadata"
+    wanted = download_options(
+        options, datasets=dataset or [], from_locations=from_locations, all_images=all_images
+    )
+    done = [
+        _download(LilaSource(structure(raw, LilaOptions, where="lila download")), out_dir)
+        for raw in wanted
+    ]
+    if len(done) > 1:
+        files = " ".join(str(cct) for cct, _ in done)
         console.print(f"merge them with: ct-io combine {files} -o {out_dir / 'combined_cct.json'}")
-    if not ok:
+    if not all(ok for _, ok in done):
         raise typer.Exit(EXIT_PROBLEMS)
 
 
@@ -290,6 +221,7 @@ def lila_download(
 
 
 @animl_app.command("download")
+@options_from(AnimlOptions, into="options", skip=("cct",))
 def animl_download(
     export: Annotated[
         Path, typer.Argument(help="The COCO Camera Traps export from the Animl web app.")
@@ -300,90 +232,34 @@ def animl_download(
             help="Output folder; images go to OUT_DIR/<dataset>/ with <dataset>_cct.json."
         ),
     ],
-    dataset: Annotated[
-        str | None, typer.Option(help="Dataset folder name (default: from the export's file name).")
-    ] = None,
-    bucket: Annotated[
-        str, typer.Option(help="S3 bucket of the images.")
-    ] = "animl-images-archive-prod",
-    key_field: Annotated[
-        str, typer.Option(help="Image field holding the S3 key (falls back to file_name).")
-    ] = "original_relative_path",
-    profile: Annotated[
-        str, typer.Option(help="Named AWS profile ('' = default credential chain).")
-    ] = "animl",
-    region: Annotated[str, typer.Option(help="AWS region.")] = "us-west-2",
-    endpoint_url: Annotated[
-        str | None, typer.Option(help="S3-compatible endpoint (MinIO, a test server).")
-    ] = None,
-    threads: Annotated[int, typer.Option(help="Concurrent downloads.")] = 16,
-    retries: Annotated[int, typer.Option(help="Extra attempts after a transient error.")] = 4,
-    keep_missing: Annotated[
-        bool, typer.Option(help="Keep images that failed to download in the CCT.")
-    ] = False,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """Download every image of an Animl export from S3, resumably; write the dataset's CCT.
 
     Exits 1 when any image failed (listed in OUT_DIR/<dataset>/download_failures.jsonl).
     """
     from ct_io.options import structure
-    from ct_io.sources.animl import AnimlOptions, AnimlSource
-    from ct_io.sources.download import make_progress
+    from ct_io.sources.animl import AnimlSource
 
-    raw = {
-        "cct": str(export),
-        "dataset": dataset,
-        "bucket": bucket,
-        "key_field": key_field,
-        "profile": profile or None,
-        "region": region,
-        "endpoint_url": endpoint_url,
-        "threads": threads,
-        "retries": retries,
-        "keep_missing": keep_missing,
-    }
-    source = AnimlSource(structure(raw, AnimlOptions, where="animl download"))
-    with make_progress() as progress:
-        fetched = source.fetch(out_dir, progress)
-    if not _show(fetched, source.report):
+    raw = {"cct": export, **options}
+    _, ok = _download(AnimlSource(structure(raw, AnimlOptions, where="animl download")), out_dir)
+    if not ok:
         raise typer.Exit(EXIT_PROBLEMS)
 
 
 # ---------------------------------------------------------------------- folder
 
 
+@options_from(FolderOptions, into="options", skip=("root",), flags={"extensions": ("--extension",)})
 def folder(
     root: Annotated[Path, typer.Argument(help="Folder holding the images.")],
     out_dir: Annotated[
         Path,
         typer.Argument(help="Where to write <dataset>/<dataset>_cct.json (images are not copied)."),
     ],
-    cct: Annotated[
-        Path | None,
-        typer.Option(help="A CCT file for these images (else labels come from sub-folder names)."),
-    ] = None,
-    dataset: Annotated[
-        str | None, typer.Option(help="Dataset name (default: ROOT's folder name).")
-    ] = None,
-    label_component: Annotated[
-        int, typer.Option(help="Which folder of an image's path is its label (-1 = parent).")
-    ] = -1,
-    label_regex: Annotated[
-        str | None, typer.Option(help="Regex on the relative path; group 'label' is the label.")
-    ] = None,
-    location_component: Annotated[
-        int | None, typer.Option(help="Which folder of an image's path is its location (0 = top).")
-    ] = None,
-    location_regex: Annotated[
-        str | None,
-        typer.Option(help="Regex on the relative path; group 'location' is the location."),
-    ] = None,
-    read_headers: Annotated[
-        bool, typer.Option(help="Read width/height/EXIF date; flag unreadable images corrupt.")
-    ] = True,
-    keep_missing: Annotated[
-        bool, typer.Option(help="With --cct: keep images missing on disk.")
-    ] = False,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """Make a CCT for a local folder: from a CCT file, or from label-named sub-folders.
 
@@ -392,20 +268,9 @@ def folder(
     from rich.progress import Progress
 
     from ct_io.options import structure
-    from ct_io.sources.folder import FolderOptions, FolderSource
+    from ct_io.sources.folder import FolderSource
 
-    raw = {
-        "root": str(root),
-        "cct": str(cct) if cct else None,
-        "dataset": dataset,
-        "label_component": label_component,
-        "label_regex": label_regex,
-        "location_component": location_component,
-        "location_regex": location_regex,
-        "read_headers": read_headers,
-        "keep_missing": keep_missing,
-    }
-    source = FolderSource(structure(raw, FolderOptions, where="folder"))
+    source = FolderSource(structure({"root": root, **options}, FolderOptions, where="folder"))
     with Progress(console=console, transient=True) as progress:
         fetched = source.fetch(out_dir, progress)
     for what, n in source.dropped.items():
@@ -443,8 +308,9 @@ def combine(
         str, typer.Option(help="Taxonomy column the labels become.")
     ] = "common_name",
     dedupe: Annotated[
-        str, typer.Option(help="Duplicate images: path (same file), hash (same content) or none.")
-    ] = "path",
+        Dedupe,
+        typer.Option(help="Duplicate images: same file (path), same content (hash), or none."),
+    ] = Dedupe.path,
     check_files: Annotated[bool, typer.Option(help="Drop images missing on disk.")] = True,
     dropped_log: Annotated[
         Path | None,
@@ -456,39 +322,21 @@ def combine(
     File names become NAME/<file_name>: put each dataset's images under ROOT/NAME/ and use
     ROOT as the images folder of the combined file.
     """
-    from ct_io.atomic import atomic_open
     from ct_io.cct import write_cct
     from ct_io.combine import combine as do_combine
-    from ct_io.combine import parse_input, read_label_mapping, taxonomy_label_mapping
-    from ct_io.errors import CamtrapError
-    from ct_io.jsonio import encode_json
+    from ct_io.combine import parse_inputs, read_label_mapping, taxonomy_label_mapping
 
-    if dedupe not in ("path", "hash", "none"):
-        raise CamtrapError(f"--dedupe must be path, hash or none, not {dedupe!r}")
-    dirs = {}
-    for spec in images_dir or []:
-        name, sep, path = spec.partition("=")
-        if not sep:
-            raise CamtrapError(f"--images-dir {spec!r} is not NAME=DIR")
-        dirs[name] = Path(path)
-    parsed = [parse_input(s, dirs) for s in inputs]
-    unknown = set(dirs) - {p.name for p in parsed}
-    if unknown:
-        raise CamtrapError(
-            f"--images-dir names {', '.join(sorted(unknown))} match no input (inputs: {', '.join(p.name for p in parsed)})"
-        )
+    parsed = parse_inputs(inputs, images_dir or [])
     table: dict[tuple[str | None, str], str] = {}
     if taxonomy is not None:
         table.update(taxonomy_label_mapping(taxonomy, field_name=taxonomy_field))
     if mapping is not None:
         table.update(read_label_mapping(mapping))
     with console.status("combining…"):
-        ds, report = do_combine(parsed, mapping=table, dedupe=dedupe, check_files=check_files)  # type: ignore[arg-type]
+        ds, report = do_combine(parsed, mapping=table, dedupe=dedupe.value, check_files=check_files)
     write_cct(ds, output)
     log_path = dropped_log or output.with_name(output.name.removesuffix(".json") + ".dropped.jsonl")
-    with atomic_open(log_path, "wb") as fh:
-        for row in report.dropped:
-            fh.write(encode_json(row, indent=None) + b"\n")
+    report.write_dropped(log_path)
     console.print(report.table())
     for name, renamed in report.renamed.items():
         for old, new in sorted(renamed.items()):

@@ -1,4 +1,5 @@
-"""Shared pieces of every console script: one-line errors, logging, the rich console."""
+"""Shared pieces of every console script: the app, shared options, one-line errors,
+logging, the rich console."""
 
 from __future__ import annotations
 
@@ -6,14 +7,18 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
 from ct_io.errors import CamtrapError
 from ct_io.redact import RedactingFilter, redact_text
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -23,6 +28,47 @@ EXIT_PROBLEMS = 1
 EXIT_ERROR = 2
 #: Libraries whose debug logging is not the toolkit's (and prints signed requests).
 QUIET_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "azure", "requests")
+
+#: The flags of every command's worker count (``workers_option``).
+WORKERS_FLAGS = ("--workers", "-w")
+
+
+def make_app(help: str, *, root: bool = True) -> typer.Typer:
+    """A ``ct-*`` console script's typer app, or (``root=False``) one of its command groups.
+
+    Help when run without a command, rich markup in help texts, no shell-completion
+    commands, no typer tracebacks (``run_cli`` prints errors); a root app takes
+    ``-v/--verbose`` before its command.
+    """
+    app = typer.Typer(
+        help=help,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+        add_completion=False,
+    )
+    if root:
+        app.callback()(_set_up)
+    return app
+
+
+def _set_up(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    setup_logging(verbose)
+
+
+def workers_option(help: str) -> Any:
+    """``--workers/-w`` with ``help`` (what the workers are, the default)."""
+    return typer.Option(*WORKERS_FLAGS, help=help)
+
+
+def progress_bar() -> Progress:
+    """A transient progress bar: what is done (each task's description), bar, N/M, time left."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=True)
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -85,6 +85,24 @@ def find_images_dir(cct_path: Path, ds: CocoCameraTraps) -> Path:
     return candidates[best] if scores[best] else base
 
 
+def parse_inputs(specs: Sequence[str], images_dirs: Sequence[str] = ()) -> list[CombineInput]:
+    """Inputs from ``PATH`` / ``NAME=PATH`` specs, with ``NAME=DIR`` images folders."""
+    dirs = {}
+    for spec in images_dirs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            raise CamtrapError(f"--images-dir {spec!r} is not NAME=DIR")
+        dirs[name] = Path(path)
+    parsed = [parse_input(s, dirs) for s in specs]
+    unknown = set(dirs) - {p.name for p in parsed}
+    if unknown:
+        raise CamtrapError(
+            f"--images-dir names {', '.join(sorted(unknown))} match no input "
+            f"(inputs: {', '.join(p.name for p in parsed)})"
+        )
+    return parsed
+
+
 def normalize_label(label: object) -> str:
     """Trimmed, lower case, single spaces: ``" Mule  Deer"`` → ``"mule deer"``."""
     return re.sub(r"\s+", " ", str(label)).strip().lower()
@@ -135,6 +153,15 @@ class CombineReport:
     rows: list[dict[str, Any]] = field(factory=list)
     dropped: list[dict[str, Any]] = field(factory=list)
     renamed: dict[str, dict[str, str]] = field(factory=dict)
+
+    def write_dropped(self, path: Path) -> None:
+        """The dropped images as JSON lines, one per image with the reason."""
+        from ct_io.atomic import atomic_open
+        from ct_io.jsonio import encode_json
+
+        with atomic_open(path, "wb") as fh:
+            for row in self.dropped:
+                fh.write(encode_json(row, indent=None) + b"\n")
 
     def table(self) -> Table:
         """Per-dataset counts, one column per dataset plus the total."""

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from rich.console import Group
 from rich.table import Table
 
-from ct_io.cct import BBOX_COLUMNS, CocoCameraTraps
 from ct_io.md import MDResults
+
+if TYPE_CHECKING:  # ct_io.cct imports pandas (seconds): an MD summary does without it
+    from ct_io.cct import CocoCameraTraps
 
 
 def cct_summary(ds: CocoCameraTraps, title: str) -> Group:
     """Counts of images, annotations per category, locations and sequences."""
+    from ct_io.cct import BBOX_COLUMNS
+
     im, an = ds.images, ds.annotations
     overview = Table(title=title, show_header=False)
     overview.add_row("images", f"{len(im):,}")
@@ -73,6 +78,8 @@ def md_summary(md: MDResults, title: str) -> Group:
     hist.add_column("conf")
     hist.add_column("detections", justify="right")
     hist.add_column("")
+    import numpy as np
+
     counts, edges = np.histogram(np.asarray(confs, dtype=float), bins=10, range=(0.0, 1.0))
     top = max(int(counts.max()) if len(counts) else 0, 1)
     for n, lo, hi in zip(counts, edges[:-1], edges[1:], strict=True):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ct_io.cct import CocoCameraTraps, read_cct, validate_cct
 from ct_io.detect_format import FileKind, sniff_kind
 from ct_io.errors import CamtrapError, FormatError
 from ct_io.jsonio import read_json
 from ct_io.md import MDResults, parse_md, validate_md_dict
 from ct_io.problems import Problem
+
+if TYPE_CHECKING:  # ct_io.cct imports pandas (seconds): only CCT files need it
+    from ct_io.cct import CocoCameraTraps
 
 
 def validate_file(
@@ -26,6 +29,8 @@ def validate_file(
         if kind == "md":
             return kind, validate_md_dict(read_json(p))
         if kind == "cct":
+            from ct_io.cct import read_cct, validate_cct
+
             return kind, validate_cct(read_cct(p), images_dir=images_dir)
         read_json(p)  # neither kind: say so, unless the JSON itself is broken (more useful)
     except FormatError as exc:
@@ -50,5 +55,7 @@ def load_any(path: str | os.PathLike[str]) -> CocoCameraTraps | MDResults:
     if kind == "md":
         return parse_md(read_json(p), source=str(p))
     if kind == "cct":
+        from ct_io.cct import read_cct
+
         return read_cct(p)
     raise CamtrapError(f"{p}: neither COCO Camera Traps nor MegaDetector JSON")

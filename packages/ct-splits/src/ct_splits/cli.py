@@ -5,21 +5,19 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ct_io.clitools import console, run_cli, setup_logging
+from ct_io.clitools import console, make_app, run_cli
 from ct_io.errors import CamtrapError
+
+if TYPE_CHECKING:
+    from ct_splits.splitting import SplitResult
 
 log = logging.getLogger(__name__)
 
-app = typer.Typer(
-    help="Classification dataset table, leakage-free location splits and the dataset report.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+app = make_app("Classification dataset table, leakage-free location splits and the dataset report.")
 
 DATASET_FILENAME = "classification_ds.csv"
 LABEL_INDEX_FILENAME = "label_index.json"
@@ -35,11 +33,6 @@ class Pseudo(StrEnum):
 class MethodName(StrEnum):
     random = "random"
     smallest_first = "smallest_first"
-
-
-@app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    setup_logging(verbose)
 
 
 def _table_path(data: Path) -> Path:
@@ -66,18 +59,17 @@ def dataset(
     ] = None,
     cct: Annotated[
         Path | None,
-        typer.Option("--cct", help="A COCO Camera Traps file instead of queried_images.json."),
+        typer.Option(help="A COCO Camera Traps file instead of queried_images.json."),
     ] = None,
     dataset_name: Annotated[
         str | None,
         typer.Option(
-            "--dataset-name",
-            help="Dataset name for --cct (default: the file name without .json and _cct).",
+            help="Dataset name for --cct (default: the file name without .json and _cct)."
         ),
     ] = None,
     manifest: Annotated[
         Path | None,
-        typer.Option("--manifest", help="Crops manifest (default: CROPS_DIR/crops.csv)."),
+        typer.Option(help="Crops manifest (default: CROPS_DIR/crops.csv)."),
     ] = None,
     threshold: Annotated[
         float, typer.Option("--threshold", "-t", help="Drop detector crops below this confidence.")
@@ -85,14 +77,12 @@ def dataset(
     min_locs: Annotated[
         int | None,
         typer.Option(
-            "--min-locs",
-            help="Drop labels seen at fewer than N locations (3 is the minimum for three splits).",
+            help="Drop labels seen at fewer than N locations (3 is the minimum for three splits)."
         ),
     ] = None,
     match_test: Annotated[
         tuple[Path, Path] | None,
         typer.Option(
-            "--match-test",
             metavar="CSV SPLITS",
             help="Reuse an earlier test set: append its test crops, drop ours at those locations.",
         ),
@@ -106,10 +96,7 @@ def dataset(
     ] = Pseudo.sequence,
     detector_category: Annotated[
         list[str] | None,
-        typer.Option(
-            "--detector-category",
-            help="Detector box categories to keep (repeatable; default animal).",
-        ),
+        typer.Option(help="Detector box categories to keep (repeatable; default animal)."),
     ] = None,
     check_files: Annotated[
         bool,
@@ -117,48 +104,22 @@ def dataset(
     ] = True,
 ) -> None:
     """Build classification_ds.csv and label_index.json from selected images and their crops."""
-    from ct_io.cct import read_cct
-    from ct_io.tables import (
-        read_classification_ds,
-        read_queried_images,
-        read_splits,
-        write_classification_ds,
-        write_label_index,
-    )
+    from ct_io.tables import write_classification_ds, write_label_index
     from ct_splits import dataset as ds_mod
     from ct_splits.manifest import read_crops_manifest
 
-    if (queried_images is None) == (cct is None):
-        raise CamtrapError("give exactly one of --queried-images and --cct")
-    if cct is not None:
-        name = ds_mod.cct_dataset_name(cct, dataset_name)
-        images = ds_mod.cct_image_table(read_cct(cct), name, pseudo=pseudo.value)
-    else:
-        assert queried_images is not None
-        images = ds_mod.images_from_queried(
-            read_queried_images(queried_images), pseudo=pseudo.value
-        )
-    crops = read_crops_manifest(manifest or crops_dir / "crops.csv")
+    images = ds_mod.image_table(
+        queried_images=queried_images, cct=cct, dataset_name=dataset_name, pseudo=pseudo.value
+    )
     frame, report = ds_mod.build_dataset(
         images,
-        crops,
+        read_crops_manifest(manifest or crops_dir / "crops.csv"),
         threshold=threshold,
         crops_dir=crops_dir if check_files else None,
         detector_categories=tuple(detector_category or ds_mod.DETECTOR_CATEGORIES),
         gt_category_is_label=cct is not None,
     )
-    if min_locs:
-        frame, report.dropped_labels = ds_mod.drop_rare_labels(frame, min_locs)
-    if match_test is not None:
-        earlier = read_classification_ds(match_test[0])
-        frame, report.appended_test_rows = ds_mod.match_test(
-            frame, earlier, read_splits(match_test[1]).test
-        )
-    if frame.empty:
-        raise CamtrapError(
-            "no crops left for the dataset — "
-            + ("; ".join(report.lines()) or "is the manifest empty?")
-        )
+    frame = ds_mod.finish_dataset(frame, report, min_locs=min_locs, match_test_files=match_test)
     labels = ds_mod.label_names(frame)
     write_classification_ds(frame, out_dir / DATASET_FILENAME)
     write_label_index(labels, out_dir / LABEL_INDEX_FILENAME)
@@ -180,22 +141,17 @@ def split(
     method: Annotated[
         MethodName,
         typer.Option(
-            "--method",
-            help="random: best of many random splits; smallest_first: greedy by label size.",
+            help="random: best of many random splits; smallest_first: greedy by label size."
         ),
     ] = MethodName.random,
-    val_frac: Annotated[float, typer.Option("--val-frac", help="Target fraction for val.")] = 0.2,
+    val_frac: Annotated[float, typer.Option(help="Target fraction for val.")] = 0.2,
     test_frac: Annotated[
         float | None,
-        typer.Option(
-            "--test-frac", help="Target fraction for test (default 0.2, or 0 with --match-test)."
-        ),
+        typer.Option(help="Target fraction for test (default 0.2, or 0 with --match-test)."),
     ] = None,
-    trials: Annotated[
-        int, typer.Option("--trials", help="Random trials (random method).")
-    ] = 10_000,
+    trials: Annotated[int, typer.Option(help="Random trials (random method).")] = 10_000,
     seed: Annotated[
-        int, typer.Option("--seed", help="Random seed: the same seed gives the same splits.json.")
+        int, typer.Option(help="Random seed: the same seed gives the same splits.json.")
     ] = 0,
     optimize: Annotated[
         bool | None,
@@ -207,54 +163,46 @@ def split(
     distribution_weight: Annotated[
         float,
         typer.Option(
-            "--distribution-weight",
-            help="Weight of animl-ml's val/test class-distribution term (animl-ml uses 2; 0 = MegaDetector's score).",
+            help="Weight of animl-ml's val/test class-distribution term (animl-ml uses 2; 0 = MegaDetector's score)."
         ),
     ] = 0.0,
     group_by: Annotated[
         list[str] | None,
         typer.Option(
-            "--group-by",
-            help="Keep together what shares this key: location, sequence, camera, site or a column (repeatable; default location + sequence).",
+            help="Keep together what shares this key: location, sequence, camera, site or a column (repeatable; default location + sequence)."
         ),
     ] = None,
     site_separator: Annotated[
         str,
         typer.Option(
-            "--site-separator",
-            help="For --group-by site without a site column: the site is the location up to this separator.",
+            help="For --group-by site without a site column: the site is the location up to this separator."
         ),
     ] = "/",
     label_spec: Annotated[
         Path | None,
         typer.Option(
-            "--label-spec",
-            help="smallest_first: label spec JSON whose 'prioritize' lists datasets to put in test/val first.",
+            help="smallest_first: label spec JSON whose 'prioritize' lists datasets to put in test/val first."
         ),
     ] = None,
     prioritize: Annotated[
         list[str] | None,
         typer.Option(
-            "--prioritize",
-            help="smallest_first: comma-separated datasets, one priority level per use (for every label).",
+            help="smallest_first: comma-separated datasets, one priority level per use (for every label)."
         ),
     ] = None,
     match_test: Annotated[
         Path | None,
-        typer.Option("--match-test", help="Reuse the test split of an earlier splits.json."),
+        typer.Option(help="Reuse the test split of an earlier splits.json."),
     ] = None,
     cct: Annotated[
         Path | None,
         typer.Option(
-            "--cct",
-            help="Also write train_cct.json, val_cct.json, test_cct.json from this CCT file.",
+            help="Also write train_cct.json, val_cct.json, test_cct.json from this CCT file."
         ),
     ] = None,
     cct_dataset: Annotated[
         str | None,
-        typer.Option(
-            "--cct-dataset", help="Dataset name of --cct (default: the table's only dataset)."
-        ),
+        typer.Option(help="Dataset name of --cct (default: the table's only dataset)."),
     ] = None,
 ) -> None:
     """Split the dataset table into train/val/test by location and write splits.json."""
@@ -262,27 +210,19 @@ def split(
 
     from ct_io.tables import read_classification_ds, read_splits, write_splits
     from ct_splits.scoring import ScoreWeights
-    from ct_splits.smallest_first import Prioritize, load_prioritize
+    from ct_splits.smallest_first import read_prioritize
     from ct_splits.splitting import SplitOptions, make_splits
 
     table_path = _table_path(data)
     frame = read_classification_ds(table_path)
     test_locations = read_splits(match_test).test if match_test is not None else None
-    if test_frac is None:
-        test_frac = 0.0 if match_test is not None else 0.2
-    prio: Prioritize | None = None
-    if label_spec is not None or prioritize:
-        if method != MethodName.smallest_first:
-            raise CamtrapError("--label-spec and --prioritize need --method smallest_first")
-        prio = (
-            load_prioritize(label_spec)
-            if label_spec is not None
-            else [[d.strip() for d in level.split(",") if d.strip()] for level in prioritize or []]
-        )
+    prio = read_prioritize(label_spec, prioritize or [])
+    if prio is not None and method != MethodName.smallest_first:
+        raise CamtrapError("--label-spec and --prioritize need --method smallest_first")
     options = SplitOptions(
         method=method.value,
         val_frac=val_frac,
-        test_frac=test_frac,
+        test_frac=(0.0 if match_test is not None else 0.2) if test_frac is None else test_frac,
         trials=trials,
         seed=seed,
         optimize=optimize,
@@ -298,28 +238,28 @@ def split(
         )
     out = out or table_path.parent / SPLITS_FILENAME
     write_splits(result.splits, out)
-    for stage in result.stages:
-        console.print(
-            f"{stage.name}: score {stage.score:.6f} in {stage.seconds:.2f} s", highlight=False
-        )
-    sizes = ", ".join(f"{name} {len(locs):,}" for name, locs in result.splits.as_dict().items())
-    console.print(f"[green]wrote[/] {out}: locations {sizes}", highlight=False)
+    _print_split(result, out)
     if cct is not None:
         from ct_io.cct import read_cct
-        from ct_splits.split_cct import write_split_ccts
+        from ct_splits.split_cct import table_dataset, write_split_ccts
 
-        names = sorted(frame["dataset"].astype(str).unique())
-        name = cct_dataset or (names[0] if len(names) == 1 else None)
-        if name is None:
-            raise CamtrapError(
-                f"the table holds {len(names)} datasets; say which one --cct is with --cct-dataset"
-            )
+        name = table_dataset(frame, cct_dataset)
         counts = write_split_ccts(read_cct(cct), name, result.splits, out.parent, frame)
         console.print(
             f"[green]wrote[/] per-split CCT files in {out.parent}: "
             + ", ".join(f"{k} {v:,} images" for k, v in counts.items()),
             highlight=False,
         )
+
+
+def _print_split(result: SplitResult, out: Path) -> None:
+    """The score and time of each search stage, and the locations per split."""
+    for stage in result.stages:
+        console.print(
+            f"{stage.name}: score {stage.score:.6f} in {stage.seconds:.2f} s", highlight=False
+        )
+    sizes = ", ".join(f"{name} {len(locs):,}" for name, locs in result.splits.as_dict().items())
+    console.print(f"[green]wrote[/] {out}: locations {sizes}", highlight=False)
 
 
 @app.command()
@@ -342,23 +282,19 @@ def report(
             help="Folder for report.csv and report.html (default: next to the table).",
         ),
     ] = None,
-    samples: Annotated[
-        int, typer.Option("--samples", help="Sample crops per label in the HTML page.")
-    ] = 8,
+    samples: Annotated[int, typer.Option(help="Sample crops per label in the HTML page.")] = 8,
     tolerance: Annotated[
-        float, typer.Option("--tolerance", help="Flag fractions further than this from the target.")
+        float, typer.Option(help="Flag fractions further than this from the target.")
     ] = 0.1,
     val_frac: Annotated[
         float | None,
-        typer.Option("--val-frac", help="Target val fraction (default: val's share of all crops)."),
+        typer.Option(help="Target val fraction (default: val's share of all crops)."),
     ] = None,
     test_frac: Annotated[
         float | None,
-        typer.Option(
-            "--test-frac", help="Target test fraction (default: test's share of all crops)."
-        ),
+        typer.Option(help="Target test fraction (default: test's share of all crops)."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for the sample crops.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for the sample crops.")] = 0,
 ) -> None:
     """Report crops and locations per split and label, flag extremes, and write CSV + HTML."""
     from ct_io.tables import read_classification_ds, read_splits, write_csv

@@ -152,6 +152,27 @@ def cct_image_table(
     return frame
 
 
+def image_table(
+    *,
+    queried_images: Path | None = None,
+    cct: Path | None = None,
+    dataset_name: str | None = None,
+    pseudo: PseudoMode = "sequence",
+) -> pd.DataFrame:
+    """The images of ``queried_images.json`` or of a CCT file (dataset ``dataset_name``,
+    default the file name without ``.json`` and ``_cct``): exactly one of them."""
+    from ct_io.tables import read_queried_images
+
+    if (queried_images is None) == (cct is None):
+        raise CamtrapError("give exactly one of --queried-images and --cct")
+    if cct is not None:
+        from ct_io.cct import read_cct
+
+        return cct_image_table(read_cct(cct), cct_dataset_name(cct, dataset_name), pseudo=pseudo)
+    assert queried_images is not None
+    return images_from_queried(read_queried_images(queried_images), pseudo=pseudo)
+
+
 # ---------------------------------------------------------------- crops
 
 
@@ -295,6 +316,32 @@ def match_test(
     out = pd.concat([kept, old], ignore_index=True, sort=False)
     out = out.sort_values("path", kind="stable").reset_index(drop=True)
     return out, len(old)
+
+
+def finish_dataset(
+    frame: pd.DataFrame,
+    report: DatasetLog,
+    *,
+    min_locs: int | None = None,
+    match_test_files: tuple[Path, Path] | None = None,
+) -> pd.DataFrame:
+    """Drop labels at fewer than ``min_locs`` locations, reuse an earlier test set
+    (``classification_ds.csv``, ``splits.json``); refuse a table left empty."""
+    from ct_io.tables import read_classification_ds, read_splits
+
+    if min_locs:
+        frame, report.dropped_labels = drop_rare_labels(frame, min_locs)
+    if match_test_files is not None:
+        earlier, splits = match_test_files
+        frame, report.appended_test_rows = match_test(
+            frame, read_classification_ds(earlier), read_splits(splits).test
+        )
+    if frame.empty:
+        raise CamtrapError(
+            "no crops left for the dataset — "
+            + ("; ".join(report.lines()) or "is the manifest empty?")
+        )
+    return frame
 
 
 def label_names(frame: pd.DataFrame) -> list[str]:

@@ -60,6 +60,16 @@ def load_prioritize(path: str | os.PathLike[str]) -> Prioritize:
     return out
 
 
+def read_prioritize(label_spec: Path | None, levels: Sequence[str] = ()) -> Prioritize | None:
+    """``prioritize`` from a label spec (:func:`load_prioritize`), or from comma-separated
+    dataset names, one priority level each (for every label); None when neither is given."""
+    if label_spec is not None:
+        return load_prioritize(label_spec)
+    if not levels:
+        return None
+    return [[d.strip() for d in level.split(",") if d.strip()] for level in levels]
+
+
 def _levels_for(prioritize: Prioritize | None, label: str) -> Levels:
     if prioritize is None:
         return []

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ct_io.cct import CocoCameraTraps, write_cct
+from ct_io.errors import CamtrapError
 from ct_io.tables import SPLIT_NAMES, Splits
 from ct_splits.dataset import PseudoMode, cct_image_table
 
@@ -38,6 +39,16 @@ def image_splits(
         from_table = images["image"].map(by_image)
         split = from_table.where(from_table.notna(), split)
     return pd.Series(split.to_numpy(), index=ds.images.index, name="split")
+
+
+def table_dataset(table: pd.DataFrame, dataset: str | None = None) -> str:
+    """``dataset``, or the table's only dataset (a CCT file is one dataset of the table)."""
+    names = sorted(table["dataset"].astype(str).unique())
+    if dataset is None and len(names) != 1:
+        raise CamtrapError(
+            f"the table holds {len(names)} datasets; say which one --cct is with --cct-dataset"
+        )
+    return dataset or names[0]
 
 
 def write_split_ccts(

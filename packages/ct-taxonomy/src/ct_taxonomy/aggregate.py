@@ -40,6 +40,59 @@ class RollupConfig:
     lineages: Mapping[str, Lineage]
 
 
+def output_columns(
+    target_mapping: str | os.PathLike[str] | None, label_index: str | os.PathLike[str] | None
+) -> dict[str, list[str]]:
+    """Output column → classifier labels: a target mapping (``ct-taxonomy map``; with a
+    label index, every label must be in a target), or each label of the index alone."""
+    from ct_io.tables import read_label_index
+    from ct_taxonomy.mapping import read_target_mapping
+
+    if target_mapping is None:
+        if label_index is None:
+            raise CamtrapError(
+                "give --target-mapping (from `ct-taxonomy map`) or --label-index (to only roll up)"
+            )
+        return {lb: [lb] for lb in read_label_index(label_index)}
+    mapping = read_target_mapping(target_mapping)
+    mapped = {lb for labels in mapping.values() for lb in labels}
+    unmapped = sorted(set(read_label_index(label_index)) - mapped) if label_index else []
+    if unmapped:
+        raise CamtrapError(
+            f"{target_mapping}: classifier label(s) {', '.join(unmapped[:5])} are in no target"
+            " — rebuild it with `ct-taxonomy map`"
+        )
+    return mapping
+
+
+def rollup_config(
+    threshold: float,
+    columns: Sequence[str],
+    taxonomy: str | os.PathLike[str] | None,
+    rollup_spec: str | os.PathLike[str] | None = None,
+) -> RollupConfig:
+    """Rollup of ``columns``: their lineages in the taxonomy, from the label spec of the
+    columns or, without one, from the column names."""
+    from ct_taxonomy.rollup import name_lineages, spec_lineages
+    from ct_taxonomy.spec import read_spec
+    from ct_taxonomy.taxonomy import read_taxonomy
+
+    if taxonomy is None:
+        raise CamtrapError("--rollup needs --taxonomy to know which taxa contain which labels")
+    tax = read_taxonomy(taxonomy)
+    lineages = (
+        spec_lineages(read_spec(rollup_spec), tax)
+        if rollup_spec is not None
+        else name_lineages(list(columns), tax)
+    )
+    if not any(lineages.get(c) for c in columns):
+        raise CamtrapError(
+            "--rollup: no output column has a lineage in the taxonomy"
+            " — pass --rollup-spec with the spec of the output columns"
+        )
+    return RollupConfig(threshold=threshold, lineages=lineages)
+
+
 @define
 class Aggregation:
     """The plan: which input columns feed which target."""

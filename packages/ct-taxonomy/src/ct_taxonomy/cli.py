@@ -8,19 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ct_io.clitools import EXIT_PROBLEMS, console, run_cli, setup_logging
+from ct_io.clitools import EXIT_PROBLEMS, console, make_app, run_cli
 
 if TYPE_CHECKING:
     from ct_taxonomy.select import NamedDataset
     from ct_taxonomy.taxonomy import Taxonomy
 
-app = typer.Typer(
-    help="Label specifications, the taxonomy table, image selection and category mapping.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-    add_completion=False,
-)
+app = make_app("Label specifications, the taxonomy table, image selection and category mapping.")
 
 TaxonomyOpt = Annotated[
     Path | None,
@@ -38,13 +32,6 @@ DatasetOpt = Annotated[
         help="A CCT dataset as NAME=PATH (or PATH: name from the file stem). Repeatable.",
     ),
 ]
-
-
-@app.callback()
-def _main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-) -> None:
-    setup_logging(verbose)
 
 
 def _taxonomy(path: Path | None) -> Taxonomy | None:
@@ -268,7 +255,7 @@ def aggregate(
             help="Classifier output CSV (.csv or .csv.gz): own columns + one probability column per label."
         ),
     ],
-    output_csv: Annotated[Path, typer.Option("--output-csv", help="CSV to write (.gz to gzip).")],
+    output_csv: Annotated[Path, typer.Option(help="CSV to write (.gz to gzip).")],
     target_mapping: Annotated[
         Path | None,
         typer.Option(
@@ -278,15 +265,12 @@ def aggregate(
     label_index: Annotated[
         Path | None,
         typer.Option(
-            "--label-index",
-            help="The classifier's label_index.json (without --target-mapping: the probability columns).",
+            help="The classifier's label_index.json (without --target-mapping: the probability columns)."
         ),
     ] = None,
     output_label_index: Annotated[
         Path | None,
-        typer.Option(
-            "--output-label-index", help="label_index.json of the output columns to write."
-        ),
+        typer.Option(help="label_index.json of the output columns to write."),
     ] = None,
     rollup: Annotated[
         float | None,
@@ -310,45 +294,10 @@ def aggregate(
     """Sum classifier probabilities into target categories, streaming (large CSV.gz files)."""
     from rich.progress import Progress
 
-    from ct_io.errors import CamtrapError
-    from ct_io.tables import read_label_index
-    from ct_taxonomy.aggregate import RollupConfig, aggregate_csv
-    from ct_taxonomy.mapping import read_target_mapping
-    from ct_taxonomy.rollup import name_lineages, spec_lineages
-    from ct_taxonomy.spec import read_spec
+    from ct_taxonomy.aggregate import aggregate_csv, output_columns, rollup_config
 
-    if target_mapping is not None:
-        mapping = read_target_mapping(target_mapping)
-        if label_index is not None:
-            unmapped = sorted(
-                set(read_label_index(label_index)) - {lb for v in mapping.values() for lb in v}
-            )
-            if unmapped:
-                raise CamtrapError(
-                    f"{target_mapping}: classifier label(s) {', '.join(unmapped[:5])} are in no target — rebuild it with `ct-taxonomy map`"
-                )
-    elif label_index is not None:
-        mapping = {lb: [lb] for lb in read_label_index(label_index)}
-    else:
-        raise CamtrapError(
-            "give --target-mapping (from `ct-taxonomy map`) or --label-index (to only roll up)"
-        )
-    config = None
-    if rollup is not None:
-        tax = _taxonomy(taxonomy)
-        if tax is None:
-            raise CamtrapError("--rollup needs --taxonomy to know which taxa contain which labels")
-        lineages = (
-            spec_lineages(read_spec(rollup_spec), tax)
-            if rollup_spec is not None
-            else name_lineages(list(mapping), tax)
-        )
-        unknown = [t for t in mapping if not lineages.get(t)]
-        if len(unknown) == len(mapping):
-            raise CamtrapError(
-                "--rollup: no output column has a lineage in the taxonomy — pass --rollup-spec with the spec of the output columns"
-            )
-        config = RollupConfig(threshold=rollup, lineages=lineages)
+    mapping = output_columns(target_mapping, label_index)
+    config = None if rollup is None else rollup_config(rollup, list(mapping), taxonomy, rollup_spec)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("aggregating", total=None)
         rows = aggregate_csv(

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ct_io.clitools import console, run_cli, setup_logging
+from ct_io.clitools import console, make_app, run_cli
 from ct_io.errors import CamtrapError
 
-app = typer.Typer(
-    help="ct-train: train camera-trap species classifiers (runs/<model>/<experiment>/config.yml).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+app = make_app(
+    "ct-train: train camera-trap species classifiers (runs/<model>/<experiment>/config.yml)."
 )
 
+
+class Split(StrEnum):
+    """The splits of ``splits.json``."""
+
+    train = "train"
+    val = "val"
+    test = "test"
+
+
 SET_HELP = "Override a config value: --set optim.lr=3e-5 --set train.epochs=2 (repeatable)."
-
-
-@app.callback()
-def _main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-) -> None:
-    setup_logging(verbose)
 
 
 @app.command()
@@ -83,27 +83,42 @@ def train(
 
 @app.command()
 def predict(
-    config: Annotated[Path, typer.Option("--config", help="The run's config.yml.")],
+    config: Annotated[Path, typer.Option(help="The run's config.yml.")],
     checkpoint: Annotated[
         str,
         typer.Option(
-            "--checkpoint",
-            help="Checkpoint file (looked up as given, in the run folder, then in its checkpoints/).",
+            help="Checkpoint file (looked up as given, in the run folder, then in its checkpoints/)."
         ),
     ] = "best.pt",
-    split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "val",
+    split: Annotated[Split, typer.Option(help="The split to predict.")] = Split.val,
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Predict one split with a checkpoint: predictions/outputs_<split>.csv.gz and metrics_<split>.json."""
     from ct_train.config import load_config
     from ct_train.predict import predict as run_predict
 
-    metrics = run_predict(load_config(config, set_ or []), checkpoint, split)
+    metrics = run_predict(load_config(config, set_ or []), checkpoint, split.value)
     console.print(
         f"[bold]{split}[/]: top-1 {metrics['acc_top1']:.3f}  top-3 {metrics['acc_top3']:.3f}  macro recall {metrics['recall_macro']:.3f}"
         f"  → {Path(config).parent / 'predictions' / f'outputs_{split}.csv.gz'}",
         highlight=False,
     )
+
+
+class StageName(StrEnum):
+    """The stages of ``ct-train run``, in order (``ct_train.pipeline.runner.STAGE_NAMES``)."""
+
+    fetch = "fetch"
+    select = "select"
+    detect = "detect"
+    crop = "crop"
+    table = "table"
+    split = "split"  # type: ignore[assignment]  # a stage name, shadowing str.split
+    train = "train"
+    bundle = "bundle"
+    evaluate = "evaluate"
+    export = "export"
+    report = "report"
 
 
 @app.command("bundle")
@@ -126,9 +141,6 @@ def bundle_cmd(
     console.print(f"[green]wrote[/] {path}", highlight=False)
 
 
-STAGES_HELP = "fetch, select, detect, crop, table, split, train, bundle, evaluate, export, report"
-
-
 @app.command("run")
 def run_cmd(
     config: Annotated[
@@ -137,13 +149,11 @@ def run_cmd(
             help="runs/<model>/<experiment>/config.yml with sources, labels, ... sections."
         ),
     ],
-    from_: Annotated[
-        str | None, typer.Option("--from", help=f"Start at this stage ({STAGES_HELP}).")
-    ] = None,
-    to: Annotated[str | None, typer.Option("--to", help="Stop after this stage.")] = None,
+    from_: Annotated[StageName | None, typer.Option("--from", help="Start at this stage.")] = None,
+    to: Annotated[StageName | None, typer.Option(help="Stop after this stage.")] = None,
     force: Annotated[
-        list[str] | None,
-        typer.Option("--force", help="Rerun this stage even when up to date (repeatable)."),
+        list[StageName] | None,
+        typer.Option(help="Rerun this stage even when up to date (repeatable)."),
     ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
@@ -155,9 +165,10 @@ def run_cmd(
     from ct_train.config import load_config
     from ct_train.pipeline.runner import check_range, run_pipeline
 
-    check_range(from_, to)
+    start, stop = from_.value if from_ else None, to.value if to else None
+    check_range(start, stop)
     cfg = load_config(config, set_ or [])
-    result = run_pipeline(cfg, start=from_, stop=to, force=force or [])
+    result = run_pipeline(cfg, start=start, stop=stop, force=[s.value for s in force or []])
     console.print(result.table())
     if result.error is not None:
         raise CamtrapError(result.error)

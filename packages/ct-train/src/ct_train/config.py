@@ -37,6 +37,9 @@ CONFIG_NAME = "config.yml"
 #: ``model.pretrained`` values that are not paths (ct-infer's ``PretrainedSource`` keywords).
 PRETRAINED_KEYWORDS = ("imagenet", "offline-imagenet", "none")
 RESOLVED_NAME = "resolved_config.yml"
+#: The run's own known-mislabeled lists (``ct-infer review`` writes them), applied when
+#: ``labels.mislabeled`` is not set.
+RUN_MISLABELED = "mislabeled"
 #: The best weights' probabilities on val (``probs``, ``targets``): what calibration fits on.
 VAL_OUTPUTS_NAME = "final_val_outputs.npz"
 
@@ -331,6 +334,8 @@ def build_config(
         value = getattr(cfg.labels, name)
         if value is not None:
             setattr(cfg.labels, name, _resolve(value, run_dir))
+    if cfg.labels.mislabeled is None and (cfg.run_dir / RUN_MISLABELED).is_dir():
+        cfg.labels.mislabeled = cfg.run_dir / RUN_MISLABELED  # where ct-infer review writes
     wbdc = cfg.sampling.weight_by_detection_conf
     if isinstance(wbdc, Path):
         cfg.sampling.weight_by_detection_conf = _resolve(wbdc, run_dir)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from attrs import asdict, define, field
 
+from ct_infer.precision import Precision, resolve_precision
 from ct_io.plugins import CamtrapPluginManager
 from ct_train import checkpoint
 from ct_train.backbone import Model, build_model
@@ -159,24 +160,18 @@ def pick_device(name: str, dist: DistInfo) -> torch.device:
     return torch.device("cpu")
 
 
+def amp_precision(setting: str) -> Precision:
+    """``train.amp`` (auto, bf16, fp16, off) as ct-infer's :class:`Precision`."""
+    return Precision.FP32 if setting == "off" else Precision(setting)
+
+
 def pick_amp(setting: str, device: torch.device) -> torch.dtype | None:
-    """auto: bf16 on CPUs with native bf16 and on CUDA GPUs that have it, else fp16 on CUDA."""
-    if setting == "off" or device.type == "mps":
-        return None
-    if setting == "bf16":
-        return torch.bfloat16
-    if setting == "fp16":
-        return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if _cpu_has_native_bf16() else None
+    """The autocast dtype ``train.amp`` means on ``device`` (None: fp32).
 
-
-def _cpu_has_native_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+    ``auto`` is ct-infer's decision: bf16 on CPUs with native bf16 and on CUDA GPUs that
+    have it, fp16 on other CUDA GPUs, fp32 elsewhere (emulated bf16 is slower than fp32).
+    """
+    return resolve_precision(amp_precision(setting), device.type).dtype()
 
 
 def seed_everything(seed: int) -> None:

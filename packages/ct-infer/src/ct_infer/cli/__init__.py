@@ -6,29 +6,21 @@ stays fast and never imports torch.
 
 from __future__ import annotations
 
-import typer
-
 from ct_infer.cli.classify import classify_cmd
 from ct_infer.cli.evaluate import evaluate_cmd
 from ct_infer.cli.merge import merge_cmd
 from ct_infer.cli.models import backbones_cmd, calibrate_cmd, export_cmd, info_cmd
 from ct_infer.cli.report import report_cmd
 from ct_infer.cli.review import mislabeled_cmd, save_mislabeled_cmd
+from ct_infer.cli.review_page import review_cmd
 from ct_infer.cli.run import run_cmd
-from ct_io.clitools import run_cli, setup_logging
+from ct_io.clitools import make_app, run_cli
 
-app = typer.Typer(
-    help="ct-infer: run camera-trap classifiers — bundles, classification, evaluation, "
-    "merging into MegaDetector JSON for Timelapse, mislabel review, reports.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+app = make_app(
+    "ct-infer: run camera-trap classifiers — bundles, classification, evaluation, "
+    "merging into MegaDetector JSON for Timelapse, mislabel review (in Timelapse or on a "
+    "local web page), reports."
 )
-
-
-@app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    setup_logging(verbose)
 
 
 # in the order `ct-infer --help` lists them
@@ -42,6 +34,7 @@ app.command("run")(run_cmd)
 app.command("calibrate")(calibrate_cmd)
 app.command("mislabeled")(mislabeled_cmd)
 app.command("save-mislabeled")(save_mislabeled_cmd)
+app.command("review")(review_cmd)
 app.command("report")(report_cmd)
 
 

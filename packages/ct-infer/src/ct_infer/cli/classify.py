@@ -16,9 +16,11 @@ from ct_infer.cli.options import (
     ImageSizeOpt,
     LabelIndexOpt,
     ModelArg,
+    PrecisionOpt,
     WorkersOpt,
     overwrite_option,
 )
+from ct_infer.precision import Precision
 from ct_io.clitools import console
 
 
@@ -36,13 +38,13 @@ def classify_cmd(
     crops_dir: Annotated[
         Path | None,
         typer.Option(
-            "--crops-dir",
-            help="Folder the manifest's paths are relative to (default: the manifest's folder).",
+            help="Folder the manifest's paths are relative to (default: the manifest's folder)."
         ),
     ] = None,
     batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = Precision.AUTO,
     bf16: Bf16Opt = False,
     compile_model: CompileOpt = False,
     label_index: LabelIndexOpt = None,
@@ -52,17 +54,17 @@ def classify_cmd(
     ] = False,
     detections: Annotated[
         Path | None,
-        typer.Option("--detections", help="MD JSON: classify only crops of its detections."),
+        typer.Option(help="MD JSON: classify only crops of its detections."),
     ] = None,
     detection_threshold: Annotated[
-        float, typer.Option("--detection-threshold", help="With --detections: minimum confidence.")
+        float, typer.Option(help="With --detections: minimum confidence.")
     ] = 0.0,
     overwrite: Annotated[bool, overwrite_option("Start over instead of resuming.")] = False,
 ) -> None:
     """Classify crops into a probability CSV. Rerunning resumes after the rows already written."""
     from ct_infer.classify import classify_crops, crops_from_source, write_failures
 
-    settings = run_settings(batch_size, workers, device, bf16, compile_model)
+    settings = run_settings(batch_size, workers, device, precision, compile_model, bf16)
     root, paths = crops_from_source(crops, crops_dir)
     if detections is not None:
         from ct_infer.classify import filter_by_detections
@@ -75,8 +77,9 @@ def classify_cmd(
     report = classify_crops(predictor, root, paths, output, settings, overwrite=overwrite)
     failed = write_failures(report, output)
     console.print(
-        f"{report.classified} crops classified ({report.crops_per_second:.0f}/s on {predictor.device}), "
-        f"{report.skipped_done} already done, {len(report.failed)} unreadable → {output}",
+        f"{report.classified} crops classified ({report.crops_per_second:.0f}/s on {predictor.device}, "
+        f"{predictor.precision.describe()}), {report.skipped_done} already done, "
+        f"{len(report.failed)} unreadable → {output}",
         highlight=False,
     )
     if failed:

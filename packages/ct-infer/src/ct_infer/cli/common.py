@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ct_infer.precision import Precision
 from ct_io.clitools import console
 
 if TYPE_CHECKING:
@@ -13,12 +14,25 @@ if TYPE_CHECKING:
 
 
 def run_settings(
-    batch_size: int | None, workers: int | None, device: str, bf16: bool, compile_model: bool
+    batch_size: int | None,
+    workers: int | None,
+    device: str,
+    precision: Precision,
+    compile_model: bool,
+    bf16: bool = False,
 ) -> RunSettings:
-    """Settings from the shared batch/workers/device/bf16/compile options."""
+    """Settings from the shared batch/workers/device/precision/compile options.
+
+    ``bf16`` is the deprecated ``--bf16``: it means ``--precision bf16``.
+    """
     from ct_infer.classify import RunSettings
 
-    settings = RunSettings(batch_size=batch_size, device=device, bf16=bf16, compile=compile_model)
+    if bf16:
+        console.print("[yellow]--bf16 is deprecated: use --precision bf16[/]")
+        precision = Precision.BF16
+    settings = RunSettings(
+        batch_size=batch_size, device=device, precision=precision, compile=compile_model
+    )
     if workers is not None:
         settings.workers = workers
     return settings
@@ -40,7 +54,7 @@ def load_predictor(
     return Predictor(
         classifier,
         device=settings.device,
-        bf16=settings.bf16,
+        precision=settings.precision,
         compile=settings.compile,
         calibrate=calibrate,
     )

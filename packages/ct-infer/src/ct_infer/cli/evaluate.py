@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,10 +14,16 @@ from ct_infer.cli.options import (
     DeviceOpt,
     ImageSizeOpt,
     LabelIndexOpt,
+    PrecisionOpt,
+    Weights,
     WorkersOpt,
     overwrite_option,
 )
+from ct_infer.precision import Precision
 from ct_io.clitools import console
+
+if TYPE_CHECKING:
+    from ct_infer.metrics import SplitScores
 
 
 def evaluate_cmd(
@@ -70,34 +76,29 @@ def evaluate_cmd(
     ] = None,
     dataset_csv: Annotated[
         Path | None,
-        typer.Option("--dataset-csv", help="Override DATASET_DIR/classification_ds.csv."),
+        typer.Option(help="Override DATASET_DIR/classification_ds.csv."),
     ] = None,
     splits_json: Annotated[
         Path | None,
-        typer.Option(
-            "--splits-json", help="Override DATASET_DIR/splits.json (absent: one split 'all')."
-        ),
+        typer.Option(help="Override DATASET_DIR/splits.json (absent: one split 'all')."),
     ] = None,
     target_mapping: Annotated[
         Path | None,
-        typer.Option(
-            "--target-mapping",
-            help="JSON target label → classifier labels: score against other labels.",
-        ),
+        typer.Option(help="JSON target label → classifier labels: score against other labels."),
     ] = None,
     weights: Annotated[
-        str,
+        Weights,
         typer.Option(
-            "--weights",
-            help="auto (a 'weight' column if present), none, column, or label (inverse label frequency).",
+            help="auto (a 'weight' column if present), none, column, or label (inverse label frequency)."
         ),
-    ] = "auto",
+    ] = Weights.auto,
     batch_size: Annotated[
         int | None,
         typer.Option("--batch-size", "-b", help="Crops per batch (default: the run's, else 64)."),
     ] = None,
     workers: WorkersOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = Precision.AUTO,
     bf16: Bf16Opt = False,
     compile_model: CompileOpt = False,
     label_index: LabelIndexOpt = None,
@@ -108,11 +109,8 @@ def evaluate_cmd(
     from ct_infer.evaluate import evaluate
     from ct_infer.mapping import read_target_mapping
     from ct_infer.training_run import resolve_evaluation
-    from ct_io.errors import CamtrapError
     from ct_io.tables import read_label_index
 
-    if weights not in ("auto", "none", "column", "label"):
-        raise CamtrapError(f"--weights {weights!r}: use auto, none, column or label")
     inputs = resolve_evaluation(
         model,
         dataset_dir,
@@ -135,7 +133,9 @@ def evaluate_cmd(
             highlight=False,
         )
     mapping = read_target_mapping(target_mapping) if target_mapping else None
-    settings = run_settings(inputs.batch_size, inputs.workers, device, bf16, compile_model)
+    settings = run_settings(
+        inputs.batch_size, inputs.workers, device, precision, compile_model, bf16
+    )
     predictor = load_predictor(inputs.model, inputs.label_index, inputs.image_size, settings)
     results = evaluate(
         predictor,
@@ -147,9 +147,15 @@ def evaluate_cmd(
         split_names=inputs.splits,
         target_mapping=mapping,
         target_labels=read_label_index(inputs.target_labels) if inputs.target_labels else None,
-        weights=weights,  # type: ignore[arg-type]
+        weights=weights.value,
         overwrite=overwrite,
     )
+    ran_on = f"ran on {predictor.device} in {predictor.precision.describe()}"
+    _print_results(results, inputs.output_dir, ran_on)
+
+
+def _print_results(results: dict[str, SplitScores], output_dir: Path, ran_on: str) -> None:
+    """One row of overall metrics per split, and where the files are."""
     from rich.table import Table
 
     second = "mAP" if any("mAP" in r.overall for r in results.values()) else "acc_top3"
@@ -168,5 +174,7 @@ def evaluate_cmd(
         )
     console.print(table)
     console.print(
-        f"wrote {inputs.output_dir}/overall_metrics.csv, label_stats.csv, confusion_matrices.npz, outputs_*.csv.gz"
+        f"wrote {output_dir}/overall_metrics.csv, label_stats.csv, confusion_matrices.npz, "
+        f"outputs_*.csv.gz ({ran_on})",
+        highlight=False,
     )

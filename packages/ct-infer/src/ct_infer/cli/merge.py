@@ -16,6 +16,7 @@ from ct_infer.cli.options import (
     TargetMappingOpt,
     TaxonomyOpt,
     TopKOpt,
+    TrueLabelAt,
     threshold_option,
 )
 from ct_io.clitools import console
@@ -41,19 +42,16 @@ def merge_cmd(
     cct: Annotated[
         Path | None,
         typer.Option(
-            "--cct", help="COCO Camera Traps JSON whose boxes the ground-truth crops were cut from."
+            help="COCO Camera Traps JSON whose boxes the ground-truth crops were cut from."
         ),
     ] = None,
     images_dir: ImagesDirOpt = None,
     label_index: Annotated[
         Path | None,
-        typer.Option(
-            "--label-index",
-            help="label_index.json giving category ids (default: CSV column order).",
-        ),
+        typer.Option(help="label_index.json giving category ids (default: CSV column order)."),
     ] = None,
     classifier_name: Annotated[
-        str, typer.Option("--classifier-name", help="Written to info.classifier.")
+        str, typer.Option(help="Written to info.classifier.")
     ] = DEFAULT_CLASSIFIER_NAME,
     threshold: Annotated[
         float,
@@ -75,23 +73,16 @@ def merge_cmd(
         ),
     ] = False,
     label: Annotated[
-        str | None,
-        typer.Option(
-            "--label", help="Add the true label as a 'label: <name>' class, first or last."
-        ),
+        TrueLabelAt | None,
+        typer.Option(help="Add the true label as a 'label: <name>' class, first or last."),
     ] = None,
     strip_prefix: Annotated[
         str,
-        typer.Option(
-            "--strip-prefix",
-            help="Leading folder of crop paths not present in the MD JSON's file names.",
-        ),
+        typer.Option(help="Leading folder of crop paths not present in the MD JSON's file names."),
     ] = "",
     sequences: Annotated[
         Path | None,
-        typer.Option(
-            "--sequences", help="Smooth over sequences: CCT JSON with seq_id, or CSV file,seq_id."
-        ),
+        typer.Option(help="Smooth over sequences: CCT JSON with seq_id, or CSV file,seq_id."),
     ] = None,
     smoothing: SmoothingOpt = 0.5,
     target_mapping: TargetMappingOpt = None,
@@ -100,10 +91,7 @@ def merge_cmd(
     rollup_spec: RollupSpecOpt = None,
     bundle: Annotated[
         Path | None,
-        typer.Option(
-            "--bundle",
-            help="Bundle that made the CSV: its label taxonomy (for --rollup) and name.",
-        ),
+        typer.Option(help="Bundle that made the CSV: its label taxonomy (for --rollup) and name."),
     ] = None,
     datasets: Annotated[
         list[str] | None,
@@ -122,17 +110,17 @@ def merge_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Random seed of --samples-per-label.")] = 123,
 ) -> None:
     """Merge classifier output into a MegaDetector JSON (classification_categories + per-detection classifications) for Timelapse."""
+    from ct_infer.ground_truth import crop_boxes_of
     from ct_infer.mapping import read_target_mapping
     from ct_infer.merge import MergeOptions, merge_classifications, read_classifier_csv
     from ct_infer.review_subset import ReviewSubset
     from ct_infer.rollup import map_targets
     from ct_infer.smoothing import read_sequences
+    from ct_io.cct import read_cct
     from ct_io.errors import CamtrapError
     from ct_io.md import read_md, write_md
     from ct_io.tables import read_label_index
 
-    if label not in (None, "first", "last"):
-        raise CamtrapError(f"--label {label!r}: use first or last")
     frame, labels = read_classifier_csv(
         str(classifier_csv), read_label_index(label_index) if label_index else None
     )
@@ -155,7 +143,7 @@ def merge_cmd(
         typical_threshold=typical_confidence_threshold,
         top_k=top_k,
         relative_conf=relative_conf,
-        label=label,  # type: ignore[arg-type]
+        label=label.value if label else None,
         strip_prefix=strip_prefix,
         sequences=read_sequences(sequences) if sequences else None,
         smoothing=smoothing,
@@ -166,16 +154,12 @@ def merge_cmd(
         ),
         **rollup_fields,  # type: ignore[arg-type]
     )
-    if detections is None and cct is None:
+    boxes = crop_boxes_of(
+        read_md(detections) if detections else None, read_cct(cct) if cct else None, images_dir
+    )
+    if boxes is None:
         raise CamtrapError("give --detections (MD JSON), --cct (ground-truth boxes), or both")
-    md = read_md(detections) if detections else None
-    gt_index = None
-    if cct is not None:
-        from ct_infer.ground_truth import add_ground_truth
-        from ct_io.cct import read_cct
-
-        md, gt_index = add_ground_truth(md, read_cct(cct), images_dir)
-    assert md is not None
+    md, gt_index = boxes
     merged, report = merge_classifications(md, frame, labels, options, gt_index=gt_index)
     write_md(merged, output)
     rolled = f" ({report.rolled_up} named at a taxon above the labels)" if rollup else ""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ct_infer.cli.options import ModelArg
+from ct_infer.cli.options import ExportFormat, ModelArg
 from ct_io.clitools import console
 
 
@@ -38,7 +38,8 @@ def export_cmd(
         Path, typer.Argument(help="Output file (.pt for TorchScript, .onnx for ONNX).")
     ],
     fmt: Annotated[
-        str | None, typer.Option("--format", help="torchscript or onnx (default: from the suffix).")
+        ExportFormat | None,
+        typer.Option("--format", help="What to write (default: from OUTPUT's suffix)."),
     ] = None,
     check: Annotated[
         bool, typer.Option(help="Compare the export's outputs with the bundle's.")
@@ -49,7 +50,7 @@ def export_cmd(
     from ct_infer.export import export_bundle, max_abs_difference
     from ct_io.errors import CamtrapError
 
-    kind = fmt or ("onnx" if output.suffix.lower() == ".onnx" else "torchscript")
+    kind = fmt.value if fmt else "onnx" if output.suffix.lower() == ".onnx" else "torchscript"
     loaded = load_bundle(bundle)
     export_bundle(loaded, output, kind)  # type: ignore[arg-type]
     console.print(f"wrote {kind} model {output}")

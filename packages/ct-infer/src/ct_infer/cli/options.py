@@ -6,10 +6,38 @@ Each alias carries the flag names and help text; commands set the default, e.g.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from ct_infer.precision import Precision
+from ct_io.clitools import workers_option
+
+
+class Weights(StrEnum):
+    """Sample weights of ``evaluate`` (``ct_infer.evaluate.WeightMode``)."""
+
+    auto = "auto"
+    none = "none"
+    column = "column"
+    label = "label"
+
+
+class TrueLabelAt(StrEnum):
+    """Where ``merge --label`` puts the true label (``ct_infer.merge.MergeOptions.label``)."""
+
+    first = "first"
+    last = "last"
+
+
+class ExportFormat(StrEnum):
+    """What ``export`` writes (``ct_infer.export.ExportFormat``)."""
+
+    torchscript = "torchscript"
+    onnx = "onnx"
+
 
 ModelArg = Annotated[
     Path,
@@ -24,17 +52,22 @@ BatchOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--workers", "-j", help="Decoding processes (default: CPU count, at most 8; 0 = none)."
-    ),
+    int | None, workers_option("Decoding processes (default: CPU count, at most 8; 0 = none).")
 ]
 DeviceOpt = Annotated[
     str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
 ]
+PrecisionOpt = Annotated[
+    Precision,
+    typer.Option(
+        "--precision",
+        help="auto: bf16 on CPUs with native bf16 (AVX-512 bf16, AMX) and CUDA GPUs that have "
+        "it, fp16 on other CUDA GPUs, fp32 otherwise (emulated bf16 is several times slower).",
+        case_sensitive=False,
+    ),
+]
 Bf16Opt = Annotated[
-    bool,
-    typer.Option("--bf16", help="Run under bfloat16 autocast (faster on recent GPUs and CPUs)."),
+    bool, typer.Option("--bf16", hidden=True, help="Deprecated: use --precision bf16.")
 ]
 CompileOpt = Annotated[
     bool,

@@ -14,6 +14,7 @@ from ct_infer.cli.options import (
     CompileOpt,
     DeviceOpt,
     ModelArg,
+    PrecisionOpt,
     RollupOpt,
     RollupSpecOpt,
     SmoothingOpt,
@@ -24,6 +25,7 @@ from ct_infer.cli.options import (
     overwrite_option,
     threshold_option,
 )
+from ct_infer.precision import Precision
 from ct_io.clitools import console
 
 if TYPE_CHECKING:
@@ -49,23 +51,19 @@ def run_cmd(
     ] = None,
     detector: Annotated[
         str | None,
-        typer.Option(
-            "--detector", help="Detector plugin to run instead of --detections (see ct-crop)."
-        ),
+        typer.Option(help="Detector plugin to run instead of --detections (see ct-crop)."),
     ] = None,
     detector_option: Annotated[
         list[str] | None,
-        typer.Option("--detector-option", help="KEY=VALUE option of the detector (repeat)."),
+        typer.Option(help="KEY=VALUE option of the detector (repeat)."),
     ] = None,
     detection_threshold: Annotated[
         float,
-        typer.Option(
-            "--detection-threshold", help="Classify detections with at least this confidence."
-        ),
+        typer.Option(help="Classify detections with at least this confidence."),
     ] = 0.2,
     category: Annotated[
         list[str] | None,
-        typer.Option("--category", help="Detection categories to classify (default animal)."),
+        typer.Option(help="Detection categories to classify (default animal)."),
     ] = None,
     target_mapping: TargetMappingOpt = None,
     rollup: RollupOpt = None,
@@ -74,8 +72,7 @@ def run_cmd(
     sequence_gap: Annotated[
         float | None,
         typer.Option(
-            "--sequence-gap",
-            help="Smooth over sequences: frames of a folder at most this many seconds apart (EXIF time).",
+            help="Smooth over sequences: frames of a folder at most this many seconds apart (EXIF time)."
         ),
     ] = None,
     smoothing: SmoothingOpt = 0.5,
@@ -85,13 +82,12 @@ def run_cmd(
     top_k: TopKOpt = 5,
     classifier_name: Annotated[
         str | None,
-        typer.Option(
-            "--classifier-name", help="Written to info.classifier (default: the bundle's name)."
-        ),
+        typer.Option(help="Written to info.classifier (default: the bundle's name)."),
     ] = None,
     batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = Precision.AUTO,
     bf16: Bf16Opt = False,
     compile_model: CompileOpt = False,
     overwrite: Annotated[
@@ -117,7 +113,7 @@ def run_cmd(
         raise CamtrapError(
             "give exactly one of --detections (an MD JSON) or --detector (a detector plugin)"
         )
-    settings = run_settings(batch_size, workers, device, bf16, compile_model)
+    settings = run_settings(batch_size, workers, device, precision, compile_model, bf16)
     predictor = load_predictor(model, None, None, settings)
     classifier = predictor.classifier
     mapping = read_target_mapping(target_mapping) if target_mapping else None
@@ -155,6 +151,7 @@ def run_cmd(
     )
     report = run_pipeline(predictor, images, md, output, settings, options)
     _print_summary(report, output, rolled_up=rollup is not None)
+    console.print(f"ran on {predictor.device} in {predictor.precision.describe()}", highlight=False)
 
 
 def _print_summary(report: RunReport, output: Path, rolled_up: bool) -> None:

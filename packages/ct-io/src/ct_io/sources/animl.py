@@ -12,52 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from attrs import define, field
-
 from ct_io.cct import read_cct
 from ct_io.errors import CamtrapError
 from ct_io.hookspecs import FetchedDataset
+from ct_io.source_options import AnimlOptions
 from ct_io.sources.common import check_dataset_name, dataset_name_from_file, download_dataset
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
     from ct_io.sources.download import DownloadReport
-
-DEFAULT_BUCKET = "animl-images-archive-prod"
-SERVING_BUCKET = "animl-images-serving-prod"
-DEFAULT_PROFILE = "animl"
-DEFAULT_REGION = "us-west-2"
-DEFAULT_KEY_FIELD = "original_relative_path"
-
-
-@define(kw_only=True)
-class AnimlOptions:
-    """Options of the ``animl`` source (``ct-io fetch animl OUT -o cct=export.json``)."""
-
-    #: The COCO Camera Traps export from the Animl web app.
-    cct: Path
-    #: Dataset (folder) name; default: the export's file name without ``_cct.json``.
-    dataset: str | None = None
-    #: S3 bucket holding the images (the seed guide's ``animl-images-serving-prod`` also works).
-    bucket: str = DEFAULT_BUCKET
-    #: Image field holding the S3 key; images without it fall back to ``file_name``.
-    key_field: str = DEFAULT_KEY_FIELD
-    #: Named AWS profile with read access (None: boto3's default credential chain).
-    profile: str | None = DEFAULT_PROFILE
-    region: str = DEFAULT_REGION
-    #: S3-compatible endpoint (tests, MinIO); None for AWS itself.
-    endpoint_url: str | None = None
-    threads: int = field(default=16)
-    #: Extra attempts after a transient failure (5xx, throttling, reset connection).
-    retries: int = 4
-    #: Keep images that failed to download in the written CCT.
-    keep_missing: bool = False
-
-    @threads.validator
-    def _check_threads(self, _attr: object, value: int) -> None:
-        if not 1 <= value <= 256:
-            raise ValueError(f"threads must be between 1 and 256, got {value}")
 
 
 class AnimlSource:

@@ -21,12 +21,12 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from attrs import define, field
 
 from ct_io.cct import CocoCameraTraps, from_records, read_cct, write_cct
 from ct_io.errors import CamtrapError
 from ct_io.hookspecs import IMAGES_DIR_KEY, FetchedDataset
 from ct_io.paths import unsafe_reason
+from ct_io.source_options import FolderOptions
 from ct_io.sources.common import check_dataset_name, keep_images
 
 if TYPE_CHECKING:
@@ -34,43 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 EMPTY_LABELS = ("empty", "blank")
-
-
-def _regex(_inst: object, attr: Any, value: str | None) -> None:
-    if value is None:
-        return
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"{attr.name}: not a valid regex ({exc})") from None
-
-
-@define(kw_only=True)
-class FolderOptions:
-    """Options of the ``folder`` source (``ct-io fetch folder OUT -o root=photos``)."""
-
-    #: Folder holding the images.
-    root: Path
-    #: A CCT file whose ``file_name``s are relative to ``root``; without it, labels come from folders.
-    cct: Path | None = None
-    #: Dataset name (output folder and CCT name); default: the root folder's name.
-    dataset: str | None = None
-    #: Which folder of an image's relative path is its label (-1: the parent folder).
-    label_component: int = -1
-    #: Or a regex on the relative path whose group ``label`` (or group 1) is the label.
-    label_regex: str | None = field(default=None, validator=_regex)
-    #: Which folder of the relative path is the location (None: no location, unless a regex).
-    location_component: int | None = None
-    #: Or a regex on the relative path whose group ``location`` (or group 1) is the location.
-    location_regex: str | None = field(default=None, validator=_regex)
-    #: File extensions counted as images (any case).
-    extensions: list[str] = field(factory=lambda: list(IMAGE_EXTENSIONS))
-    #: Read width/height (and EXIF date) from each image header; unreadable ones are ``corrupt``.
-    read_headers: bool = True
-    keep_missing: bool = False
-    threads: int = 8
 
 
 class FolderSource:

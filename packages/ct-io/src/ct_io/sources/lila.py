@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-
-from attrs import define, field
+from typing import TYPE_CHECKING
 
 from ct_io.errors import CamtrapError
 from ct_io.hookspecs import FetchedDataset
+from ct_io.source_options import LilaOptions
 from ct_io.sources.common import download_dataset
 from ct_io.sources.lila_meta import (
-    INDEX_URL,
-    TAXONOMY_URL,
     find_dataset,
     folder_name,
     image_base_url,
@@ -37,45 +34,6 @@ if TYPE_CHECKING:
     from ct_io.sources.download import DownloadReport, Transport
 
 log = logging.getLogger(__name__)
-
-
-def _positive(_inst: object, attr: object, value: int | None) -> None:
-    if value is not None and value < 1:
-        raise ValueError(f"{getattr(attr, 'name', 'value')} must be at least 1, got {value}")
-
-
-@define(kw_only=True)
-class LilaOptions:
-    """Options of the ``lila`` source (``ct-io fetch lila OUT -o dataset=...``)."""
-
-    #: Dataset name or short name from the LILA index (``ct-io lila datasets`` lists them).
-    dataset: str
-    cloud: Literal["azure", "gcp", "aws"] = "azure"
-    #: Azure only: the Blob SDK, or plain HTTPS GETs.
-    azure_transport: Literal["sdk", "https"] = "sdk"
-    #: The datasets index: URL or local CSV.
-    index: str = INDEX_URL
-    #: LILA's taxonomy mapping: URL or local CSV (read only when ``taxa`` is given).
-    taxonomy: str = TAXONOMY_URL
-    #: Where downloaded metadata is cached; default ``<out>/_lila_metadata``.
-    metadata_dir: Path | None = None
-    refresh_metadata: bool = False
-    #: The dataset's CCT (URL, or local .json / .zip) instead of the index's metadata URL.
-    metadata: str | None = None
-    #: Keep images of these taxa (scientific or common names at any rank).
-    taxa: list[str] = field(factory=list)
-    #: Keep images with these original labels.
-    labels: list[str] = field(factory=list)
-    #: Keep images at these locations (as written in the dataset's CCT).
-    locations: list[str] = field(factory=list)
-    #: With ``taxa``: keep every image at the locations holding them, not only theirs.
-    locations_of_taxa: bool = False
-    max_per_label: int | None = field(default=None, validator=_positive)
-    max_per_location: int | None = field(default=None, validator=_positive)
-    seed: int = 0
-    threads: int = field(default=16, validator=_positive)
-    retries: int = 4
-    keep_missing: bool = False
 
 
 class LilaSource:

@@ -1,5 +1,6 @@
 """ "Which locations hold rats?": every (dataset, location) holding a taxon, from LILA's
-all-images table, with the other labels seen at those locations.
+all-images table, with the other labels seen at those locations; and which datasets and
+locations ``ct-io lila download`` fetches.
 
 The table (``lila_image_urls_and_labels.csv.zip``, one row per annotation of every LILA
 image) is streamed in chunks, so memory stays small however large it is.
@@ -7,16 +8,19 @@ image) is streamed in chunks, so memory stays small however large it is.
 
 from __future__ import annotations
 
+import logging
 import os
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ct_io.errors import CamtrapError
-from ct_io.sources.lila_meta import RANKS, split_location_id
+from ct_io.source_options import ALL_IMAGES_URL
+from ct_io.sources.lila_meta import RANKS, local_copy, split_location_id
 from ct_io.tables import UNKNOWN_LOCATION, read_csv, write_csv
 
 LOCATION_COLUMNS = (
@@ -28,6 +32,11 @@ LOCATION_COLUMNS = (
     "other_labels",
 )
 _NAME_COLUMNS = ("original_label", "scientific_name", "common_name")
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+log = logging.getLogger(__name__)
 
 
 def _chunks(path: Path, chunksize: int) -> Iterator[pd.DataFrame]:
@@ -171,4 +180,63 @@ def read_locations(path: str | os.PathLike[str]) -> dict[str, set[str]]:
         frame["dataset"], frame["location"].fillna(UNKNOWN_LOCATION), strict=True
     ):
         out.setdefault(str(dataset), set()).add(str(location))
+    return out
+
+
+def locations_table(frame: pd.DataFrame, taxa: Sequence[str], top: int) -> Table:
+    """The first ``top`` rows of :func:`find_locations`' table, for the terminal."""
+    from rich.table import Table
+
+    images = int(frame["taxon_images"].sum()) if len(frame) else 0
+    table = Table(title=f"{len(frame)} locations hold {', '.join(taxa)} ({images} images)")
+    for col in LOCATION_COLUMNS:
+        name = col.replace("total_", "all_").replace("_", " ")
+        table.add_column(name, justify="right" if "images" in col else "left", overflow="fold")
+    for row in frame.head(top).itertuples(index=False):
+        cells = [str(getattr(row, col)) for col in LOCATION_COLUMNS]
+        other = cells[-1]
+        table.add_row(*cells[:-1], other if len(other) <= 80 else other[:79] + "…")
+    return table
+
+
+def download_options(
+    options: Mapping[str, Any],
+    *,
+    datasets: Sequence[str] = (),
+    from_locations: str | os.PathLike[str] | None = None,
+    all_images: str = ALL_IMAGES_URL,
+) -> list[dict[str, Any]]:
+    """``lila`` source options (``options`` plus dataset and locations) per dataset to fetch.
+
+    The datasets are those named, those of a ``lila locations`` CSV (only its locations;
+    only named datasets when any are named), or — with ``taxa`` alone — every dataset
+    holding them, from the all-images table. ``locations_of_taxa`` keeps every image at
+    the locations holding the taxa. ``options["metadata_dir"]`` caches the metadata.
+    """
+    taxa, at_locations = list(options.get("taxa", [])), bool(options.get("locations_of_taxa"))
+    wanted: dict[str, set[str] | None] = dict.fromkeys(datasets)
+    if from_locations is not None:
+        for name, found in read_locations(from_locations).items():
+            if not datasets or name in wanted:
+                wanted[name] = found
+    if not wanted and taxa:
+        table = local_copy(all_images, Path(options["metadata_dir"]))
+        for name, group in find_locations(table, taxa).groupby("dataset"):
+            wanted[str(name)] = set(group["location"]) if at_locations else None
+        log.info("%s: found in %d datasets", ", ".join(taxa), len(wanted))
+    if not wanted:
+        raise CamtrapError(
+            "say what to download: --dataset NAME, --from-locations FILE.csv, or --taxon NAME"
+        )
+    out = []
+    for name, locations in wanted.items():
+        raw = {
+            **options,
+            "dataset": name,
+            "locations": sorted(set(options.get("locations", [])) | (locations or set())),
+            "locations_of_taxa": at_locations and locations is None,
+        }
+        if locations is not None and at_locations:
+            raw["taxa"] = []  # the locations already say where the taxa are: keep all there
+        out.append(raw)
     return out

@@ -13,7 +13,6 @@ import re
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import pandas as pd
@@ -21,19 +20,15 @@ import pandas as pd
 from ct_io.atomic import atomic_open, write_bytes_atomic
 from ct_io.cct import CocoCameraTraps, read_cct
 from ct_io.errors import CamtrapError
+from ct_io.source_options import TAXONOMY_URL as TAXONOMY_URL  # where it used to live
 from ct_io.sources.common import read_text_csv
 
-#: LILA's published files (lila.science); every one can be replaced by a local copy.
-INDEX_URL = "https://lila.science/wp-content/uploads/2023/06/lila_camera_trap_datasets.csv"
-TAXONOMY_URL = "https://lila.science/public/lila-taxonomy-mapping_release.csv"
-ALL_IMAGES_URL = "https://lila.science/public/lila_image_urls_and_labels.csv.zip"
 #: Image base URLs per cloud (anonymous HTTPS; file names are the same on every cloud).
 CLOUD_BASE_URLS = {
     "azure": "https://lilawildlife.blob.core.windows.net/lila-wildlife/",
     "gcp": "https://storage.googleapis.com/public-datasets-lila/",
     "aws": "http://us-west-2.opendata.source.coop.s3.amazonaws.com/agentmorris/lila-wildlife/",
 }
-Cloud = Literal["azure", "gcp", "aws"]
 CLOUDS: tuple[str, ...] = ("azure", "gcp", "aws")
 #: Rank columns of the all-images table, most general first.
 RANKS = (

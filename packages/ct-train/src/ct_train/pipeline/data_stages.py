@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -229,8 +228,8 @@ def _detect_outputs(ctx: Context) -> list[Path]:
 
 def crop(ctx: Context) -> Outcome:
     """GT boxes where an image has any, else detector boxes (ct-crop) → ``crops/crops.csv``."""
-    from ct_crop.boxes import BoxChoice, build_jobs
-    from ct_crop.crop import SETTINGS_NAME, CropSettings, RunOptions, run_crop
+    from ct_crop.boxes import BoxChoice, BoxSelection
+    from ct_crop.crop import CropSettings, RunOptions, crop_boxes, settings_changed
     from ct_crop.geometry import Strategy
     from ct_io.cct import read_cct
 
@@ -242,25 +241,18 @@ def crop(ctx: Context) -> Outcome:
         size=c.size,
         quality=c.quality,
     )
-    recorded = ctx.paths.crops_dir / SETTINGS_NAME
-    changed = recorded.is_file() and read_json(recorded) != settings.to_json()
-    chosen = selected_files(ctx)
-    jobs, skipped = build_jobs(
-        cct=read_cct(rec["cct"]),
-        md=merged_detections(rec, ctx.paths.detections),
-        threshold=c.threshold,
-        categories=tuple(c.categories),
-        choice=BoxChoice(c.boxes),
-    )
-    jobs = [j for j in jobs if j.file in chosen]
-    skipped = [s for s in skipped if s.image in chosen]
-    summary = run_crop(
-        jobs,
+    changed = settings_changed(ctx.paths.crops_dir, settings)
+    summary = crop_boxes(
         Path(rec["images_dir"]),
         ctx.paths.crops_dir,
-        settings,
-        RunOptions(workers=c.workers or os.cpu_count() or 1, overwrite=changed),
-        skipped=skipped,
+        cct=read_cct(rec["cct"]),
+        md=merged_detections(rec, ctx.paths.detections),
+        boxes=BoxSelection(
+            threshold=c.threshold, categories=c.categories, choice=BoxChoice(c.boxes)
+        ),
+        settings=settings,
+        options=RunOptions(workers=c.workers, overwrite=changed),
+        images=selected_files(ctx),
     )
     return Outcome(
         {

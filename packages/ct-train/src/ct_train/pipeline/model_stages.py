@@ -182,13 +182,18 @@ def evaluate(ctx: Context) -> Outcome:
     from ct_infer.classify import RunSettings
     from ct_infer.evaluate import evaluate as infer_evaluate
     from ct_infer.predictor import Predictor, load_classifier
+    from ct_train.session import amp_precision
 
     cfg, paths = ctx.cfg, ctx.paths
-    settings = RunSettings(batch_size=cfg.evaluate.batch_size, device=cfg.train.device)
+    settings = RunSettings(
+        batch_size=cfg.evaluate.batch_size,
+        device=cfg.train.device,
+        precision=amp_precision(cfg.train.amp),
+    )
     if cfg.data.num_workers is not None:
         settings.workers = cfg.data.num_workers
     predictor = Predictor(
-        load_classifier(ctx.bundle_path()), device=settings.device, bf16=settings.bf16
+        load_classifier(ctx.bundle_path()), device=settings.device, precision=settings.precision
     )
     results = infer_evaluate(
         predictor,
@@ -253,11 +258,18 @@ def report(ctx: Context) -> Outcome:
         ctx.paths.eval_dir,
         ctx.paths.report_html.parent,
         crops_dir=ctx.paths.crops_dir,
+        model=ctx.bundle_path() if ctx.bundle_path().is_file() else None,
+        dataset_csv=ctx.paths.dataset_csv,
         grid_label=r.label,
         grid_split=r.split,
         per_class=r.per_class,
     )
     return Outcome(note=str(page))
+
+
+def _report_inputs(ctx: Context) -> list[Path]:
+    beside = [p for p in (ctx.bundle_path(), ctx.paths.dataset_csv) if p.is_file()]
+    return [*eval_outputs(ctx), *beside]
 
 
 STAGES = [
@@ -298,7 +310,7 @@ STAGES = [
         "HTML report (ct-infer report)",
         report,
         sections("report"),
-        eval_outputs,
+        _report_inputs,
         lambda ctx: [ctx.paths.report_html],
     ),
 ]

@@ -30,7 +30,9 @@ class LabelsConfig:
     #: Label spec (.json or .csv); none: every dataset category except ``empty`` is a label.
     spec: Path | None = None
     taxonomy: Path | None = None  # taxonomy CSV, needed when the spec names taxa
-    mislabeled: Path | None = None  # folder of known-mislabeled lists (<dataset>.csv)
+    #: Folder of known-mislabeled lists (<dataset>.csv); none: the run's ``mislabeled/``
+    #: folder when it exists (``ct-infer review`` writes there).
+    mislabeled: Path | None = None
     allow_multilabel: bool = False
     seed: int = 123  # max_count sampling
 
@@ -102,8 +104,8 @@ class ExportConfig:
 
 @define
 class ReportConfig:
-    """The HTML report (ct-infer report)."""
+    """The HTML report (ct-infer report): metrics, and the crops behind them."""
 
-    label: str | None = None  # show crops of this label grouped by prediction
-    split: str = "test"
-    per_class: int = 16
+    label: str | None = None  # crop grids of only this label (none: every label)
+    split: str | None = None  # crop grids of only this split (none: every split)
+    per_class: int = 8  # crops shown per predicted class and per confusion
