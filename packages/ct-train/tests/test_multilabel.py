@@ -165,3 +165,11 @@ def test_multilabel_training_to_bundle_to_ct_infer(ml_dataset: Path, tmp_path: P
     assert (
         json.loads((run / "final_metrics.json").read_text())["splits"]["test"]["mAP"] == test["mAP"]
     )
+
+    page = CliRunner().invoke(
+        infer_app, ["report", str(run / "evaluation"), "-o", str(run / "report")]
+    )
+    assert page.exit_code == 0, (page.output, page.exception)
+    html = (run / "report" / "report.html").read_text()
+    assert "Multi-label" in html and "average precision per label" in html
+    assert "<th>mAP</th>" in html

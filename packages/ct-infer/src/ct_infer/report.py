@@ -28,6 +28,7 @@ from attrs import frozen
 
 from ct_infer.evaluate import read_outputs
 from ct_infer.metrics import SplitScores, calibration_curve, label_indices, score, top_confusions
+from ct_infer.multilabel import multi_hot, score_multilabel
 from ct_infer.report_crops import confusion_strips, label_grids, with_predictions
 from ct_infer.report_header import header_html, read_model, split_data
 from ct_infer.thumbs import ThumbFolder
@@ -127,13 +128,24 @@ OVERVIEW = {
 }
 
 
-def overview_table(scores: dict[str, SplitScores]) -> str:
+#: The overview of a multi-label evaluation (``ct_infer.multilabel``): its headline is mAP.
+MULTILABEL_OVERVIEW = {
+    "count": "crops",
+    "mAP": "mAP",
+    "macro_precision": "macro precision",
+    "macro_recall": "macro recall",
+    "exact_match": "exact label set",
+    "loss": "loss",
+}
+
+
+def overview_table(scores: dict[str, SplitScores], columns: dict[str, str] = OVERVIEW) -> str:
     """One row per split: crops as a whole number, rates to three decimals."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("split", *OVERVIEW.values()))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("split", *columns.values()))
     rows = []
     for split, s in scores.items():
         cells = [html.escape(split)]
-        for key in OVERVIEW:
+        for key in columns:
             value = s.overall.get(key, float("nan"))
             cells.append(
                 f"{int(value):,}" if key == "count" else "" if np.isnan(value) else f"{value:.3f}"
@@ -259,10 +271,16 @@ def build_report(
     thumbs = ThumbFolder(out / "thumbs", Path(crops_dir)) if crops_dir is not None else None
     scores: dict[str, SplitScores] = {}
     sections = []
+    multilabel = is_multilabel(src)
     for split, (frame, labels) in frames.items():
         probs = frame[labels].to_numpy(np.float64)
-        targets = label_indices(frame["label"].tolist(), labels)
         weights = frame["weight"].to_numpy(np.float64) if "weight" in frame.columns else None
+        if multilabel:
+            truth = multi_hot(frame["label"].tolist(), labels)
+            scores[split] = s = score_multilabel(probs, truth, labels, weights)
+            sections.append(_multilabel_section(split, s))
+            continue
+        targets = label_indices(frame["label"].tolist(), labels)
         scores[split] = s = score(probs, targets, labels, weights)
         sections.append(
             _split_section(
@@ -298,7 +316,7 @@ def build_report(
         header,
         f"<nav>splits: {nav}</nav>",
         "<h2>Overview</h2>",
-        overview_table(scores),
+        overview_table(scores, MULTILABEL_OVERVIEW if multilabel else OVERVIEW),
         crops_note,
         *sections,
     ]
@@ -314,6 +332,24 @@ def build_report(
     target = out / "report.html"
     write_text_atomic(target, page)
     return target
+
+
+def is_multilabel(eval_dir: Path) -> bool:
+    """Whether ``ct-infer evaluate`` scored a multi-label model (its metrics have ``mAP``)."""
+    overall = eval_dir / "overall_metrics.csv"
+    return overall.is_file() and "mAP" in pd.read_csv(overall, nrows=0).columns
+
+
+def _multilabel_section(split: str, s: SplitScores) -> str:
+    """A multi-label split: precision, recall and average precision per label (no confusion
+    matrix, calibration curves or crop grids: those assume one label per crop)."""
+    stats = s.label_stats.rename(columns={"support": "crops", "ap": "AP", "f1": "F1"})
+    return (
+        f"<h2 id='split-{html.escape(split)}'>Split: {html.escape(split)}</h2>"
+        "<p class='lead'>Multi-label: each label has its own probability and counts as "
+        f"predicted at {s.overall['threshold']:.2f}.</p>"
+        "<h3>Precision, recall and average precision per label</h3>" + _table(stats)
+    )
 
 
 def _grid_splits(wanted: str | Sequence[str] | None, have: list[str]) -> list[str]:
