@@ -122,8 +122,9 @@ def tests(session: nox.Session, package: str) -> None:
 
 @nox.session(python=PYTHON)
 def integration(session: nox.Session) -> None:
-    """Cross-package tests (tests/ at the root) with the whole workspace installed."""
-    _sync(session, "--all-packages", "--group", "dev")
+    """Cross-package tests (tests/ at the root) with the whole workspace installed, with
+    the ``ray`` extra (the Ray engine's tests start a small local Ray cluster)."""
+    _sync(session, "--all-packages", "--group", "dev", "--extra", "ray")
     _azurite(session)
     _pytest(session, "tests")
 
@@ -132,7 +133,7 @@ def integration(session: nox.Session) -> None:
 def slow(session: nox.Session) -> None:
     """The heavy tests (marked ``slow``): two-process DDP training, the full demo pipeline,
     every backbone variant. Excluded from the other sessions to keep them quick."""
-    _sync(session, "--all-packages", "--group", "dev")
+    _sync(session, "--all-packages", "--group", "dev", "--extra", "ray")
     _azurite(session)
     _pytest(session, "packages", "tests", "-m", "slow")
 

@@ -10,6 +10,7 @@ import typer
 from ct_crop.boxes import BoxSelection
 from ct_crop.settings import CropSettings, RunOptions
 from ct_io.cli_fields import options_from
+from ct_io.engines import EngineChoice
 from ct_io.clitools import WORKERS_FLAGS, console, make_app, progress_bar, run_cli
 
 app = make_app(
@@ -36,6 +37,7 @@ def _fill(text: str) -> tuple[int, int, int]:
 
 
 @app.command()
+@options_from(EngineChoice, into="engine")
 @options_from(
     RunOptions,
     into="run",
@@ -75,6 +77,7 @@ def crop(
     boxes: dict[str, Any],
     settings: dict[str, Any],
     run: dict[str, Any],
+    engine: dict[str, Any],
 ) -> None:
     """Crop ground-truth and/or detector boxes; rerun the same command to resume.
 
@@ -96,6 +99,7 @@ def crop(
             settings=CropSettings(**settings, fill=_fill(fill)),
             options=RunOptions(**run),
             progress=progress,
+            engine=EngineChoice(**engine),
         )
     console.print(
         f"[green]done[/] {summary.images} images: {summary.crops_made} crops made, {summary.crops_existing} already there; "

@@ -20,6 +20,7 @@ quality...); a rerun with other settings into the same folder is refused (use
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import multiprocessing
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from ct_io.cct import CocoCameraTraps
+    from ct_io.engines import EngineChoice
     from ct_io.md import MDResults
 
 TMP_DIR_NAME = ".ct-crop-tmp"
@@ -411,15 +413,21 @@ def run_crop(
     *,
     skipped: Sequence[Skipped] = (),
     progress: Progress | None = None,
+    engine: EngineChoice | None = None,
 ) -> CropSummary:
     """Crop every job's boxes into ``out_dir``; write ``crops.csv`` and ``crop_failures.csv``.
 
-    ``progress`` gets a task counting images, its description counting crops.
+    ``progress`` gets a task counting images, its description counting crops. ``engine``
+    picks who crops (default: this machine's processes); a distributed engine writes one
+    shard file of manifest rows per group of images under ``OUT_DIR/.ct-crop-shards/``,
+    merged here (and removed) at the end; a rerun after a killed run skips finished shards.
     """
     from ct_crop.manifest import FAILURES_NAME, MANIFEST_NAME, write_failures, write_manifest
+    from ct_io.engines import EngineChoice, JobSteps, read_shards
 
     settings = settings or CropSettings()
     options = options or RunOptions()
+    engine = engine or EngineChoice()
     if not images_dir.is_dir():
         raise CamtrapError(f"images folder {images_dir} does not exist")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -431,20 +439,63 @@ def run_crop(
     summary = CropSummary()
     summary.failures.extend(_failure(s.image, s.box_index, s.kind, s.reason) for s in skipped)
     work = group_video_jobs(jobs, images_dir)  # a clip's frames: one job, decoded once
-    task = progress.add_task("cropping", total=len(work)) if progress is not None else None
-    for result in _results(work, ctx, options.processes):
-        summary.images += result.images
-        summary.crops_made += result.made
-        summary.crops_existing += result.existing
-        summary.rows.extend(result.rows)
-        summary.failures.extend(result.failures)
-        summary.boxes_skipped += sum(1 for f in result.failures if f["box_index"] is not None)
-        summary.images_failed += any(f["box_index"] is None for f in result.failures)
-        if progress is not None and task is not None:
-            progress.update(task, advance=1, description=f"cropping: {summary.crops} crops")
+    steps = JobSteps(
+        "crop",
+        out_dir / SHARDS_DIR_NAME,
+        CropShard(ctx),
+        local=functools.partial(_crop_here, work, ctx, summary),
+    )
+    shards = engine.shards(work, SHARD_IMAGES, salt="crop") if engine.engine != "local" else []
+    report = engine.build(options.workers).run(steps, shards, progress)
+    if not report.ran_local:
+        for _, results in read_shards(steps, shards):
+            for result in results:
+                _add(summary, result)
+        shutil.rmtree(steps.shard_dir, ignore_errors=True)
     write_manifest(summary.rows, out_dir / MANIFEST_NAME)
     write_failures(summary.failures, out_dir / FAILURES_NAME)
     shutil.rmtree(tmp_dir, ignore_errors=True)
+    return summary
+
+
+#: Images per shard with a distributed engine (``--shard-size`` changes it).
+SHARD_IMAGES = 64
+SHARDS_DIR_NAME = ".ct-crop-shards"
+
+
+@frozen
+class CropShard:
+    """A distributed engine's ``prepare`` step: crop a shard's images, return their results."""
+
+    ctx: _Context
+
+    def __call__(self, jobs: Sequence[ImageJob | VideoJob]) -> list[ImageResult]:
+        _init_worker(self.ctx)
+        return [_work(job) for job in jobs]
+
+
+def _add(summary: CropSummary, result: ImageResult) -> None:
+    summary.images += result.images
+    summary.crops_made += result.made
+    summary.crops_existing += result.existing
+    summary.rows.extend(result.rows)
+    summary.failures.extend(result.failures)
+    summary.boxes_skipped += sum(1 for f in result.failures if f["box_index"] is not None)
+    summary.images_failed += any(f["box_index"] is None for f in result.failures)
+
+
+def _crop_here(
+    work: Sequence[ImageJob | VideoJob],
+    ctx: _Context,
+    summary: CropSummary,
+    progress: Progress | None,
+) -> CropSummary:
+    """The local engine: this machine's worker processes."""
+    task = progress.add_task("cropping", total=len(work)) if progress is not None else None
+    for result in _results(work, ctx, ctx.options.processes):
+        _add(summary, result)
+        if progress is not None and task is not None:
+            progress.update(task, advance=1, description=f"cropping: {summary.crops} crops")
     return summary
 
 
@@ -459,6 +510,7 @@ def crop_boxes(
     options: RunOptions | None = None,
     images: Collection[str] | None = None,
     progress: Progress | None = None,
+    engine: EngineChoice | None = None,
 ) -> CropSummary:
     """Crop the ground-truth boxes of ``cct`` and/or the detector boxes of ``md`` (as
     ``boxes`` selects; only the files in ``images``, when given): what ``ct-crop crop`` and
@@ -480,7 +532,14 @@ def crop_boxes(
         jobs = [j for j in jobs if source_file(j.file) in images]
         skipped = [s for s in skipped if source_file(s.image) in images]
     return run_crop(
-        jobs, images_dir, out_dir, settings, options, skipped=skipped, progress=progress
+        jobs,
+        images_dir,
+        out_dir,
+        settings,
+        options,
+        skipped=skipped,
+        progress=progress,
+        engine=engine,
     )
 
 

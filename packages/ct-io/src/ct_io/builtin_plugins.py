@@ -43,3 +43,22 @@ def _register_download_sources(register: Any) -> None:
         options=FolderOptions,
         description="Local images with a CCT file or label-named sub-folders",
     )
+
+
+@hookimpl
+def ct_register_engines(register: Any) -> None:
+    from ct_io.engine_ray import RayEngine
+    from ct_io.engines import EngineOptions, LocalEngine
+
+    register(
+        "local",
+        LocalEngine,
+        options=EngineOptions,
+        description="This machine's processes (the default)",
+    )
+    register(
+        "ray",
+        RayEngine,
+        options=EngineOptions,
+        description="A Ray cluster via Ray Data (pip install 'ct-crop[ray]' or 'ct-infer[ray]')",
+    )

@@ -164,3 +164,14 @@ def ct_register_loggers(register: Register) -> None:
     Factory call: ``factory(run_dir: Path, config: dict, options) -> ExperimentLogger``.
     Import heavy or optional libraries inside the factory, never at module import.
     """
+
+
+@_registers("engine")
+def ct_register_engines(register: Register) -> None:
+    """Register execution engines for the data-heavy commands (``--engine NAME``).
+
+    Factory call: ``factory(options) -> ct_io.engines.Engine`` (a ``run(steps, shards,
+    progress)`` method and a ``name``; see :mod:`ct_io.engines`). The options class should accept
+    ``address`` (``--ray-address``: where the cluster is; None = start a local one).
+    Import the engine's library (Ray, Dask...) inside the factory, never at module import.
+    """
