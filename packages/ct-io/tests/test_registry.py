@@ -4,6 +4,7 @@ with suggestions, duplicates naming both plugins, and bad ``register`` calls."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -126,6 +127,49 @@ def test_ct_register_loggers() -> None:
     pm.register_plugin(Other(), "other")
     assert collect("logger", pm).get("console").plugin == "loggers"
     assert collect("loss", pm).get("console").plugin == "other"
+
+
+def test_ct_register_engines(tmp_path: Path) -> None:
+    """An engine plugin is found by name, built with its options, and runs a sharded job."""
+    from ct_io.engines import EngineOptions, EngineReport, JobSteps, get_engine, make_shards
+
+    class Serial:
+        name = "serial"
+
+        def __init__(self, options: EngineOptions) -> None:
+            self.options = options
+
+        def run(self, steps: JobSteps, shards: Any, progress: Any = None) -> EngineReport:
+            pending = steps.pending(shards)
+            for shard in pending:
+                steps.run_shard(shard)
+            return EngineReport(self.name, len(pending), len(shards) - len(pending))
+
+    class Plugin:
+        @hookimpl
+        def ct_register_engines(self, register: Register) -> None:
+            register("serial", Serial, options=EngineOptions)
+
+    pm = empty_pm()
+    pm.register_plugin(Plugin(), "engines")
+    engine = get_engine("serial", {"address": "auto", "workers": 3}, pm)
+    assert engine.options == EngineOptions(address="auto", workers=3)  # type: ignore[attr-defined]
+    steps = JobSteps("square", tmp_path, _squares)
+    shards = make_shards(list(range(7)), 3)
+    assert engine.run(steps, shards[:1]) == EngineReport("serial", 1, 0)
+    assert engine.run(steps, shards) == EngineReport("serial", 2, 1), "finished shards skipped"
+    from ct_io.engines import read_shards
+
+    assert [r for _, r in read_shards(steps, shards)] == [[0, 1, 4], [9, 16, 25], [36]]
+
+
+def test_builtin_engines_are_listed() -> None:
+    engines = collect("engine", make_plugin_manager())
+    assert {"local", "ray"} <= set(engines.names())
+
+
+def _squares(items: tuple[int, ...]) -> list[int]:
+    return [i * i for i in items]
 
 
 # ---------------------------------------------------------------- lookups

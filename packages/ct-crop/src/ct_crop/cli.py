@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,8 +11,8 @@ import typer
 from ct_crop.boxes import BoxSelection
 from ct_crop.settings import CropSettings, RunOptions
 from ct_io.cli_fields import options_from
-from ct_io.engines import EngineChoice
 from ct_io.clitools import WORKERS_FLAGS, console, make_app, progress_bar, run_cli
+from ct_io.engines import EngineChoice
 
 app = make_app(
     "Crop ground-truth and detector boxes, run and cache detectors, analyze failed images."
@@ -112,6 +113,7 @@ def crop(
 
 
 @app.command()
+@options_from(EngineChoice, into="engine")
 def detect(
     images_dir: Annotated[Path, typer.Argument(help="Folder the image paths are relative to.")],
     out: Annotated[
@@ -173,6 +175,8 @@ def detect(
             "--frames-per-second", help="Video clips: detect N frames per second instead."
         ),
     ] = None,
+    *,
+    engine: dict[str, Any],
 ) -> None:
     """Run a detector on images lacking ground-truth boxes, caching results per detector version.
 
@@ -206,7 +210,8 @@ def detect(
                 f"[green]done[/] {len(imported.results.images)} images from the cache → {out}"
             )
             return
-    det = get_detector(detector, parse_key_values(option or []))
+    detector_options = parse_key_values(option or [])
+    det = get_detector(detector, detector_options)
     if imported is not None:
         from ct_crop.detect_import import check_same_version
 
@@ -222,6 +227,9 @@ def detect(
             retry_failures=retry_failures,
             on_image=lambda _: progress.advance(task),
             sampling=sampling,
+            engine=EngineChoice(**engine),
+            loader=functools.partial(get_detector, detector, detector_options),
+            progress=progress,
         )
     write_md(results, out)
     failed = sum(1 for im in results.images if im.detections is None)

@@ -9,9 +9,11 @@ atomically every ``checkpoint_every`` images, so an interrupted run keeps its wo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from attrs import frozen
 
 from ct_crop.boxes import safe_detector_version
 from ct_crop.detectors import detection_categories
@@ -22,7 +24,10 @@ from ct_io.paths import unsafe_reason
 from ct_io.video import Sampling, is_video_file
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from ct_io.cct import CocoCameraTraps
+    from ct_io.engines import EngineChoice
     from ct_io.hookspecs import Detector
 
 
@@ -91,11 +96,16 @@ def detect_cached(
     checkpoint_every: int = 200,
     on_image: Callable[[MDImage], None] | None = None,
     sampling: Sampling = DEFAULT_SAMPLING,
+    engine: EngineChoice | None = None,
+    loader: Callable[[], Detector] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[MDResults, int]:
     """Detections for ``files`` (from the cache or the detector); returns them and how many were new.
 
     Video clips among ``files`` are detected on their ``sampling`` frames and cached as
-    MegaDetector per-video entries (:mod:`ct_crop.video_detect`).
+    MegaDetector per-video entries (:mod:`ct_crop.video_detect`). With a distributed
+    ``engine`` (``ray``), ``loader`` builds the detector once per worker (e.g.
+    ``functools.partial(get_detector, name, options)``) and ``progress`` shows the shards.
     """
     version = str(detector.version)
     path = cache_path(cache_dir, version, dataset)
@@ -113,7 +123,13 @@ def detect_cached(
         )
     new = 0
     if todo:
-        entries = detect_media(detector, images_dir, todo, sampling)
+        entries: Iterable[MDImage]
+        if engine is not None and engine.engine != "local":
+            if loader is None:
+                raise CamtrapError(f"--engine {engine.engine} needs a detector loader")
+            entries = _detect_sharded(path, images_dir, todo, sampling, engine, loader, progress)
+        else:
+            entries = detect_media(detector, images_dir, todo, sampling)
         for entry in _checked(entries, set(todo)):
             cache[entry.file] = entry
             new += 1
@@ -126,6 +142,56 @@ def detect_cached(
     return MDResults(
         info=MDInfo(detector=version), detection_categories=categories, images=images
     ), new
+
+
+#: Images per shard with a distributed engine (``--shard-size`` changes it).
+SHARD_IMAGES = 64
+
+
+@frozen
+class _DetectorModel:
+    """The engine's ``model`` step: the detector, built once per worker."""
+
+    load: Callable[[], Detector]
+    images_dir: Path
+    sampling: Sampling
+
+    def __call__(self) -> Callable[[Sequence[str]], list[MDImage]]:
+        detector = self.load()
+        return lambda files: list(detect_media(detector, self.images_dir, files, self.sampling))
+
+
+def _files(files: Sequence[str]) -> Sequence[str]:
+    """The ``prepare`` step of a detect shard: the detector reads its files itself."""
+    return files
+
+
+def _detect_sharded(
+    cache: Path,
+    images_dir: Path,
+    todo: Sequence[str],
+    sampling: Sampling,
+    engine: EngineChoice,
+    loader: Callable[[], Detector],
+    progress: Progress | None,
+) -> Iterator[MDImage]:
+    """Detect ``todo`` on a distributed engine: shards beside the cache file, yielded in
+    order once all are written (a rerun after a killed run skips the finished shards)."""
+    import shutil
+
+    from ct_io.engines import JobSteps, read_shards
+
+    steps = JobSteps(
+        "detecting",
+        cache.with_name(cache.name + ".shards"),
+        _files,
+        model=_DetectorModel(loader, images_dir, sampling),
+    )
+    shards = engine.shards(todo, SHARD_IMAGES, salt="detect")
+    engine.build().run(steps, shards, progress)
+    for _, entries in read_shards(steps, shards):
+        yield from entries
+    shutil.rmtree(steps.shard_dir, ignore_errors=True)
 
 
 def _checked(entries: Iterable[MDImage], wanted: set[str]) -> Iterable[MDImage]:

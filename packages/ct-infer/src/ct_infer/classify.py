@@ -27,6 +27,7 @@ from ct_io.tables import read_csv
 
 if TYPE_CHECKING:
     from ct_infer.predictor import Predictor
+    from ct_io.engines import EngineChoice
     from ct_io.md import MDResults
 
 log = logging.getLogger(__name__)
@@ -156,8 +157,14 @@ def classify_crops(
     *,
     overwrite: bool = False,
     progress: bool = True,
+    engine: EngineChoice | None = None,
+    loader: Callable[[], Predictor] | None = None,
 ) -> ClassifyReport:
-    """Classify every crop not already in ``output``; writes the CSV (or CSV.gz) atomically."""
+    """Classify every crop not already in ``output``; writes the CSV (or CSV.gz) atomically.
+
+    With a distributed ``engine`` (``ray``), ``loader`` builds the predictor on each worker
+    (:func:`ct_infer.engine_jobs.predictor_loader`); ``predictor`` gives the labels.
+    """
     labels = predictor.classifier.labels
     out = ChunkedCsv(Path(output), ["path", *labels], overwrite=overwrite)
     todo = [x for x in paths if x not in out.done]
@@ -168,6 +175,12 @@ def classify_crops(
             report.skipped_done,
             len(paths),
             output,
+        )
+    if engine is not None and engine.engine != "local":
+        if loader is None:
+            raise CamtrapError(f"--engine {engine.engine} needs a predictor loader")
+        return _classify_sharded(
+            predictor, root, todo, out, settings, report, engine, loader, progress
         )
     pending: list[pd.DataFrame] = []
     pending_rows = 0
@@ -193,6 +206,53 @@ def classify_crops(
         log.warning("could not read crop %s: %s", path, reason)
     if len(report.failed) > 10:
         log.warning("... and %d more unreadable crops", len(report.failed) - 10)
+    return report
+
+
+def _classify_sharded(
+    predictor: Predictor,
+    root: Path,
+    todo: Sequence[str],
+    out: ChunkedCsv,
+    settings: RunSettings,
+    report: ClassifyReport,
+    engine: EngineChoice,
+    loader: Callable[[], Predictor],
+    progress: bool,
+) -> ClassifyReport:
+    """Classify ``todo`` on a distributed engine: shards of crops beside the output, merged
+    into it at the end (a rerun after a killed run skips the finished shards)."""
+    import shutil
+
+    from ct_infer.engine_jobs import (
+        CLASSIFY_SHARD_CROPS,
+        ClassifierModel,
+        PrepareCropFiles,
+        shard_frames,
+    )
+    from ct_io.clitools import progress_bar as rich_progress
+    from ct_io.engines import JobSteps, read_shards
+
+    steps = JobSteps(
+        "classifying",
+        out.output.with_name(out.output.name + ".shards"),
+        PrepareCropFiles(root, predictor.classifier.preprocessing),
+        model=ClassifierModel(loader, settings.batch_size, DEFAULT_BATCH_SIZES),
+        unit="crops",
+    )
+    shards = engine.shards(todo, CLASSIFY_SHARD_CROPS, salt="classify")
+    start = time.perf_counter()
+    runner = engine.build(settings.workers)
+    bar = rich_progress() if progress else None
+    with bar if bar is not None else contextlib.nullcontext():
+        runner.run(steps, shards, bar)
+    for frame, failures in shard_frames(read_shards(steps, shards), predictor.classifier.labels):
+        out.write(frame)
+        report.classified += len(frame)
+        report.failed.update({path: reason for path, _, reason in failures})
+    report.seconds = time.perf_counter() - start
+    out.finish()
+    shutil.rmtree(steps.shard_dir, ignore_errors=True)
     return report
 
 

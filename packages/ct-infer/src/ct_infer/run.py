@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ from ct_io.video import Sampling, is_video_file
 
 if TYPE_CHECKING:
     from ct_infer.predictor import Predictor
+    from ct_io.engines import EngineChoice
     from ct_io.plugins import CamtrapPluginManager
 
 log = logging.getLogger(__name__)
@@ -132,8 +133,12 @@ def classify_images(
     *,
     version: str = "det",
     progress: bool = True,
+    engine: EngineChoice | None = None,
+    loader: Callable[[], Predictor] | None = None,
 ) -> tuple[pd.DataFrame, RunReport]:
-    """Classify every kept detection; returns the probabilities table (``path`` = crop name)."""
+    """Classify every kept detection; returns the probabilities table (``path`` = crop name).
+
+    With a distributed ``engine``, ``loader`` builds the predictor on each worker."""
     labels = predictor.classifier.labels
     meta_crop = predictor.classifier.meta.crop if predictor.classifier.meta else {"square": True}
     policy = CropPolicy.from_meta(meta_crop)
@@ -146,6 +151,23 @@ def classify_images(
         report.resumed += len(boxes) - len(left)
         if left:
             todo.append((file, left))
+    if engine is not None and engine.engine != "local":
+        if loader is None:
+            raise CamtrapError(f"--engine {engine.engine} needs a predictor loader")
+        _classify_sharded(
+            predictor,
+            images_dir,
+            todo,
+            out,
+            settings,
+            policy,
+            version,
+            engine,
+            loader,
+            report,
+            progress,
+        )
+        return out.finish(), report
     dataset = MediaCropsDataset(images_dir, todo, predictor.classifier.preprocessing, policy)
     names: list[str] = []
     pixels: list[np.ndarray] = []
@@ -180,6 +202,53 @@ def classify_images(
         flush(final=True)
     report.seconds = time.perf_counter() - start
     return out.finish(), report
+
+
+def _classify_sharded(
+    predictor: Predictor,
+    images_dir: Path,
+    todo: list[tuple[str, list[BoxJob]]],
+    out: ChunkedCsv,
+    settings: RunSettings,
+    policy: CropPolicy,
+    version: str,
+    engine: EngineChoice,
+    loader: Callable[[], Predictor],
+    report: RunReport,
+    progress: bool,
+) -> None:
+    """``classify_images`` on a distributed engine: shards of images beside the output CSV,
+    merged into it at the end (a rerun after a killed run skips the finished shards)."""
+    import contextlib
+    import shutil
+
+    from ct_infer.classify import DEFAULT_BATCH_SIZES
+    from ct_infer.engine_jobs import (
+        RUN_SHARD_IMAGES,
+        ClassifierModel,
+        PrepareImageCrops,
+        shard_frames,
+    )
+    from ct_io.clitools import progress_bar as rich_progress
+    from ct_io.engines import JobSteps, read_shards
+
+    steps = JobSteps(
+        "classifying",
+        out.output.with_name(out.output.name + ".shards"),
+        PrepareImageCrops(images_dir, predictor.classifier.preprocessing, policy, version),
+        model=ClassifierModel(loader, settings.batch_size, DEFAULT_BATCH_SIZES),
+    )
+    shards = engine.shards(todo, RUN_SHARD_IMAGES, salt="run")
+    start = time.perf_counter()
+    bar = rich_progress() if progress else None
+    with bar if bar is not None else contextlib.nullcontext():
+        engine.build(settings.workers).run(steps, shards, bar)
+    for frame, failures in shard_frames(read_shards(steps, shards), predictor.classifier.labels):
+        out.write(frame)
+        report.classified += len(frame)
+        report.failures.extend(failures)
+    report.seconds = time.perf_counter() - start
+    shutil.rmtree(steps.shard_dir, ignore_errors=True)
 
 
 def summarize(result: MDResults) -> pd.DataFrame:
@@ -221,13 +290,23 @@ def run_pipeline(
     options: RunOptions,
     *,
     progress: bool = True,
+    engine: EngineChoice | None = None,
+    loader: Callable[[], Predictor] | None = None,
 ) -> RunReport:
     """Everything after detection; writes ``output`` (MD JSON) and returns the report."""
     from ct_io.md import write_md
 
     csv = output.with_name(output.name + ".classifications.csv.gz")
     frame, report = classify_images(
-        predictor, images_dir, md, csv, settings, options, progress=progress
+        predictor,
+        images_dir,
+        md,
+        csv,
+        settings,
+        options,
+        progress=progress,
+        engine=engine,
+        loader=loader,
     )
     labels = list(predictor.classifier.labels)
     if options.target_mapping is not None:

@@ -38,6 +38,8 @@ LOCAL_OBJECT_STORE = 256 * 1024**2
 
 
 def _import_ray() -> Any:
+    # Ray Data logs its own progress and notices to the terminal: ours is the rich bar
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
     try:
         import ray
     except ImportError:
@@ -93,8 +95,6 @@ class RayEngine:
         ray = self.connect()
         steps = attrs.evolve(steps, local=None)  # the command's own path stays here
         steps.shard_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("ray", "ray.data"):  # our progress bar instead of Ray's messages
-            logging.getLogger(name).setLevel(logging.ERROR)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False

@@ -208,18 +208,18 @@ def get_engine(
     pm: CamtrapPluginManager | None = None,
 ) -> Engine:
     """The engine plugin called ``name`` (``ct-io plugins`` lists them), built with options."""
-    from attrs import asdict
+    import attrs
 
     from ct_io.plugins import collect
 
-    raw = asdict(options) if isinstance(options, EngineOptions) else dict(options or {})
+    raw = attrs.asdict(options) if isinstance(options, EngineOptions) else dict(options or {})
     reg = collect("engine", pm).get(name)
     if reg.options is None:
-        return reg.create()  # type: ignore[no-any-return]
-    known = {f.name for f in reg.options.__attrs_attrs__}  # type: ignore[attr-defined]
-    return reg.create(  # type: ignore[no-any-return]
-        options={k: v for k, v in raw.items() if k in known and v not in (None, 0)}
-    )
+        engine: Engine = reg.create()
+        return engine
+    known = {f.name for f in attrs.fields(reg.options)}
+    engine = reg.create(options={k: v for k, v in raw.items() if k in known and v not in (None, 0)})
+    return engine
 
 
 class LocalEngine:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,9 +22,12 @@ from ct_infer.cli.options import (
     overwrite_option,
 )
 from ct_infer.precision import Precision
+from ct_io.cli_fields import options_from
 from ct_io.clitools import console
+from ct_io.engines import EngineChoice
 
 
+@options_from(EngineChoice, into="engine")
 def classify_cmd(
     model: ModelArg,
     crops: Annotated[
@@ -60,9 +64,12 @@ def classify_cmd(
         float, typer.Option(help="With --detections: minimum confidence.")
     ] = 0.0,
     overwrite: Annotated[bool, overwrite_option("Start over instead of resuming.")] = False,
+    *,
+    engine: dict[str, Any],
 ) -> None:
     """Classify crops into a probability CSV. Rerunning resumes after the rows already written."""
     from ct_infer.classify import classify_crops, crops_from_source, write_failures
+    from ct_infer.engine_jobs import predictor_loader
 
     settings = run_settings(batch_size, workers, device, precision, compile_model, bf16)
     root, paths = crops_from_source(crops, crops_dir)
@@ -74,7 +81,27 @@ def classify_cmd(
     predictor = load_predictor(
         model, label_index, image_size, settings, calibrate=not no_calibration
     )
-    report = classify_crops(predictor, root, paths, output, settings, overwrite=overwrite)
+    choice = EngineChoice(**engine)
+    loader = functools.partial(
+        predictor_loader,
+        model,
+        label_index,
+        image_size,
+        settings.device,
+        settings.precision,
+        settings.compile,
+        not no_calibration,
+    )
+    report = classify_crops(
+        predictor,
+        root,
+        paths,
+        output,
+        settings,
+        overwrite=overwrite,
+        engine=choice,
+        loader=loader,
+    )
     failed = write_failures(report, output)
     console.print(
         f"{report.classified} crops classified ({report.crops_per_second:.0f}/s on {predictor.device}, "

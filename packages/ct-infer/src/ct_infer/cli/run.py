@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,12 +27,15 @@ from ct_infer.cli.options import (
     threshold_option,
 )
 from ct_infer.precision import Precision
+from ct_io.cli_fields import options_from
 from ct_io.clitools import console
+from ct_io.engines import EngineChoice
 
 if TYPE_CHECKING:
     from ct_infer.run import RunReport
 
 
+@options_from(EngineChoice, into="engine")
 def run_cmd(
     images_dir: Annotated[
         Path, typer.Argument(help="Folder of camera-trap photos and video clips.")
@@ -108,6 +112,8 @@ def run_cmd(
     overwrite: Annotated[
         bool, overwrite_option("Reclassify everything instead of resuming.")
     ] = False,
+    *,
+    engine: dict[str, Any],
 ) -> None:
     """Photos and clips → crops in memory → classify → MD JSON for Timelapse, plus a per-class summary.
 
@@ -170,7 +176,27 @@ def run_cmd(
         sequence_gap=sequence_gap,
         overwrite=overwrite,
     )
-    report = run_pipeline(predictor, images, md, output, settings, options)
+    from ct_infer.engine_jobs import predictor_loader
+
+    loader = functools.partial(
+        predictor_loader,
+        model,
+        None,
+        None,
+        settings.device,
+        settings.precision,
+        settings.compile,
+    )
+    report = run_pipeline(
+        predictor,
+        images,
+        md,
+        output,
+        settings,
+        options,
+        engine=EngineChoice(**engine),
+        loader=loader,
+    )
     _print_summary(report, output, rolled_up=rollup is not None)
     console.print(f"ran on {predictor.device} in {predictor.precision.describe()}", highlight=False)
 

@@ -232,6 +232,7 @@ def crop(ctx: Context) -> Outcome:
     from ct_crop.crop import CropSettings, RunOptions, crop_boxes, settings_changed
     from ct_crop.geometry import Strategy
     from ct_io.cct import read_cct
+    from ct_io.engines import EngineChoice
 
     c, rec = ctx.cfg.crop, data_record(ctx)
     settings = CropSettings(
@@ -253,6 +254,7 @@ def crop(ctx: Context) -> Outcome:
         settings=settings,
         options=RunOptions(workers=c.workers, overwrite=changed),
         images=selected_files(ctx),
+        engine=EngineChoice(c.engine, c.ray_address, c.shard_size),
     )
     return Outcome(
         {

@@ -61,6 +61,9 @@ class CropConfig:
     size: int | None = None  # longest side of the saved crops; none: full resolution
     quality: int = 95
     workers: int = 0  # 0: one per CPU core
+    engine: str = "local"  # local, or ray (pip install 'ct-crop[ray]'): who crops
+    ray_address: str | None = None  # engine ray: the cluster to join; none: start a local one
+    shard_size: int = 0  # engine ray: images per shard (0: the default)
 
 
 @define
