@@ -10,6 +10,7 @@ import typer
 from ct_crop.boxes import BoxSelection
 from ct_crop.settings import CropSettings, RunOptions
 from ct_io.cli_fields import options_from
+from ct_io.cli_storage import IMAGE_ROOT_HELP, StorageOptionOpt, open_image_root
 from ct_io.clitools import WORKERS_FLAGS, console, make_app, progress_bar, run_cli
 
 app = make_app(
@@ -18,6 +19,15 @@ app = make_app(
 
 ImagesDirOpt = Annotated[
     Path, typer.Option("--images-dir", "-i", help="Folder the image paths are relative to.")
+]
+ImageRootOpt = Annotated[
+    str,
+    typer.Option(
+        "--images-dir",
+        "-i",
+        "--container-url",
+        help=IMAGE_ROOT_HELP + " --container-url is the seed's name for an Azure container URL.",
+    ),
 ]
 
 
@@ -57,7 +67,7 @@ def crop(
     out_dir: Annotated[
         Path, typer.Argument(help="Folder for the crops, crops.csv and crop_failures.csv.")
     ],
-    images_dir: ImagesDirOpt,
+    images_dir: ImageRootOpt,
     cct: Annotated[
         Path | None,
         typer.Option(help="COCO Camera Traps JSON with ground-truth boxes (absolute pixels)."),
@@ -71,6 +81,7 @@ def crop(
     fill: Annotated[
         str, typer.Option(help="Fill colour R,G,B (or one grey value) for pad/center.")
     ] = "0,0,0",
+    storage_option: StorageOptionOpt = None,
     *,
     boxes: dict[str, Any],
     settings: dict[str, Any],
@@ -86,9 +97,10 @@ def crop(
     from ct_io.cct import read_cct
     from ct_io.md import read_md
 
+    root = open_image_root(images_dir, storage_option)
     with progress_bar() as progress:
         summary = crop_boxes(
-            images_dir,
+            root,
             out_dir,
             cct=read_cct(cct) if cct is not None else None,
             md=read_md(detections) if detections is not None else None,
