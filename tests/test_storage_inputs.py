@@ -211,3 +211,101 @@ def test_crop_from_http_equals_local(
     out = tmp_path / "crops"
     _crop(http_root, out, detections)
     _check_same_as_local(out, local_crops)
+
+
+# ---------------------------------------------------------------------- ct-infer run
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised tiny timm network (64 px) saved as a bundle."""
+    import torch
+
+    from ct_infer.backbones import build_backbone
+    from ct_infer.bundle import make_meta, save_bundle
+
+    torch.manual_seed(0)
+    labels = ["antelope", "bird", "carnivore", "primate"]
+    built = build_backbone("timm:test_efficientnet", len(labels), None, {"input_size": 64})
+    path = tmp_path_factory.mktemp("bundle") / "tiny.safetensors"
+    meta = make_meta("timm:test_efficientnet", labels, built.preprocessing, built.options)
+    save_bundle(path, built.module, meta)  # type: ignore[arg-type]
+    return path
+
+
+def _infer(root: str, bundle: Path, detections: Path, out: Path) -> dict[str, Any]:
+    from ct_infer.cli import app
+
+    args = ["run", root, str(bundle), "-d", str(detections), "-o", str(out), "--workers", "2"]
+    result = CliRunner().invoke(app, [*args, "--device", "cpu"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    doc = json.loads(out.read_text())
+    doc["info"].pop("classification_completion_time", None)
+    doc["info"].pop("detection_completion_time", None)
+    return {"doc": doc, "output": result.output}
+
+
+def test_infer_run_from_s3_and_azure_equals_local(
+    local_root: Path,
+    s3_root: str,
+    sas_root: tuple[str, str],
+    tiny_bundle: Path,
+    detections: Path,
+    tmp_path: Path,
+) -> None:
+    local = _infer(str(local_root), tiny_bundle, detections, tmp_path / "local.json")
+    assert "2 failures" in local["output"]
+    from_s3 = _infer(s3_root, tiny_bundle, detections, tmp_path / "s3.json")
+    assert from_s3["doc"] == local["doc"]
+    url, sig = sas_root
+    from_az = _infer(url, tiny_bundle, detections, tmp_path / "az.json")
+    assert from_az["doc"] == local["doc"]
+    assert sig not in from_az["output"] and sig not in (tmp_path / "az.json").read_text()
+    import pandas as pd
+
+    probs = {
+        name: pd.read_csv(tmp_path / f"{name}.json.classifications.csv.gz")
+        for name in ("local", "s3", "az")
+    }
+    for name in ("s3", "az"):
+        assert probs[name].equals(probs["local"])
+
+
+# ---------------------------------------------------------------------- ct-crop detect
+
+
+class SizeDetector:
+    """A detector plugin that reads each file it is given: one box from its pixel size."""
+
+    version = "size-1"
+
+    def detect(self, images_dir: Path, files: list[str]) -> Iterator[Any]:
+        from PIL import Image
+
+        from ct_io.md import MDDetection, MDImage
+
+        for file in files:
+            try:
+                with Image.open(images_dir / file) as im:
+                    w, h = im.size
+            except OSError as exc:
+                yield MDImage(file, None, failure=type(exc).__name__)
+                continue
+            box = [0.0, 0.0, round(100 / w, 6), round(100 / h, 6)]
+            yield MDImage(file, [MDDetection(category="1", conf=0.9, bbox=box)])
+
+
+def test_detect_from_s3_lists_and_reads_the_bucket(
+    local_root: Path, s3_root: str, tmp_path: Path
+) -> None:
+    from ct_crop.detect import detect_cached, images_to_detect
+    from ct_io.storage import open_store
+
+    store = open_store(s3_root)
+    wanted = images_to_detect(store)
+    assert wanted == images_to_detect(local_root)
+    remote, new = detect_cached(SizeDetector(), store, wanted, tmp_path / "c1", dataset="d")
+    local, _ = detect_cached(SizeDetector(), local_root, wanted, tmp_path / "c2", dataset="d")
+    assert new == len(wanted) == 14
+    assert remote.images == local.images
+    assert [im.file for im in remote.images if im.failure] == [CORRUPT]

@@ -121,7 +121,7 @@ def crop(
 
 @app.command()
 def detect(
-    images_dir: Annotated[Path, typer.Argument(help="Folder the image paths are relative to.")],
+    images_dir: Annotated[str, typer.Argument(help=IMAGE_ROOT_HELP)],
     out: Annotated[
         Path, typer.Argument(help="MD JSON to write (detections for the chosen images).")
     ],
@@ -181,6 +181,7 @@ def detect(
             "--frames-per-second", help="Video clips: detect N frames per second instead."
         ),
     ] = None,
+    storage_option: StorageOptionOpt = None,
 ) -> None:
     """Run a detector on images lacking ground-truth boxes, caching results per detector version.
 
@@ -198,8 +199,11 @@ def detect(
     from ct_io.options import parse_key_values
 
     sampling = sampling_from_options(every_n_frames, frames_per_second)
-    wanted = images_to_detect(images_dir, cct=cct, files=files)
-    name = dataset or images_dir.resolve().name
+    root = open_image_root(images_dir, storage_option)
+    wanted = images_to_detect(root, cct=cct, files=files)
+    name = dataset or (
+        root.resolve().name if isinstance(root, Path) else root.root.rstrip("/").rsplit("/", 1)[-1]
+    )
     imported = None
     if import_json is not None:
         from ct_crop.detect_import import import_detections
@@ -223,7 +227,7 @@ def detect(
         task = progress.add_task(f"detecting ({det.version})", total=None)
         results, new = detect_cached(
             det,
-            images_dir,
+            root,
             wanted,
             cache_dir,
             dataset=name,

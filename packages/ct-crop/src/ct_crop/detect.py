@@ -24,6 +24,7 @@ from ct_io.video import Sampling, is_video_file
 if TYPE_CHECKING:
     from ct_io.cct import CocoCameraTraps
     from ct_io.hookspecs import Detector
+    from ct_io.storage import ImageStore
 
 
 def cache_path(cache_dir: Path, version: str, dataset: str) -> Path:
@@ -55,12 +56,13 @@ def images_without_boxes(cct: CocoCameraTraps) -> list[str]:
 
 
 def images_to_detect(
-    images_dir: Path, *, cct: Path | None = None, files: Path | None = None
+    images_dir: Path | ImageStore, *, cct: Path | None = None, files: Path | None = None
 ) -> list[str]:
     """The images a detector should see: a CCT's images without ground-truth boxes, those
     listed in a text file (one path per line), or every image and video clip under
-    ``images_dir``."""
-    if not images_dir.is_dir():
+    ``images_dir`` (a folder, or an object store: listed there)."""
+    store = None if isinstance(images_dir, Path) else images_dir
+    if store is None and not images_dir.is_dir():  # type: ignore[union-attr]
         raise CamtrapError(f"images folder {images_dir} does not exist")
     if cct is not None:
         from ct_io.cct import read_cct
@@ -71,8 +73,13 @@ def images_to_detect(
             raise CamtrapError(f"{files}: file not found")
         lines = files.read_text(encoding="utf-8").splitlines()
         return [line.strip() for line in lines if line.strip()]
-    from ct_crop.images import is_image_name
+    from ct_crop.images import IMAGE_EXTENSIONS, is_image_name
 
+    if store is not None:
+        from ct_io.video import VIDEO_EXTENSIONS
+
+        return store.list_files((*IMAGE_EXTENSIONS, *VIDEO_EXTENSIONS))
+    assert isinstance(images_dir, Path)
     return sorted(
         p.relative_to(images_dir).as_posix()
         for p in images_dir.rglob("*")
@@ -82,7 +89,7 @@ def images_to_detect(
 
 def detect_cached(
     detector: Detector,
-    images_dir: Path,
+    images_dir: Path | ImageStore,
     files: Sequence[str],
     cache_dir: Path,
     *,
@@ -95,7 +102,8 @@ def detect_cached(
     """Detections for ``files`` (from the cache or the detector); returns them and how many were new.
 
     Video clips among ``files`` are detected on their ``sampling`` frames and cached as
-    MegaDetector per-video entries (:mod:`ct_crop.video_detect`).
+    MegaDetector per-video entries (:mod:`ct_crop.video_detect`). ``images_dir`` may be
+    an object store (:mod:`ct_crop.store_detect` stages its photos in small batches).
     """
     version = str(detector.version)
     path = cache_path(cache_dir, version, dataset)
@@ -109,11 +117,16 @@ def detect_cached(
     bad = [f for f in todo if unsafe_reason(f)]
     if bad:
         raise CamtrapError(
-            f"refusing image path {bad[0]!r}: {unsafe_reason(bad[0])} (paths must be relative to {images_dir})"
+            f"refusing image path {bad[0]!r}: {unsafe_reason(bad[0])} (paths must be relative to {_where(images_dir)})"
         )
     new = 0
     if todo:
-        entries = detect_media(detector, images_dir, todo, sampling)
+        if isinstance(images_dir, Path):
+            entries = detect_media(detector, images_dir, todo, sampling)
+        else:
+            from ct_crop.store_detect import detect_store
+
+            entries = detect_store(detector, images_dir, todo, sampling)
         for entry in _checked(entries, set(todo)):
             cache[entry.file] = entry
             new += 1
@@ -146,3 +159,7 @@ def save_cache(
         MDResults(info=MDInfo(detector=version), detection_categories=categories, images=images),
         path,
     )
+
+
+def _where(images_dir: Path | ImageStore) -> str:
+    return str(images_dir) if isinstance(images_dir, Path) else images_dir.display()

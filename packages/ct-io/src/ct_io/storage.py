@@ -28,9 +28,11 @@ Every message shows :meth:`ImageStore.display`, which masks SAS tokens and keys.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Collection, Mapping
+import tempfile
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -185,6 +187,26 @@ class ImageStore:
             raise FileNotFoundError(f"{self.display(rel)}: not found") from None
         except Exception as exc:
             raise self._translate(exc, rel) from None
+
+    @contextlib.contextmanager
+    def local_copy(
+        self, rel: str, *, tmp_dir: str | os.PathLike[str] | None = None
+    ) -> Iterator[Path]:
+        """A local path to the file for readers that need one (video decoders seek): the
+        file itself for a local store, else a temporary copy deleted on exit. Raises as
+        :meth:`read_bytes` does."""
+        local = self.local_path(rel)
+        if local is not None:
+            yield local
+            return
+        data = self.read_bytes(rel)
+        fd, name = tempfile.mkstemp(suffix=Path(rel).suffix, prefix="ct-store-", dir=tmp_dir)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            yield Path(name)
+        finally:
+            Path(name).unlink(missing_ok=True)
 
     def list_files(self, suffixes: Collection[str]) -> list[str]:
         """Relative POSIX paths of the files whose names end with one of ``suffixes``

@@ -26,6 +26,7 @@ from ct_infer.cli.options import (
     threshold_option,
 )
 from ct_infer.precision import Precision
+from ct_io.cli_storage import IMAGE_ROOT_HELP, StorageOptionOpt, open_image_root
 from ct_io.clitools import console
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 
 def run_cmd(
     images_dir: Annotated[
-        Path, typer.Argument(help="Folder of camera-trap photos and video clips.")
+        str,
+        typer.Argument(help="Camera-trap photos and video clips: " + IMAGE_ROOT_HELP),
     ],
     model: ModelArg,
     output: Annotated[
@@ -108,6 +110,7 @@ def run_cmd(
     overwrite: Annotated[
         bool, overwrite_option("Reclassify everything instead of resuming.")
     ] = False,
+    storage_option: StorageOptionOpt = None,
 ) -> None:
     """Photos and clips → crops in memory → classify → MD JSON for Timelapse, plus a per-class summary.
 
@@ -128,7 +131,7 @@ def run_cmd(
     from ct_io.md import read_md
     from ct_io.options import parse_key_values
 
-    images = check_images_dir(images_dir)
+    images = check_images_dir(open_image_root(images_dir, storage_option))
     if (detections is None) == (detector is None):
         raise CamtrapError(
             "give exactly one of --detections (an MD JSON) or --detector (a detector plugin)"
