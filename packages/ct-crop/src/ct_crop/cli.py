@@ -11,6 +11,7 @@ import typer
 from ct_crop.boxes import BoxSelection
 from ct_crop.settings import CropSettings, RunOptions
 from ct_io.cli_fields import options_from
+from ct_io.cli_storage import IMAGE_ROOT_HELP, StorageOptionOpt, open_image_root
 from ct_io.clitools import WORKERS_FLAGS, console, make_app, progress_bar, run_cli
 from ct_io.engines import EngineChoice
 
@@ -20,6 +21,15 @@ app = make_app(
 
 ImagesDirOpt = Annotated[
     Path, typer.Option("--images-dir", "-i", help="Folder the image paths are relative to.")
+]
+ImageRootOpt = Annotated[
+    str,
+    typer.Option(
+        "--images-dir",
+        "-i",
+        "--container-url",
+        help=IMAGE_ROOT_HELP + " --container-url is the seed's name for an Azure container URL.",
+    ),
 ]
 
 
@@ -60,7 +70,7 @@ def crop(
     out_dir: Annotated[
         Path, typer.Argument(help="Folder for the crops, crops.csv and crop_failures.csv.")
     ],
-    images_dir: ImagesDirOpt,
+    images_dir: ImageRootOpt,
     cct: Annotated[
         Path | None,
         typer.Option(help="COCO Camera Traps JSON with ground-truth boxes (absolute pixels)."),
@@ -74,6 +84,7 @@ def crop(
     fill: Annotated[
         str, typer.Option(help="Fill colour R,G,B (or one grey value) for pad/center.")
     ] = "0,0,0",
+    storage_option: StorageOptionOpt = None,
     *,
     boxes: dict[str, Any],
     settings: dict[str, Any],
@@ -90,9 +101,10 @@ def crop(
     from ct_io.cct import read_cct
     from ct_io.md import read_md
 
+    root = open_image_root(images_dir, storage_option)
     with progress_bar() as progress:
         summary = crop_boxes(
-            images_dir,
+            root,
             out_dir,
             cct=read_cct(cct) if cct is not None else None,
             md=read_md(detections) if detections is not None else None,
@@ -115,7 +127,7 @@ def crop(
 @app.command()
 @options_from(EngineChoice, into="engine")
 def detect(
-    images_dir: Annotated[Path, typer.Argument(help="Folder the image paths are relative to.")],
+    images_dir: Annotated[str, typer.Argument(help=IMAGE_ROOT_HELP)],
     out: Annotated[
         Path, typer.Argument(help="MD JSON to write (detections for the chosen images).")
     ],
@@ -175,6 +187,7 @@ def detect(
             "--frames-per-second", help="Video clips: detect N frames per second instead."
         ),
     ] = None,
+    storage_option: StorageOptionOpt = None,
     *,
     engine: dict[str, Any],
 ) -> None:
@@ -194,8 +207,11 @@ def detect(
     from ct_io.options import parse_key_values
 
     sampling = sampling_from_options(every_n_frames, frames_per_second)
-    wanted = images_to_detect(images_dir, cct=cct, files=files)
-    name = dataset or images_dir.resolve().name
+    root = open_image_root(images_dir, storage_option)
+    wanted = images_to_detect(root, cct=cct, files=files)
+    name = dataset or (
+        root.resolve().name if isinstance(root, Path) else root.root.rstrip("/").rsplit("/", 1)[-1]
+    )
     imported = None
     if import_json is not None:
         from ct_crop.detect_import import import_detections
@@ -220,7 +236,7 @@ def detect(
         task = progress.add_task(f"detecting ({det.version})", total=None)
         results, new = detect_cached(
             det,
-            images_dir,
+            root,
             wanted,
             cache_dir,
             dataset=name,

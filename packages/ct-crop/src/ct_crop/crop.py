@@ -41,7 +41,7 @@ from ct_crop.geometry import (
     normalized_to_pixels,
     output_size,
 )
-from ct_crop.images import FailureKind, ImageLoadError, decode_image, open_image
+from ct_crop.images import FailureKind, ImageLoadError, decode_image, open_image, read_image
 from ct_crop.settings import CropSettings, RunOptions
 from ct_crop.video_crop import VideoJob, group_video_jobs
 from ct_io.errors import CamtrapError, UnsafePathError
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from ct_io.cct import CocoCameraTraps
     from ct_io.engines import EngineChoice
     from ct_io.md import MDResults
+    from ct_io.storage import ImageStore
 
 TMP_DIR_NAME = ".ct-crop-tmp"
 SETTINGS_NAME = "crop_settings.json"
@@ -93,6 +94,7 @@ class _Context:
     tmp_dir: Path
     settings: CropSettings
     options: RunOptions
+    store: ImageStore | None = None  #: a remote image root (None: ``images_dir``)
 
 
 # --------------------------------------------------------------------------- per image
@@ -101,9 +103,15 @@ class _Context:
 def crop_image(job: ImageJob, ctx: _Context) -> ImageResult:
     """Make every crop of one image that does not exist yet; never raises for bad data."""
     failures: list[dict[str, Any]] = []
+    source: Path | bytes
     try:
         path = input_path(ctx.images_dir, job.file)
-        im, header = open_image(path, ctx.settings.exif)
+        if ctx.store is None:
+            source = path
+            im, header = open_image(path, ctx.settings.exif)
+        else:
+            source = read_image(ctx.store, job.file)
+            im, header = open_image(path, ctx.settings.exif, data=source)
     except UnsafePathError as exc:
         return ImageResult([], [_failure(job.file, None, "unsafe_path", str(exc))], 0, 0)
     except ImageLoadError as exc:
@@ -154,7 +162,7 @@ def crop_image(job: ImageJob, ctx: _Context) -> ImageResult:
                 header,
                 reduce=reduce,
                 allow_truncated=ctx.options.allow_truncated,
-                path=path,
+                path=source,
                 rows=needed_rows,
             )
         except ImageLoadError as exc:
@@ -182,16 +190,37 @@ def crop_image(job: ImageJob, ctx: _Context) -> ImageResult:
 
 def crop_video(job: VideoJob, ctx: _Context) -> ImageResult:
     """Make every missing crop of one clip's frames; never raises for bad data."""
-    from ct_crop.render import render_crop
-
     n = len(job.frames)
     try:
         path = input_path(ctx.images_dir, job.file)
+        if ctx.store is not None:
+            path = _fetch_clip(ctx.store, job.file, ctx.tmp_dir)
         info = probe(path)
     except UnsafePathError as exc:
         return ImageResult([], [_failure(job.file, None, "unsafe_path", str(exc))], 0, 0, n)
     except VideoError as exc:
         return ImageResult([], [_failure(job.file, None, exc.kind, exc.reason)], 0, 0, n)
+    except OSError as exc:  # the clip could not be read from the store
+        kind = "nonexistent" if isinstance(exc, FileNotFoundError) else FailureKind.BAD.value
+        return ImageResult([], [_failure(job.file, None, kind, f"cannot read: {exc}")], 0, 0, n)
+    try:
+        return _crop_clip(job, ctx, path, info)
+    finally:
+        if ctx.store is not None:
+            path.unlink(missing_ok=True)
+
+
+def _fetch_clip(store: ImageStore, rel: str, tmp_dir: Path) -> Path:
+    """A remote clip copied into the run's temp folder (video decoders seek in a file)."""
+    target = tmp_dir / f"{os.getpid()}-clip{Path(rel).suffix}"
+    target.write_bytes(store.read_bytes(rel))
+    return target
+
+
+def _crop_clip(job: VideoJob, ctx: _Context, path: Path, info: Any) -> ImageResult:
+    from ct_crop.render import render_crop
+
+    n = len(job.frames)
     size = (info.width, info.height)
     failures: list[dict[str, Any]] = []
     planned: dict[int, list[tuple[BoxSpec, CropRegion, Path]]] = {}
@@ -406,7 +435,7 @@ def _work(job: ImageJob | VideoJob) -> ImageResult:
 
 def run_crop(
     jobs: Sequence[ImageJob],
-    images_dir: Path,
+    images_dir: Path | str | ImageStore,
     out_dir: Path,
     settings: CropSettings | None = None,
     options: RunOptions | None = None,
@@ -417,6 +446,8 @@ def run_crop(
 ) -> CropSummary:
     """Crop every job's boxes into ``out_dir``; write ``crops.csv`` and ``crop_failures.csv``.
 
+    ``images_dir``: a folder, or an object-store root (a URL or an
+    :class:`~ct_io.storage.ImageStore`) the images are read from without a local copy.
     ``progress`` gets a task counting images, its description counting crops. ``engine``
     picks who crops (default: this machine's processes); a distributed engine writes one
     shard file of manifest rows per group of images under ``OUT_DIR/.ct-crop-shards/``,
@@ -428,17 +459,20 @@ def run_crop(
     settings = settings or CropSettings()
     options = options or RunOptions()
     engine = engine or EngineChoice()
-    if not images_dir.is_dir():
+    images_dir, store = image_root(images_dir)
+    if store is None and not images_dir.is_dir():
         raise CamtrapError(f"images folder {images_dir} does not exist")
     out_dir.mkdir(parents=True, exist_ok=True)
     check_settings(out_dir, settings, overwrite=options.overwrite)
     tmp_dir = out_dir / TMP_DIR_NAME
     shutil.rmtree(tmp_dir, ignore_errors=True)  # leftovers of a killed run
     tmp_dir.mkdir()
-    ctx = _Context(images_dir, out_dir, tmp_dir, settings, options)
+    ctx = _Context(images_dir, out_dir, tmp_dir, settings, options, store)
     summary = CropSummary()
     summary.failures.extend(_failure(s.image, s.box_index, s.kind, s.reason) for s in skipped)
-    work = group_video_jobs(jobs, images_dir)  # a clip's frames: one job, decoded once
+    work = group_video_jobs(
+        jobs, images_dir, remote=store is not None
+    )  # a clip's frames: one job, decoded once
     steps = JobSteps(
         "crop",
         out_dir / SHARDS_DIR_NAME,
@@ -499,8 +533,26 @@ def _crop_here(
     return summary
 
 
+def image_root(images_dir: Path | str | ImageStore) -> tuple[Path, ImageStore | None]:
+    """``(folder, None)`` for a local image root; ``(placeholder, store)`` for a remote one.
+
+    The placeholder only names images in messages; nothing is read from it.
+    """
+    from ct_io.storage import ImageStore, is_remote, open_store
+
+    if isinstance(images_dir, ImageStore):
+        store = images_dir
+    elif is_remote(images_dir):
+        store = open_store(images_dir)
+    else:
+        return Path(images_dir), None
+    if store.is_local:
+        return Path(store.root), None
+    return Path(), store
+
+
 def crop_boxes(
-    images_dir: Path,
+    images_dir: Path | str | ImageStore,
     out_dir: Path,
     *,
     cct: CocoCameraTraps | None = None,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ct_io.cct import CocoCameraTraps
     from ct_io.engines import EngineChoice
     from ct_io.hookspecs import Detector
+    from ct_io.storage import ImageStore
 
 
 def cache_path(cache_dir: Path, version: str, dataset: str) -> Path:
@@ -60,12 +61,13 @@ def images_without_boxes(cct: CocoCameraTraps) -> list[str]:
 
 
 def images_to_detect(
-    images_dir: Path, *, cct: Path | None = None, files: Path | None = None
+    images_dir: Path | ImageStore, *, cct: Path | None = None, files: Path | None = None
 ) -> list[str]:
     """The images a detector should see: a CCT's images without ground-truth boxes, those
     listed in a text file (one path per line), or every image and video clip under
-    ``images_dir``."""
-    if not images_dir.is_dir():
+    ``images_dir`` (a folder, or an object store: listed there)."""
+    store = None if isinstance(images_dir, Path) else images_dir
+    if store is None and not images_dir.is_dir():  # type: ignore[union-attr]
         raise CamtrapError(f"images folder {images_dir} does not exist")
     if cct is not None:
         from ct_io.cct import read_cct
@@ -76,8 +78,13 @@ def images_to_detect(
             raise CamtrapError(f"{files}: file not found")
         lines = files.read_text(encoding="utf-8").splitlines()
         return [line.strip() for line in lines if line.strip()]
-    from ct_crop.images import is_image_name
+    from ct_crop.images import IMAGE_EXTENSIONS, is_image_name
 
+    if store is not None:
+        from ct_io.video import VIDEO_EXTENSIONS
+
+        return store.list_files((*IMAGE_EXTENSIONS, *VIDEO_EXTENSIONS))
+    assert isinstance(images_dir, Path)
     return sorted(
         p.relative_to(images_dir).as_posix()
         for p in images_dir.rglob("*")
@@ -87,7 +94,7 @@ def images_to_detect(
 
 def detect_cached(
     detector: Detector,
-    images_dir: Path,
+    images_dir: Path | ImageStore,
     files: Sequence[str],
     cache_dir: Path,
     *,
@@ -103,8 +110,9 @@ def detect_cached(
     """Detections for ``files`` (from the cache or the detector); returns them and how many were new.
 
     Video clips among ``files`` are detected on their ``sampling`` frames and cached as
-    MegaDetector per-video entries (:mod:`ct_crop.video_detect`). With a distributed
-    ``engine`` (``ray``), ``loader`` builds the detector once per worker (e.g.
+    MegaDetector per-video entries (:mod:`ct_crop.video_detect`). ``images_dir`` may be
+    an object store (:mod:`ct_crop.store_detect` stages its photos in small batches). With
+    a distributed ``engine`` (``ray``), ``loader`` builds the detector once per worker (e.g.
     ``functools.partial(get_detector, name, options)``) and ``progress`` shows the shards.
     """
     version = str(detector.version)
@@ -119,7 +127,7 @@ def detect_cached(
     bad = [f for f in todo if unsafe_reason(f)]
     if bad:
         raise CamtrapError(
-            f"refusing image path {bad[0]!r}: {unsafe_reason(bad[0])} (paths must be relative to {images_dir})"
+            f"refusing image path {bad[0]!r}: {unsafe_reason(bad[0])} (paths must be relative to {_where(images_dir)})"
         )
     new = 0
     if todo:
@@ -129,7 +137,7 @@ def detect_cached(
                 raise CamtrapError(f"--engine {engine.engine} needs a detector loader")
             entries = _detect_sharded(path, images_dir, todo, sampling, engine, loader, progress)
         else:
-            entries = detect_media(detector, images_dir, todo, sampling)
+            entries = _media(detector, images_dir, todo, sampling)
         for entry in _checked(entries, set(todo)):
             cache[entry.file] = entry
             new += 1
@@ -153,12 +161,23 @@ class _DetectorModel:
     """The engine's ``model`` step: the detector, built once per worker."""
 
     load: Callable[[], Detector]
-    images_dir: Path
+    images_dir: Path | ImageStore
     sampling: Sampling
 
     def __call__(self) -> Callable[[Sequence[str]], list[MDImage]]:
         detector = self.load()
-        return lambda files: list(detect_media(detector, self.images_dir, files, self.sampling))
+        return lambda files: list(_media(detector, self.images_dir, files, self.sampling))
+
+
+def _media(
+    detector: Detector, images_dir: Path | ImageStore, files: Sequence[str], sampling: Sampling
+) -> Iterator[MDImage]:
+    """Entries for ``files`` from a folder, or from an object store (staged in batches)."""
+    if isinstance(images_dir, Path):
+        return detect_media(detector, images_dir, files, sampling)
+    from ct_crop.store_detect import detect_store
+
+    return detect_store(detector, images_dir, files, sampling)
 
 
 def _files(files: Sequence[str]) -> Sequence[str]:
@@ -168,7 +187,7 @@ def _files(files: Sequence[str]) -> Sequence[str]:
 
 def _detect_sharded(
     cache: Path,
-    images_dir: Path,
+    images_dir: Path | ImageStore,
     todo: Sequence[str],
     sampling: Sampling,
     engine: EngineChoice,
@@ -212,3 +231,7 @@ def save_cache(
         MDResults(info=MDInfo(detector=version), detection_categories=categories, images=images),
         path,
     )
+
+
+def _where(images_dir: Path | ImageStore) -> str:
+    return str(images_dir) if isinstance(images_dir, Path) else images_dir.display()

@@ -21,13 +21,18 @@ file, unknown content, corrupt data).
 from __future__ import annotations
 
 import enum
+import io
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attrs import frozen
 from PIL import Image, ImageFile, JpegImagePlugin
 
 from ct_crop.settings import ExifMode
+
+if TYPE_CHECKING:
+    from ct_io.storage import ImageStore
 
 #: File name endings treated as images (case-insensitive).
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
@@ -89,24 +94,26 @@ def is_image_name(name: str) -> bool:
 
 
 def open_image(
-    path: Path, exif: ExifMode = ExifMode.MEGADETECTOR
+    path: Path, exif: ExifMode = ExifMode.MEGADETECTOR, *, data: bytes | None = None
 ) -> tuple[Image.Image, ImageHeader]:
     """Open ``path`` lazily (header only) and say how it will be oriented.
 
-    Raises ``ImageLoadError`` for a missing, empty or unrecognised file.
+    ``data``: the file's bytes, read already (from an object store, :func:`read_image`);
+    ``path`` then only names it. Raises ``ImageLoadError`` for a missing, empty or
+    unrecognised file.
     """
     if not is_image_name(path.name):
         raise ImageLoadError(
             FailureKind.NON_IMAGE, f"not an image file name ({path.suffix or 'no extension'})"
         )
     try:
-        im = Image.open(path)
+        im = Image.open(path if data is None else io.BytesIO(data))
     except FileNotFoundError:
         raise ImageLoadError(FailureKind.NONEXISTENT, "file not found") from None
     except IsADirectoryError:
         raise ImageLoadError(FailureKind.BAD, "is a folder, not a file") from None
     except Image.UnidentifiedImageError:
-        if path.stat().st_size == 0:
+        if (len(data) if data is not None else path.stat().st_size) == 0:
             raise ImageLoadError(FailureKind.BAD, "empty file (0 bytes)") from None
         raise ImageLoadError(
             FailureKind.BAD, "content is not an image format Pillow knows"
@@ -142,7 +149,7 @@ def decode_image(
     *,
     reduce: int = 1,
     allow_truncated: bool = False,
-    path: Path | None = None,
+    path: Path | bytes | None = None,
     rows: int | None = None,
 ) -> Image.Image:
     """Decode a lazily opened image to oriented 8-bit RGB, ``reduce`` times smaller (JPEG only).
@@ -151,7 +158,7 @@ def decode_image(
     baseline JPEG without orientation change then stops decoding there (the rows below
     are left blank). A truncated file raises ``ImageLoadError(TRUNCATED)`` unless
     ``allow_truncated``; ``path`` lets a truncated file be reopened to tell truncated
-    from bad.
+    from bad (the file's bytes, for an image read from a store).
     """
     full_height = im.size[1]
     if reduce > 1 and _is_jpeg(im):
@@ -227,13 +234,15 @@ def _load_top_rows(im: Image.Image, rows: int) -> None:
         del im.load_read  # type: ignore[attr-defined]
 
 
-def _load_truncated(path: Path | None, first: Exception, allow: bool, reduce: int) -> Image.Image:
+def _load_truncated(
+    path: Path | bytes | None, first: Exception, allow: bool, reduce: int
+) -> Image.Image:
     if path is None:
         raise ImageLoadError(FailureKind.BAD, f"cannot decode: {_describe(first)}")
     previous = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = True
     try:
-        im = Image.open(path)
+        im = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path)
         if reduce > 1 and _is_jpeg(im):
             im.draft("RGB", (math.ceil(im.size[0] / reduce), math.ceil(im.size[1] / reduce)))
         im.load()
@@ -250,6 +259,22 @@ def _load_truncated(path: Path | None, first: Exception, allow: bool, reduce: in
             f"truncated or corrupt data ({_describe(first)}); --load-truncated crops what is there",
         )
     return im
+
+
+def read_image(store: ImageStore, rel: str) -> bytes:
+    """An image's bytes from an object store; a missing object or transport trouble
+    (refused, reset, timed out) is an ``ImageLoadError``, like a bad local file."""
+    if not is_image_name(rel):
+        suffix = Path(rel).suffix
+        raise ImageLoadError(
+            FailureKind.NON_IMAGE, f"not an image file name ({suffix or 'no extension'})"
+        )
+    try:
+        return store.read_bytes(rel)
+    except FileNotFoundError:
+        raise ImageLoadError(FailureKind.NONEXISTENT, "file not found") from None
+    except OSError as exc:
+        raise ImageLoadError(FailureKind.BAD, f"cannot read: {exc}") from None
 
 
 def load_image(

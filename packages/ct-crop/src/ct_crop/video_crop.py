@@ -30,15 +30,19 @@ class VideoJob:
     frames: tuple[tuple[int, ImageJob], ...]
 
 
-def group_video_jobs(jobs: Sequence[ImageJob], images_dir: Path) -> list[ImageJob | VideoJob]:
-    """Frame jobs of each clip file gathered into one ``VideoJob`` (at the first frame's place)."""
+def group_video_jobs(
+    jobs: Sequence[ImageJob], images_dir: Path, *, remote: bool = False
+) -> list[ImageJob | VideoJob]:
+    """Frame jobs of each clip file gathered into one ``VideoJob`` (at the first frame's place).
+
+    ``remote``: the images live in an object store, where a clip is always a file."""
     out: list[ImageJob | VideoJob] = []
     frames: dict[str, list[tuple[int, ImageJob]]] = {}
     is_clip: dict[str, bool] = {}
     for job in jobs:
         ref = parse_frame_file(job.file)
         if ref is not None and ref[0] not in is_clip:
-            is_clip[ref[0]] = not (images_dir / ref[0]).is_dir()
+            is_clip[ref[0]] = remote or not (images_dir / ref[0]).is_dir()
         if ref is None or not is_clip[ref[0]]:
             out.append(job)
             continue

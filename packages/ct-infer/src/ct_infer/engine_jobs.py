@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ct_infer.predictor import Predictor
+    from ct_io.storage import ImageStore
 
 #: Crops per shard (classify) and images per shard (run); ``--shard-size`` changes them.
 CLASSIFY_SHARD_CROPS = 256
@@ -79,7 +80,7 @@ class PrepareCropFiles:
 class PrepareImageCrops:
     """Crop images' boxes in memory, as ``ct-infer run`` does (named like crop files)."""
 
-    images_dir: Path
+    images_dir: Path | ImageStore
     prep: Preprocessing
     policy: CropPolicy
     version: str

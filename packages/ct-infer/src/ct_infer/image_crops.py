@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from attrs import frozen
@@ -23,12 +23,15 @@ from ct_crop.geometry import (
     decode_scale,
     normalized_to_pixels,
 )
-from ct_crop.images import ImageLoadError, decode_image, open_image
+from ct_crop.images import ImageLoadError, decode_image, open_image, read_image
 from ct_crop.render import render_crop
 from ct_infer.data import to_network_input
 from ct_infer.preprocessing import Preprocessing
 from ct_io.errors import CamtrapError, UnsafePathError
 from ct_io.paths import safe_join
+
+if TYPE_CHECKING:
+    from ct_io.storage import ImageStore
 
 
 @frozen
@@ -68,17 +71,30 @@ class ImageCrops:
     failures: list[tuple[int | None, str]]  # (box index or None for the image, reason)
 
 
+def split_root(images_dir: str | os.PathLike[str] | ImageStore) -> tuple[Path, ImageStore | None]:
+    """``(folder, None)`` for a local image root, ``(placeholder, store)`` for a remote one."""
+    from ct_io.storage import ImageStore, is_remote, open_store
+
+    if isinstance(images_dir, ImageStore):
+        store = images_dir
+    elif is_remote(images_dir):
+        store = open_store(images_dir)
+    else:
+        return Path(images_dir), None
+    return (Path(store.root), None) if store.is_local else (Path(), store)
+
+
 class ImageCropsDataset:
-    """Per image, the network inputs of its boxes."""
+    """Per image, the network inputs of its boxes (read from a folder or an object store)."""
 
     def __init__(
         self,
-        images_dir: str | os.PathLike[str],
+        images_dir: str | os.PathLike[str] | ImageStore,
         jobs: Sequence[tuple[str, list[BoxJob]]],
         prep: Preprocessing,
         policy: CropPolicy,
     ) -> None:
-        self.images_dir = Path(images_dir)
+        self.images_dir, self.store = split_root(images_dir)
         self.jobs = list(jobs)
         self.prep = prep
         self.policy = policy
@@ -88,9 +104,14 @@ class ImageCropsDataset:
 
     def __getitem__(self, i: int) -> ImageCrops:
         file, boxes = self.jobs[i]
+        source: Path | bytes
         try:
-            path = safe_join(self.images_dir, file)
-            im, header = open_image(path)
+            if self.store is None:
+                path = source = safe_join(self.images_dir, file)
+                im, header = open_image(path)
+            else:
+                source = read_image(self.store, file)
+                im, header = open_image(Path(file), data=source)
         except (UnsafePathError, ImageLoadError) as exc:
             return ImageCrops(file, [], [], [(None, str(exc))])
         failures: list[tuple[int | None, str]] = []
@@ -112,7 +133,7 @@ class ImageCropsDataset:
                 return ImageCrops(file, [], [], failures)
             reduce = decode_scale([max(r.canvas) for _, r in regions], self.prep.input_size)
             try:
-                image = decode_image(im, header, reduce=reduce, path=path)
+                image = decode_image(im, header, reduce=reduce, path=source)
             except ImageLoadError as exc:
                 return ImageCrops(file, [], [], [*failures, (None, str(exc))])
         scale = (image.width / header.size[0], image.height / header.size[1])

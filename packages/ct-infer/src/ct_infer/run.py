@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ct_infer.predictor import Predictor
     from ct_io.engines import EngineChoice
     from ct_io.plugins import CamtrapPluginManager
+    from ct_io.storage import ImageStore
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def _crop_batches(dataset: MediaCropsDataset, settings: RunSettings) -> Iterator
 
 def classify_images(
     predictor: Predictor,
-    images_dir: Path,
+    images_dir: Path | ImageStore,
     md: MDResults,
     output_csv: Path,
     settings: RunSettings,
@@ -206,7 +207,7 @@ def classify_images(
 
 def _classify_sharded(
     predictor: Predictor,
-    images_dir: Path,
+    images_dir: Path | ImageStore,
     todo: list[tuple[str, list[BoxJob]]],
     out: ChunkedCsv,
     settings: RunSettings,
@@ -273,17 +274,32 @@ def summarize(result: MDResults) -> pd.DataFrame:
     return frame.rename_axis("class").reset_index().astype({"class": str})
 
 
-def sequences_for(images_dir: Path, files: Sequence[str], gap: float) -> dict[str, str]:
+def sequences_for(
+    images_dir: Path | ImageStore, files: Sequence[str], gap: float
+) -> dict[str, str]:
     """Sequences from EXIF capture times of images in the same folder."""
+    from ct_infer.image_crops import split_root
     from ct_infer.smoothing import capture_time, sequences_from_times
     from ct_io.paths import safe_join
 
-    return sequences_from_times({f: capture_time(safe_join(images_dir, f)) for f in files}, gap)
+    folder, store = split_root(images_dir)
+    if store is None:
+        times = {f: capture_time(safe_join(folder, f)) for f in files}
+    else:
+        import io
+
+        times = {}
+        for f in files:
+            try:
+                times[f] = capture_time(io.BytesIO(store.read_bytes(f)))  # type: ignore[arg-type]
+            except OSError:  # counted already as a failed image
+                times[f] = None
+    return sequences_from_times(times, gap)
 
 
 def run_pipeline(
     predictor: Predictor,
-    images_dir: Path,
+    images_dir: Path | ImageStore,
     md: MDResults,
     output: Path,
     settings: RunSettings,
@@ -327,16 +343,25 @@ def run_pipeline(
     return report
 
 
-def frame_rates(images_dir: Path, md: MDResults) -> dict[str, float] | None:
+def frame_rates(images_dir: Path | ImageStore, md: MDResults) -> dict[str, float] | None:
     """Frame rates of the clips ``md`` has frame-level entries for (read from the clips),
     so the output can be MegaDetector's per-video form; None when there are none."""
+    from ct_infer.image_crops import split_root
     from ct_io.md_video import frame_entries
     from ct_io.paths import safe_join
     from ct_io.video import VideoError, probe
 
     clips = {clip for clip, _, _ in frame_entries(md)}
     rates = {}
+    images_dir, store = split_root(images_dir)
     for clip in sorted(clips):
+        if store is not None:
+            try:
+                with store.local_copy(clip) as local:
+                    rates[clip] = probe(local).frame_rate
+            except (CamtrapError, VideoError, OSError):
+                continue
+            continue
         try:
             path = safe_join(images_dir, clip)
             if not path.is_dir():  # a folder: frames extracted to files, rate unknown
@@ -349,7 +374,7 @@ def frame_rates(images_dir: Path, md: MDResults) -> dict[str, float] | None:
 def detect_images(
     detector_name: str,
     detector_options: Mapping[str, object],
-    images_dir: Path,
+    images_dir: Path | ImageStore,
     cache: Path,
     pm: CamtrapPluginManager | None = None,
     sampling: Sampling | None = None,
@@ -359,19 +384,28 @@ def detect_images(
     from ct_crop.detectors import detection_categories, get_detector
     from ct_crop.video_detect import DEFAULT_SAMPLING, detect_media
     from ct_infer.data import list_image_files
+    from ct_infer.image_crops import split_root
     from ct_io.md import MDInfo, read_md, write_md
 
     if cache.is_file():
         log.info("using detections cached in %s", cache)
         return read_md(cache)
     detector = get_detector(detector_name, detector_options, pm)
-    files = list_image_files(images_dir, videos=True)
+    folder, store = split_root(images_dir)
+    if store is None:
+        files = list_image_files(folder, videos=True)
+        media = detect_media(detector, folder, files, sampling or DEFAULT_SAMPLING)
+    else:
+        from ct_crop.store_detect import detect_store
+        from ct_infer.data import IMAGE_SUFFIXES
+        from ct_io.video import VIDEO_EXTENSIONS
+
+        files = store.list_files((*IMAGE_SUFFIXES, *VIDEO_EXTENSIONS))
+        media = detect_store(detector, store, files, sampling or DEFAULT_SAMPLING)
     if not files:
-        raise CamtrapError(f"{images_dir}: no images or video clips found")
-    entries = sorted(
-        detect_media(detector, images_dir, files, sampling or DEFAULT_SAMPLING),
-        key=lambda e: e.file,
-    )
+        where = folder if store is None else store.display()
+        raise CamtrapError(f"{where}: no images or video clips found")
+    entries = sorted(media, key=lambda e: e.file)
     md = MDResults(
         info=MDInfo(detector=getattr(detector, "version", detector_name)),
         detection_categories=detection_categories(detector),
@@ -390,7 +424,16 @@ def default_paths(output: Path) -> dict[str, Path]:
     }
 
 
-def check_images_dir(images_dir: str | os.PathLike[str]) -> Path:
+def check_images_dir(
+    images_dir: str | os.PathLike[str] | ImageStore,
+) -> Path | ImageStore:
+    """The image root: a folder that must exist, or an object store (checked when read)."""
+    from ct_io.storage import ImageStore
+
+    if isinstance(images_dir, ImageStore):
+        if not images_dir.is_local:
+            return images_dir
+        images_dir = images_dir.root
     p = Path(images_dir)
     if not p.is_dir():
         raise CamtrapError(f"{p}: images folder not found")

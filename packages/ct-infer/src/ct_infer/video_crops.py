@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attrs import frozen
 
@@ -19,10 +20,13 @@ from ct_crop.geometry import CropRegion, UnusableBoxError, crop_region, normaliz
 from ct_crop.render import render_crop
 from ct_infer.backbones import Preprocessing
 from ct_infer.data import to_network_input
-from ct_infer.image_crops import BoxJob, CropPolicy, ImageCrops, ImageCropsDataset
+from ct_infer.image_crops import BoxJob, CropPolicy, ImageCrops, ImageCropsDataset, split_root
 from ct_io.errors import UnsafePathError
 from ct_io.paths import safe_join
 from ct_io.video import Sampling, VideoError, parse_frame_file, probe, read_frames
+
+if TYPE_CHECKING:
+    from ct_io.storage import ImageStore
 
 
 @frozen
@@ -38,12 +42,12 @@ class MediaCropsDataset:
 
     def __init__(
         self,
-        images_dir: str | os.PathLike[str],
+        images_dir: str | os.PathLike[str] | ImageStore,
         jobs: Sequence[tuple[str, list[BoxJob]]],
         prep: Preprocessing,
         policy: CropPolicy,
     ) -> None:
-        self.images_dir = Path(images_dir)
+        self.images_dir, self.store = split_root(images_dir)
         self.prep = prep
         self.policy = policy
         photos: list[tuple[str, list[BoxJob]]] = []
@@ -51,7 +55,7 @@ class MediaCropsDataset:
         self.items: list[int | str] = []  # a photo's index in ``photos``, or a clip's name
         for file, boxes in jobs:
             ref = parse_frame_file(file)
-            if ref is None or (self.images_dir / ref[0]).is_dir():
+            if ref is None or (self.store is None and (self.images_dir / ref[0]).is_dir()):
                 self.items.append(len(photos))
                 photos.append((file, boxes))
                 continue
@@ -59,7 +63,7 @@ class MediaCropsDataset:
                 clips[ref[0]] = []
                 self.items.append(ref[0])
             clips[ref[0]].append((ref[1], file, tuple(boxes)))
-        self.photos = ImageCropsDataset(images_dir, photos, prep, policy)
+        self.photos = ImageCropsDataset(self.store or self.images_dir, photos, prep, policy)
         self.clips = {c: ClipJob(c, tuple(sorted(f))) for c, f in clips.items()}
 
     def __len__(self) -> int:
@@ -73,8 +77,19 @@ class MediaCropsDataset:
 
     def clip_crops(self, job: ClipJob) -> list[ImageCrops]:
         """Each frame's network inputs; a clip that cannot be read is one failure."""
+        if self.store is None:
+            return self._clip_crops(job, None)
         try:
-            path = safe_join(self.images_dir, job.file)
+            with self.store.local_copy(job.file) as path:  # decoders seek: a temporary copy
+                return self._clip_crops(job, path)
+        except UnsafePathError as exc:
+            return [ImageCrops(job.file, [], [], [(None, str(exc))])]
+        except OSError as exc:
+            return [ImageCrops(job.file, [], [], [(None, f"cannot read: {exc}")])]
+
+    def _clip_crops(self, job: ClipJob, local: Path | None) -> list[ImageCrops]:
+        try:
+            path = local or safe_join(self.images_dir, job.file)
             info = probe(path)
         except UnsafePathError as exc:
             return [ImageCrops(job.file, [], [], [(None, str(exc))])]

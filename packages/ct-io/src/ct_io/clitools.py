@@ -27,7 +27,10 @@ err_console = Console(stderr=True)
 EXIT_PROBLEMS = 1
 EXIT_ERROR = 2
 #: Libraries whose debug logging is not the toolkit's (and prints signed requests).
-QUIET_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "azure", "requests")
+QUIET_LOGGERS = (
+    *("botocore", "boto3", "s3transfer", "urllib3", "azure", "requests"),
+    *("aiobotocore", "s3fs", "adlfs", "gcsfs", "fsspec", "aiohttp"),
+)
 
 #: The flags of every command's worker count (``workers_option``).
 WORKERS_FLAGS = ("--workers", "-w")

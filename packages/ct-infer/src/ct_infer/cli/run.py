@@ -28,6 +28,7 @@ from ct_infer.cli.options import (
 )
 from ct_infer.precision import Precision
 from ct_io.cli_fields import options_from
+from ct_io.cli_storage import IMAGE_ROOT_HELP, StorageOptionOpt, open_image_root
 from ct_io.clitools import console
 from ct_io.engines import EngineChoice
 
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
 @options_from(EngineChoice, into="engine")
 def run_cmd(
     images_dir: Annotated[
-        Path, typer.Argument(help="Folder of camera-trap photos and video clips.")
+        str,
+        typer.Argument(help="Camera-trap photos and video clips: " + IMAGE_ROOT_HELP),
     ],
     model: ModelArg,
     output: Annotated[
@@ -112,6 +114,7 @@ def run_cmd(
     overwrite: Annotated[
         bool, overwrite_option("Reclassify everything instead of resuming.")
     ] = False,
+    storage_option: StorageOptionOpt = None,
     *,
     engine: dict[str, Any],
 ) -> None:
@@ -134,7 +137,7 @@ def run_cmd(
     from ct_io.md import read_md
     from ct_io.options import parse_key_values
 
-    images = check_images_dir(images_dir)
+    images = check_images_dir(open_image_root(images_dir, storage_option))
     if (detections is None) == (detector is None):
         raise CamtrapError(
             "give exactly one of --detections (an MD JSON) or --detector (a detector plugin)"
