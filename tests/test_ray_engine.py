@@ -35,7 +35,42 @@ BROKEN = "snapshot_kruger_KRU_S1_25_25_R1_KRU_S1_25_R1_IMAG0012.JPG"
 
 
 @pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[None]:
+def s3_photos(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The photos (the broken one too) in moto's S3 server: ``s3://bucket/images``.
+
+    The AWS settings are in the environment before the Ray cluster starts, so its workers
+    (which inherit the environment) reach the same server.
+    """
+    import boto3
+
+    from ct_io.testing import AWS_ENV_UNSET, fake_aws_env, moto_s3_server
+
+    names = (*AWS_ENV_UNSET, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+             "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL")  # fmt: skip
+    saved = {k: os.environ.get(k) for k in names}
+    with moto_s3_server() as endpoint:
+        for k in AWS_ENV_UNSET:
+            os.environ.pop(k, None)
+        os.environ.update(fake_aws_env(tmp_path_factory.mktemp("aws")))
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        try:
+            s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-west-2")
+            s3.create_bucket(
+                Bucket="photos", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
+            )
+            for path in sorted(photos.iterdir()):
+                s3.put_object(Bucket="photos", Key=f"images/{path.name}", Body=path.read_bytes())
+            yield "s3://photos/images"
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(s3_photos: str) -> Iterator[None]:
     """A real local Ray cluster for this module, shut down at its end."""
     import ray
 
@@ -96,6 +131,20 @@ def test_crop_on_ray_equals_local(
     failures = pd.read_csv(tmp_path / "crops" / "crop_failures.csv")
     assert failures["image"].tolist() == [BROKEN]
     assert not (tmp_path / "crops" / SHARDS_DIR_NAME).exists(), "shards merged and removed"
+
+
+def test_crop_from_s3_on_ray_equals_local(
+    ray_cluster: None, s3_photos: str, md_test: Path, local_crops: Path, tmp_path: Path
+) -> None:
+    """Ray workers read the photos straight from S3 (``ct_io.storage``), no local copy."""
+    summary = _crop(s3_photos, md_test, tmp_path / "crops", RAY)  # type: ignore[arg-type]
+    out = tmp_path / "crops"
+    crops = sorted(p.name for p in local_crops.glob("*.jpg"))
+    assert crops == sorted(p.name for p in out.glob("*.jpg"))
+    _, mismatch, errors = filecmp.cmpfiles(local_crops, out, [*crops, "crops.csv"], shallow=False)
+    assert (mismatch, errors) == ([], [])
+    assert summary.images_failed == 1
+    assert pd.read_csv(out / "crop_failures.csv")["image"].tolist() == [BROKEN]
 
 
 class _StopError(Exception):

@@ -170,7 +170,10 @@ class EngineChoice:
             raise CamtrapError(f"--shard-size must be >= 0, got {self.shard_size}")
 
     def build(self, workers: int = 0, pm: CamtrapPluginManager | None = None) -> Engine:
-        """The chosen engine (a local cluster gets ``workers`` CPUs; 0 = all)."""
+        """The chosen engine (a local cluster gets ``workers`` CPUs; 0 = all). ``local`` is
+        built here, without the registry, so the default needs no plugin machinery."""
+        if self.engine == DEFAULT_ENGINE:
+            return LocalEngine(EngineOptions(workers=workers))
         return get_engine(self.engine, EngineOptions(address=self.ray_address, workers=workers), pm)
 
     def shards(self, items: Sequence[Any], default: int, salt: str = "") -> list[Shard]:
