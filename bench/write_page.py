@@ -30,6 +30,7 @@ ORDER = [
     "video",
     "classify",
     "train",
+    "ray",
 ]
 
 
