@@ -309,3 +309,24 @@ def test_detect_from_s3_lists_and_reads_the_bucket(
     assert new == len(wanted) == 14
     assert remote.images == local.images
     assert [im.file for im in remote.images if im.failure] == [CORRUPT]
+
+
+# ---------------------------------------------------------------------- start-up
+
+
+@pytest.mark.parametrize(
+    ("script", "module", "command"),
+    [
+        ("ct-crop", "ct_crop.cli", "crop"),
+        ("ct-crop", "ct_crop.cli", "detect"),
+        ("ct-infer", "ct_infer.cli", "run"),
+    ],
+)
+def test_help_of_the_image_root_commands_loads_no_cloud_library(
+    script: str, module: str, command: str
+) -> None:
+    from ct_io.testing import modules_loaded_by
+
+    cloud = ("fsspec", "s3fs", "adlfs", "gcsfs", "aiohttp", "azure.storage.blob")
+    loaded, _ = modules_loaded_by(script, module, [command, "--help"], watched=cloud)
+    assert loaded == []
