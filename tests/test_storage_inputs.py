@@ -188,6 +188,22 @@ def test_crop_from_s3_equals_local(
     assert "0 crops made" in again.output
 
 
+def test_crop_from_s3_without_credentials_is_one_clear_error(
+    s3_root: str, detections: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ct_crop.cli import app
+    from ct_io.storage import StoreCredentialsError
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    args = ["crop", str(tmp_path / "c"), "-i", s3_root, "-d", str(detections)]
+    result = CliRunner().invoke(app, args)  # the console script prints it as one line, exit 2
+    assert isinstance(result.exception, StoreCredentialsError)
+    assert "AWS_PROFILE" in str(result.exception) and result.exception.exit_code == 2
+    assert not (tmp_path / "c" / "crops.csv").exists()
+
+
 def test_crop_from_azure_container_url_with_sas(
     sas_root: tuple[str, str], detections: Path, local_crops: Path, tmp_path: Path
 ) -> None:
