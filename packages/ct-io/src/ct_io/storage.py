@@ -241,8 +241,8 @@ class ImageStore:
             raise CamtrapError(f"cannot list {err}") from None
         out = []
         prefix = base.rstrip("/") + "/" if base.strip("/") else ""
-        for path in found:
-            path = path.lstrip("/") if not prefix.startswith("/") else path
+        for found_path in found:
+            path = found_path.lstrip("/")
             if prefix and not path.startswith(prefix):
                 continue
             rel = path[len(prefix) :]
