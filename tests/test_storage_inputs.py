@@ -188,6 +188,22 @@ def test_crop_from_s3_equals_local(
     assert "0 crops made" in again.output
 
 
+def test_crop_from_s3_without_credentials_is_one_clear_error(
+    s3_root: str, detections: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ct_crop.cli import app
+    from ct_io.storage import StoreCredentialsError
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    args = ["crop", str(tmp_path / "c"), "-i", s3_root, "-d", str(detections)]
+    result = CliRunner().invoke(app, args)  # the console script prints it as one line, exit 2
+    assert isinstance(result.exception, StoreCredentialsError)
+    assert "AWS_PROFILE" in str(result.exception) and result.exception.exit_code == 2
+    assert not (tmp_path / "c" / "crops.csv").exists()
+
+
 def test_crop_from_azure_container_url_with_sas(
     sas_root: tuple[str, str], detections: Path, local_crops: Path, tmp_path: Path
 ) -> None:
@@ -309,3 +325,24 @@ def test_detect_from_s3_lists_and_reads_the_bucket(
     assert new == len(wanted) == 14
     assert remote.images == local.images
     assert [im.file for im in remote.images if im.failure] == [CORRUPT]
+
+
+# ---------------------------------------------------------------------- start-up
+
+
+@pytest.mark.parametrize(
+    ("script", "module", "command"),
+    [
+        ("ct-crop", "ct_crop.cli", "crop"),
+        ("ct-crop", "ct_crop.cli", "detect"),
+        ("ct-infer", "ct_infer.cli", "run"),
+    ],
+)
+def test_help_of_the_image_root_commands_loads_no_cloud_library(
+    script: str, module: str, command: str
+) -> None:
+    from ct_io.testing import modules_loaded_by
+
+    cloud = ("fsspec", "s3fs", "adlfs", "gcsfs", "aiohttp", "azure.storage.blob")
+    loaded, _ = modules_loaded_by(script, module, [command, "--help"], watched=cloud)
+    assert loaded == []

@@ -462,6 +462,8 @@ def run_crop(
     images_dir, store = image_root(images_dir)
     if store is None and not images_dir.is_dir():
         raise CamtrapError(f"images folder {images_dir} does not exist")
+    if store is not None:
+        store.filesystem()  # missing credentials or back-end: one clear error, before any work
     out_dir.mkdir(parents=True, exist_ok=True)
     check_settings(out_dir, settings, overwrite=options.overwrite)
     tmp_dir = out_dir / TMP_DIR_NAME

@@ -432,6 +432,7 @@ def check_images_dir(
 
     if isinstance(images_dir, ImageStore):
         if not images_dir.is_local:
+            images_dir.filesystem()  # missing credentials or back-end: one clear error now
             return images_dir
         images_dir = images_dir.root
     p = Path(images_dir)

@@ -23,7 +23,9 @@ Credentials are taken as the data sources take them:
   login); option ``token="anon"`` for public buckets.
 * HTTPS: a base URL; a query string (a signed URL's token) is sent with every request.
 
-Every message shows :meth:`ImageStore.display`, which masks SAS tokens and keys.
+Every back-end waits at most 15 s for a connection and 60 s for each read (option
+``timeout`` in seconds lowers both); a stalled read is then a counted failure. Every
+message shows :meth:`ImageStore.display`, which masks SAS tokens and keys.
 """
 
 from __future__ import annotations
@@ -116,9 +118,16 @@ def open_store(
     return ImageStore(base, kind=kind, storage_options=options)
 
 
+#: The storage emulator's (Azurite's) documented account: its URLs are path style.
+EMULATOR_ACCOUNT = "devstoreaccount1"
+
+
 def _is_blob_host(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return ".blob.core." in host
+    """An Azure Blob URL: ``<account>.blob.core.windows.net`` (or another Azure cloud's
+    ``.blob.core.`` host), or the emulator's ``http://host:port/devstoreaccount1/...``."""
+    parts = urlsplit(url)
+    first = parts.path.strip("/").split("/", 1)[0]
+    return ".blob.core." in (parts.hostname or "") or first == EMULATOR_ACCOUNT
 
 
 def _is_sas(query: str) -> bool:
@@ -232,8 +241,8 @@ class ImageStore:
             raise CamtrapError(f"cannot list {err}") from None
         out = []
         prefix = base.rstrip("/") + "/" if base.strip("/") else ""
-        for path in found:
-            path = path.lstrip("/") if not prefix.startswith("/") else path
+        for found_path in found:
+            path = found_path.lstrip("/")
             if prefix and not path.startswith(prefix):
                 continue
             rel = path[len(prefix) :]
@@ -361,6 +370,18 @@ def _flag(value: Any) -> bool:
     return value if isinstance(value, bool) else str(value).strip().lower() in _TRUE
 
 
+def _timeouts(opts: dict[str, Any]) -> tuple[float, float]:
+    """``(connect, read)`` seconds: the option ``timeout`` sets both (at most)."""
+    value = opts.pop("timeout", None)
+    if value is None:
+        return CONNECT_TIMEOUT, READ_TIMEOUT
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise CamtrapError(f"storage option timeout={value!r} is not a number of seconds") from None
+    return min(seconds, CONNECT_TIMEOUT), seconds
+
+
 def _build_filesystem(kind: str, root: str, options: Mapping[str, Any]) -> Any:
     """A fresh fsspec filesystem for ``kind`` (imports the back-end here, lazily)."""
     opts = dict(options)
@@ -408,9 +429,10 @@ def _s3(opts: dict[str, Any]) -> Any:
         session = botocore.session.Session(profile=opts.get("profile"))
         if session.get_credentials() is None:
             raise StoreCredentialsError(f"no AWS credentials found — {_credentials_hint('s3')}")
+    connect, read = _timeouts(opts)
     config = {
-        "connect_timeout": CONNECT_TIMEOUT,
-        "read_timeout": READ_TIMEOUT,
+        "connect_timeout": connect,
+        "read_timeout": read,
         "retries": {"max_attempts": 3, "mode": "standard"},
         **dict(opts.pop("config_kwargs", {}) or {}),
     }
@@ -419,6 +441,10 @@ def _s3(opts: dict[str, Any]) -> Any:
 
 def _azure(root: str, opts: dict[str, Any]) -> Any:
     import adlfs
+
+    connect, read = _timeouts(opts)
+    opts.setdefault("connection_timeout", connect)
+    opts.setdefault("read_timeout", read)
 
     parts = urlsplit(root)
     if parts.scheme.lower() in ("http", "https"):
@@ -450,8 +476,7 @@ def _http(opts: dict[str, Any]) -> Any:
     from fsspec.implementations.http import HTTPFileSystem
 
     opts.pop("query", None)
+    connect, read = _timeouts(opts)
     client_kwargs = dict(opts.pop("client_kwargs", {}) or {})
-    client_kwargs.setdefault(
-        "timeout", aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
-    )
+    client_kwargs.setdefault("timeout", aiohttp.ClientTimeout(sock_connect=connect, sock_read=read))
     return HTTPFileSystem(client_kwargs=client_kwargs, **opts)

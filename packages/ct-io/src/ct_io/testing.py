@@ -263,7 +263,7 @@ def azurite_blob_server(workdir: Path | None = None) -> Iterator[Azurite]:
 
 
 #: Libraries a command must not load just to answer ``--help``.
-HEAVY_MODULES = ("pandas", "numpy", "pyarrow", "PIL", "torch")
+HEAVY_MODULES = ("pandas", "numpy", "pyarrow", "PIL", "torch", "fsspec", "s3fs", "adlfs", "gcsfs")
 
 
 def modules_loaded_by(

@@ -247,7 +247,31 @@ def test_az_url_without_account_says_what_to_set(monkeypatch: pytest.MonkeyPatch
         open_store("abfs://container/x").read_bytes("a.jpg")
 
 
+def test_public_container_url_reads_anonymously(azurite: Azurite, photos: dict[str, bytes]) -> None:
+    """LILA's form: an https container URL without a SAS token, on a public container."""
+    container = azurite.service().get_container_client("public-lila")
+    container.create_container(public_access="container")
+    for rel, data in photos.items():
+        container.upload_blob(f"cct_images/{rel}", data)
+    store = open_store(f"{azurite.account_url}/public-lila/cct_images/")
+    assert store.kind == "azure" and "sas_token" not in store.storage_options
+    _check_store(store, photos)
+
+
 # ---------------------------------------------------------------------- HTTP
+
+
+def test_http_stalled_read_times_out(photos: dict[str, bytes]) -> None:
+    server = FileServer().start()
+    try:
+        rel, data = next(iter(photos.items()))
+        server.files[f"/slow/{rel}"] = data
+        server.first_byte_delay = 3.0
+        store = open_store(f"{server.url}/slow", storage_options={"timeout": 0.5})
+        with pytest.raises(StoreReadError, match="Timeout"):
+            store.read_bytes(rel)
+    finally:
+        server.stop()
 
 
 def test_http_store_reads_with_token_and_counts_errors(photos: dict[str, bytes]) -> None:
