@@ -172,7 +172,7 @@ def test_unrelated_unknown_hook_lists_known_hooks_without_a_guess() -> None:
 
     class Odd:
         @hookimpl
-        def register_everything(self, register: Register) -> None:
+        def make_sandwiches(self, register: Register) -> None:
             pass
 
     with pytest.raises(PluginError) as info:
