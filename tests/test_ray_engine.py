@@ -334,3 +334,55 @@ def test_run_on_ray_writes_the_same_md_json(
         outputs[name] = json.loads(out.read_text())
         del outputs[name]["info"]["classification_completion_time"]
     assert outputs["ray"] == outputs["local"]
+
+
+# ---------------------------------------------------------------- detect
+
+
+class SizeDetector:
+    """A detector defined here: one box per photo, placed from the photo's pixel size (so
+    it really reads each file); an unreadable photo is a failed entry."""
+
+    version = "size-1"
+
+    def detect(self, images_dir: Path, files: Any) -> Iterator[Any]:
+        from PIL import Image
+
+        from ct_io.md import MDDetection, MDImage
+
+        for f in files:
+            try:
+                with Image.open(images_dir / f) as im:
+                    im.load()
+                    w, h = im.size
+            except OSError as exc:
+                yield MDImage(f, None, failure=f"cannot read: {type(exc).__name__}")
+                continue
+            yield MDImage(f, [MDDetection("1", 0.9, [0.1, 0.1, 100 / w, 100 / h])])
+
+
+def test_detect_on_ray_equals_local(ray_cluster: None, photos: Path, tmp_path: Path) -> None:
+    import sys
+
+    import ray.cloudpickle
+
+    from ct_crop.detect import detect_cached
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack this module
+    files = sorted(p.name for p in photos.iterdir())
+    results = {}
+    for name, engine in (("local", None), ("ray", EngineChoice("ray", shard_size=5))):
+        md, new = detect_cached(
+            SizeDetector(),
+            photos,
+            files,
+            tmp_path / name,
+            dataset="photos",
+            engine=engine,
+            loader=SizeDetector,
+        )
+        assert new == len(files)
+        results[name] = md
+    assert results["ray"] == results["local"]
+    failed = [im.file for im in results["ray"].images if im.detections is None]
+    assert failed == [BROKEN], "the broken photo is a counted failure, as locally"
