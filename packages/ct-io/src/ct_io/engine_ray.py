@@ -66,7 +66,7 @@ class RayEngine:
         kwargs: dict[str, Any] = {
             "include_dashboard": False,
             "log_to_driver": False,
-            "logging_level": logging.WARNING,
+            "logging_level": logging.ERROR,
         }
         if opts.address:
             kwargs["address"] = opts.address
