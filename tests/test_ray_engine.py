@@ -386,3 +386,19 @@ def test_detect_on_ray_equals_local(ray_cluster: None, photos: Path, tmp_path: P
     assert results["ray"] == results["local"]
     failed = [im.file for im in results["ray"].images if im.detections is None]
     assert failed == [BROKEN], "the broken photo is a counted failure, as locally"
+
+
+@pytest.mark.parametrize(
+    ("script", "module", "command"),
+    [
+        ("ct-crop", "ct_crop.cli", "crop"),
+        ("ct-crop", "ct_crop.cli", "detect"),
+        ("ct-infer", "ct_infer.cli", "classify"),
+        ("ct-infer", "ct_infer.cli", "run"),
+    ],
+)
+def test_help_of_the_engine_commands_loads_no_ray(script: str, module: str, command: str) -> None:
+    from ct_io.testing import modules_loaded_by
+
+    loaded, _ = modules_loaded_by(script, module, [command, "--help"], watched=("ray",))
+    assert loaded == []
