@@ -459,7 +459,9 @@ def run_crop(
     settings = settings or CropSettings()
     options = options or RunOptions()
     engine = engine or EngineChoice()
-    images_dir, store = image_root(images_dir)
+    from ct_io.storage import split_root
+
+    images_dir, store = split_root(images_dir)
     if store is None and not images_dir.is_dir():
         raise CamtrapError(f"images folder {images_dir} does not exist")
     if store is not None:
@@ -533,24 +535,6 @@ def _crop_here(
         if progress is not None and task is not None:
             progress.update(task, advance=1, description=f"cropping: {summary.crops} crops")
     return summary
-
-
-def image_root(images_dir: Path | str | ImageStore) -> tuple[Path, ImageStore | None]:
-    """``(folder, None)`` for a local image root; ``(placeholder, store)`` for a remote one.
-
-    The placeholder only names images in messages; nothing is read from it.
-    """
-    from ct_io.storage import ImageStore, is_remote, open_store
-
-    if isinstance(images_dir, ImageStore):
-        store = images_dir
-    elif is_remote(images_dir):
-        store = open_store(images_dir)
-    else:
-        return Path(images_dir), None
-    if store.is_local:
-        return Path(store.root), None
-    return Path(), store
 
 
 def crop_boxes(

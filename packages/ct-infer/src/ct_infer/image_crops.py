@@ -29,6 +29,7 @@ from ct_infer.data import to_network_input
 from ct_infer.preprocessing import Preprocessing
 from ct_io.errors import CamtrapError, UnsafePathError
 from ct_io.paths import safe_join
+from ct_io.storage import split_root
 
 if TYPE_CHECKING:
     from ct_io.storage import ImageStore
@@ -69,19 +70,6 @@ class ImageCrops:
     indices: list[int]
     pixels: list[np.ndarray]
     failures: list[tuple[int | None, str]]  # (box index or None for the image, reason)
-
-
-def split_root(images_dir: str | os.PathLike[str] | ImageStore) -> tuple[Path, ImageStore | None]:
-    """``(folder, None)`` for a local image root, ``(placeholder, store)`` for a remote one."""
-    from ct_io.storage import ImageStore, is_remote, open_store
-
-    if isinstance(images_dir, ImageStore):
-        store = images_dir
-    elif is_remote(images_dir):
-        store = open_store(images_dir)
-    else:
-        return Path(images_dir), None
-    return (Path(store.root), None) if store.is_local else (Path(), store)
 
 
 class ImageCropsDataset:

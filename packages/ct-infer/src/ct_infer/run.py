@@ -278,9 +278,9 @@ def sequences_for(
     images_dir: Path | ImageStore, files: Sequence[str], gap: float
 ) -> dict[str, str]:
     """Sequences from EXIF capture times of images in the same folder."""
-    from ct_infer.image_crops import split_root
     from ct_infer.smoothing import capture_time, sequences_from_times
     from ct_io.paths import safe_join
+    from ct_io.storage import split_root
 
     folder, store = split_root(images_dir)
     if store is None:
@@ -346,9 +346,9 @@ def run_pipeline(
 def frame_rates(images_dir: Path | ImageStore, md: MDResults) -> dict[str, float] | None:
     """Frame rates of the clips ``md`` has frame-level entries for (read from the clips),
     so the output can be MegaDetector's per-video form; None when there are none."""
-    from ct_infer.image_crops import split_root
     from ct_io.md_video import frame_entries
     from ct_io.paths import safe_join
+    from ct_io.storage import split_root
     from ct_io.video import VideoError, probe
 
     clips = {clip for clip, _, _ in frame_entries(md)}
@@ -384,8 +384,8 @@ def detect_images(
     from ct_crop.detectors import detection_categories, get_detector
     from ct_crop.video_detect import DEFAULT_SAMPLING, detect_media
     from ct_infer.data import list_image_files
-    from ct_infer.image_crops import split_root
     from ct_io.md import MDInfo, read_md, write_md
+    from ct_io.storage import split_root
 
     if cache.is_file():
         log.info("using detections cached in %s", cache)

@@ -20,9 +20,10 @@ from ct_crop.geometry import CropRegion, UnusableBoxError, crop_region, normaliz
 from ct_crop.render import render_crop
 from ct_infer.backbones import Preprocessing
 from ct_infer.data import to_network_input
-from ct_infer.image_crops import BoxJob, CropPolicy, ImageCrops, ImageCropsDataset, split_root
+from ct_infer.image_crops import BoxJob, CropPolicy, ImageCrops, ImageCropsDataset
 from ct_io.errors import UnsafePathError
 from ct_io.paths import safe_join
+from ct_io.storage import split_root
 from ct_io.video import Sampling, VideoError, parse_frame_file, probe, read_frames
 
 if TYPE_CHECKING:

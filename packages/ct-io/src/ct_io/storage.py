@@ -122,6 +122,20 @@ def open_store(
 EMULATOR_ACCOUNT = "devstoreaccount1"
 
 
+def split_root(images_dir: str | os.PathLike[str] | ImageStore) -> tuple[Path, ImageStore | None]:
+    """``(folder, None)`` for a local image root, ``(placeholder, store)`` for a remote one.
+
+    The placeholder only names images in messages; nothing is read from it.
+    """
+    if isinstance(images_dir, ImageStore):
+        store = images_dir
+    elif is_remote(images_dir):
+        store = open_store(images_dir)
+    else:
+        return Path(images_dir), None
+    return (Path(store.root), None) if store.is_local else (Path(), store)
+
+
 def _is_blob_host(url: str) -> bool:
     """An Azure Blob URL: ``<account>.blob.core.windows.net`` (or another Azure cloud's
     ``.blob.core.`` host), or the emulator's ``http://host:port/devstoreaccount1/...``."""
