@@ -281,6 +281,7 @@ def test_multilabel_selection_runs_end_to_end(tmp_path: Path) -> None:
 
     meta = read_bundle_meta(run_dir / "model" / "multi.safetensors")
     assert meta.multilabel and sorted(meta.labels) == sorted(MULTI_SPEC)
+    check_calibrated_multilabel_bundle(run_dir / "model" / "multi.safetensors", run_dir)
 
     outputs = pd.read_csv(run_dir / "evaluation" / "outputs_test.csv.gz")
     sums = outputs[sorted(MULTI_SPEC)].sum(axis=1)
@@ -289,6 +290,25 @@ def test_multilabel_selection_runs_end_to_end(tmp_path: Path) -> None:
     assert set(stats["label"]) == set(MULTI_SPEC)  # each label scored, not the joined rows
     html = (run_dir / "report" / "report.html").read_text()
     assert "mAP" in html
+
+
+def check_calibrated_multilabel_bundle(bundle: Path, run_dir: Path) -> None:
+    """One temperature for every sigmoid, fitted on val; ct-infer's evaluation applies
+    it: the binary NLL of the evaluated val outputs is the fit's NLL after scaling."""
+    from ct_infer.calibration import binary_nll, sigmoid_logits
+    from ct_infer.evaluate import read_outputs
+    from ct_infer.multilabel import multi_hot
+
+    meta = read_bundle_meta(bundle)
+    fit = meta.extra["calibration"]
+    assert fit["method"].startswith("sigmoid")
+    assert meta.temperature == fit["temperature"] != 1.0
+    assert fit["nll_after"] <= fit["nll_before"]
+    frame, labels = read_outputs(run_dir / "evaluation" / "outputs_val.csv.gz")
+    assert fit["count"] == len(frame)
+    truth = multi_hot(frame["label"].tolist(), labels)
+    nll = binary_nll(sigmoid_logits(frame[labels].to_numpy(np.float64)), truth, 1.0)
+    assert nll == pytest.approx(fit["nll_after"], rel=0.05, abs=0.02)
 
 
 @pytest.mark.slow
