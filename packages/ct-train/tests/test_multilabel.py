@@ -152,7 +152,16 @@ def test_multilabel_training_to_bundle_to_ct_infer(ml_dataset: Path, tmp_path: P
     made = CliRunner().invoke(train_app, ["bundle", str(run)])
     assert made.exit_code == 0, (made.output, made.exception)
     meta = load_bundle(run / "model" / "ml.safetensors").meta
-    assert meta.multilabel and meta.temperature == 1.0
+    assert meta.multilabel
+    # calibrated on val with one sigmoid temperature (or left at 1, and the command said why)
+    cal = meta.extra.get("calibration")
+    if cal is not None:
+        assert cal["method"].startswith("sigmoid") and meta.temperature == cal["temperature"]
+        assert f"temperature {round(cal['temperature'], 3)}" in made.output
+    else:
+        assert meta.temperature == 1.0
+        said = " ".join(made.output.split())
+        assert "no mistake to calibrate on" in said or "ran to its bound" in said, said
 
     res = CliRunner().invoke(
         infer_app, ["evaluate", "--run", str(run), "--split", "test", "--workers", "0"]
