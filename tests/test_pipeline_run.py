@@ -7,12 +7,15 @@ everything; a changed config section reruns only the stages that depend on it; -
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -21,6 +24,8 @@ from ct_infer.backbones import BuiltBackbone, Preprocessing
 from ct_infer.bundle import read_bundle_meta
 from ct_io import hookimpl
 from ct_io.plugins import get_plugin_manager
+from ct_io.tables import read_classification_ds, read_label_index, read_splits
+from ct_splits.counts import count_units
 from ct_train.config import deep_merge, load_config
 from ct_train.pipeline.runner import (
     NOT_NEEDED,
@@ -225,6 +230,85 @@ def test_failing_stage_stops_with_one_line(tmp_path: Path) -> None:
     assert "no-such-label" in errors[0]
     assert "failed" in proc.stdout and "not run" in proc.stdout  # the summary table
     assert not (run_dir / "crops").exists()
+
+
+#: overlapping labels: fox and badger crops carry two labels (``carnivore,fox``)
+MULTI_SPEC = {
+    "carnivore": {"dataset_labels": {"demo": ["fox", "badger"]}},
+    "fox": {"dataset_labels": {"demo": ["fox"]}},
+    "badger": {"dataset_labels": {"demo": ["badger"]}},
+    "deer": {"dataset_labels": {"demo": ["deer"]}},
+    "boar": {"dataset_labels": {"demo": ["boar"]}},
+    "hare": {"dataset_labels": {"demo": ["hare"]}},
+}
+
+MULTILABEL = {
+    "labels": {"spec": "spec.json", "allow_multilabel": True},
+    "train": {"multilabel": True, "epochs": 2},
+    "loss": {"name": "bce"},
+    "sampling": {"method": "label_weighted"},
+    "export": {"formats": []},
+}
+
+
+def test_multilabel_selection_runs_end_to_end(tmp_path: Path) -> None:
+    """Overlapping labels kept with ``labels.allow_multilabel`` give rows with several
+    labels; they go through every stage to a multi-label bundle, evaluation and report."""
+    run_dir = tmp_path / "runs" / "tiny" / "multi"
+    run_dir.mkdir(parents=True)
+    (run_dir / "spec.json").write_text(json.dumps(MULTI_SPEC))
+    result = run(run_dir, MULTILABEL)
+    assert result.ok, result.error
+    st = statuses(result)
+    assert st["detect"] == NOT_NEEDED
+    for name in ("select", "crop", "table", "split", "train", "bundle", "evaluate", "report"):
+        assert st[name] == RAN, name
+
+    frame = read_classification_ds(run_dir / "classification_ds.csv")
+    assert {"carnivore,fox", "badger,carnivore"} & set(frame["label"])
+    labels = read_label_index(run_dir / "label_index.json")
+    assert labels == sorted(MULTI_SPEC)  # each label once, not the joined rows
+
+    # split by location: no location in two splits, and every row's labels are counted
+    splits = read_splits(run_dir / "splits.json")
+    seen: dict[tuple[str, str], str] = {}
+    for name, locs in splits.as_dict().items():
+        for loc in locs:
+            assert tuple(loc) not in seen
+            seen[tuple(loc)] = name
+    assert len(seen) == frame.groupby(["dataset", "location"]).ngroups
+    assert count_units(frame).labels == sorted(MULTI_SPEC)
+
+    meta = read_bundle_meta(run_dir / "model" / "multi.safetensors")
+    assert meta.multilabel and sorted(meta.labels) == sorted(MULTI_SPEC)
+    check_calibrated_multilabel_bundle(run_dir / "model" / "multi.safetensors", run_dir)
+
+    outputs = pd.read_csv(run_dir / "evaluation" / "outputs_test.csv.gz")
+    sums = outputs[sorted(MULTI_SPEC)].sum(axis=1)
+    assert not np.allclose(sums, 1.0)  # a sigmoid per label
+    stats = pd.read_csv(run_dir / "evaluation" / "label_stats.csv")
+    assert set(stats["label"]) == set(MULTI_SPEC)  # each label scored, not the joined rows
+    html = (run_dir / "report" / "report.html").read_text()
+    assert "mAP" in html
+
+
+def check_calibrated_multilabel_bundle(bundle: Path, run_dir: Path) -> None:
+    """One temperature for every sigmoid, fitted on val; ct-infer's evaluation applies
+    it: the binary NLL of the evaluated val outputs is the fit's NLL after scaling."""
+    from ct_infer.calibration import binary_nll, sigmoid_logits
+    from ct_infer.evaluate import read_outputs
+    from ct_infer.multilabel import multi_hot
+
+    meta = read_bundle_meta(bundle)
+    fit = meta.extra["calibration"]
+    assert fit["method"].startswith("sigmoid")
+    assert meta.temperature == fit["temperature"] != 1.0
+    assert fit["nll_after"] <= fit["nll_before"]
+    frame, labels = read_outputs(run_dir / "evaluation" / "outputs_val.csv.gz")
+    assert fit["count"] == len(frame)
+    truth = multi_hot(frame["label"].tolist(), labels)
+    nll = binary_nll(sigmoid_logits(frame[labels].to_numpy(np.float64)), truth, 1.0)
+    assert nll == pytest.approx(fit["nll_after"], rel=0.05, abs=0.02)
 
 
 @pytest.mark.slow

@@ -159,6 +159,25 @@ def test_min_locs_and_match_test() -> None:
     assert len(merged) == 6
 
 
+def test_min_locs_counts_each_label_of_a_multilabel_row() -> None:
+    """``carnivore,fox`` at one location is not one rare label: carnivore (3 locations)
+    and fox (2) are each counted; only the rare label (badger) leaves its row."""
+    frame = pd.DataFrame(
+        {
+            "path": [f"p{i}" for i in range(4)],
+            "dataset": "d",
+            "location": ["1", "2", "2", "3"],
+            "dataset_class": "",
+            "confidence": 1.0,
+            "label": ["carnivore,fox", "fox", "carnivore", "badger,carnivore"],
+        }
+    )
+    kept, dropped = drop_rare_labels(frame, 2)
+    assert dropped == ["badger"]
+    assert kept["label"].tolist() == ["carnivore,fox", "fox", "carnivore", "carnivore"]
+    assert kept["path"].tolist() == ["p0", "p1", "p2", "p3"]
+
+
 def test_threshold_out_of_range() -> None:
     with pytest.raises(CamtrapError, match="threshold"):
         build_dataset(

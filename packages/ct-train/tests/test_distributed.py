@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,12 @@ def test_two_gloo_processes_train_one_model(dataset: Path, tmp_path: Path) -> No
     assert last["progress"]["global_step"] == 2 * 4
     assert (cfg.parent / "final_metrics.json").is_file()
     assert not (cfg.parent / "checkpoints" / "rank1").exists()
+    # images_per_s is the whole job's rate, not one process's: both ranks report the same
+    # number, above either rank's own rate (two ranks in step: about twice one)
+    rates = [json.loads((cfg.parent / f"rates{r}.json").read_text()) for r in (0, 1)]
+    for epoch0, epoch1 in zip(*rates, strict=True):
+        assert epoch0["reported"] == epoch1["reported"]
+        assert epoch0["reported"] > max(epoch0["own"], epoch1["own"])
 
 
 @pytest.mark.slow

@@ -152,7 +152,16 @@ def test_multilabel_training_to_bundle_to_ct_infer(ml_dataset: Path, tmp_path: P
     made = CliRunner().invoke(train_app, ["bundle", str(run)])
     assert made.exit_code == 0, (made.output, made.exception)
     meta = load_bundle(run / "model" / "ml.safetensors").meta
-    assert meta.multilabel and meta.temperature == 1.0
+    assert meta.multilabel
+    # calibrated on val with one sigmoid temperature (or left at 1, and the command said why)
+    cal = meta.extra.get("calibration")
+    if cal is not None:
+        assert cal["method"].startswith("sigmoid") and meta.temperature == cal["temperature"]
+        assert f"temperature {round(cal['temperature'], 3)}" in made.output
+    else:
+        assert meta.temperature == 1.0
+        said = " ".join(made.output.split())
+        assert "no mistake to calibrate on" in said or "ran to its bound" in said, said
 
     res = CliRunner().invoke(
         infer_app, ["evaluate", "--run", str(run), "--split", "test", "--workers", "0"]
@@ -173,3 +182,55 @@ def test_multilabel_training_to_bundle_to_ct_infer(ml_dataset: Path, tmp_path: P
     html = (run / "report" / "report.html").read_text()
     assert "Multi-label" in html and "average precision per label" in html
     assert "<th>mAP</th>" in html
+
+
+def _val_context(tmp_path: Path, probs: np.ndarray, targets: np.ndarray) -> Any:
+    """A bundle-stage context whose run folder holds these val outputs."""
+    from ct_train.engine import save_outputs
+    from ct_train.pipeline.stages import Context, RunPaths
+
+    cfg = load_config(write_config(tmp_path / "run", tmp_path / "data", ML))
+    ctx = Context(cfg, RunPaths.of(cfg))
+    result = type("R", (), {"probs": probs, "targets": targets})()
+    save_outputs(ctx.paths.val_outputs, result)  # type: ignore[arg-type]
+    return ctx
+
+
+def test_multilabel_bundle_calibration_fits_one_sigmoid_temperature(tmp_path: Path) -> None:
+    from ct_train.pipeline.model_stages import fit_calibration
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(800, 3)) * 2
+    targets = (rng.random(z.shape) < 1 / (1 + np.exp(-z))).astype(np.float32)
+    probs = 1 / (1 + np.exp(-2.5 * z))  # logits 2.5× too large
+    fit, why = fit_calibration(
+        _val_context(tmp_path, probs, targets), list(LABELS), multilabel=True
+    )
+    assert fit is not None and why == ""
+    assert fit.temperature == pytest.approx(2.5, rel=0.15)
+    assert fit.nll_after < fit.nll_before and fit.count == 800
+
+
+def test_multilabel_val_without_mistakes_leaves_temperature_at_1(tmp_path: Path) -> None:
+    """Every (crop, label) on the right side of 0.5: no temperature to fit."""
+    from ct_train.pipeline.model_stages import fit_calibration
+
+    targets = np.array([[1, 0, 0], [0, 1, 1], [1, 0, 1]], np.float32)
+    probs = np.where(targets > 0, 0.8, 0.3)
+    ctx = _val_context(tmp_path, probs, targets)
+    fit, why = fit_calibration(ctx, list(LABELS), multilabel=True)
+    assert fit is None and "no mistake to calibrate on: temperature left at 1" in why
+    # one label wrong on one crop: now there is a temperature to fit (here below 1: the
+    # other cells are under-confident)
+    probs[0, 1] = 0.6
+    ctx = _val_context(tmp_path / "b", probs, targets)
+    fit, why = fit_calibration(ctx, list(LABELS), multilabel=True)
+    assert fit is not None and why == "" and 0.05 < fit.temperature < 1
+
+
+def test_multilabel_val_outputs_of_the_wrong_shape_say_to_retrain(tmp_path: Path) -> None:
+    from ct_train.pipeline.model_stages import fit_calibration
+
+    ctx = _val_context(tmp_path, np.full((4, 3), 0.5), np.array([0, 1, 2, 0]))  # softmax targets
+    with pytest.raises(CamtrapError, match=r"rerun the train stage \(--force train\)"):
+        fit_calibration(ctx, list(LABELS), multilabel=True)

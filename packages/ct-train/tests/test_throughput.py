@@ -39,7 +39,17 @@ def test_one_step_epochs_and_ranks() -> None:
         {"seconds": 2.0, "timed": 16.0, "startup_s": 1.0},
         {"seconds": 2.0, "timed": 16.0, "startup_s": 3.0},
     ]
-    assert epoch_rates(ranks) == {"images_per_s": 8.0, "startup_s": 3.0}
+    # the whole job's rate: two processes at 8 images/s each are 16 images/s
+    assert epoch_rates(ranks) == {"images_per_s": 16.0, "startup_s": 3.0}
+    # a slower rank holds the job back: 32 images in its 4 s
+    ranks[1]["seconds"] = 4.0
+    assert epoch_rates(ranks)["images_per_s"] == 8.0
+    # one-step epochs on two ranks: 16 images in the slower start-up
+    one_step = [
+        {"startup_s": 2.0, "startup_images": 8.0},
+        {"startup_s": 1.0, "startup_images": 8.0},
+    ]
+    assert epoch_rates(one_step)["images_per_s"] == 8.0
 
 
 def test_a_slow_loader_start_does_not_drag_the_epoch_rate(

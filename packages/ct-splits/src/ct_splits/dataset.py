@@ -305,17 +305,26 @@ def build_dataset(
 
 
 def drop_rare_labels(frame: pd.DataFrame, min_locs: int) -> tuple[pd.DataFrame, list[str]]:
-    """Drop crops whose label occurs at fewer than ``min_locs`` locations."""
+    """Drop labels that occur at fewer than ``min_locs`` locations.
+
+    Each label of a multi-label row (``carnivore,fox``) counts on its own: a rare label
+    leaves the rows it is on, and a row left with no label is dropped.
+    """
     if min_locs <= 1 or frame.empty:
         return frame, []
-    per_label = pd.DataFrame(
-        {"label": frame["label"], "loc": frame["dataset"] + "\x1f" + frame["location"]}
-    )
+    frame = frame.reset_index(drop=True)
+    labels = split_labels(frame["label"])
+    locs = (frame["dataset"] + "\x1f" + frame["location"]).to_numpy()[labels.index.to_numpy()]
+    per_label = pd.DataFrame({"label": labels.to_numpy(), "loc": locs})
     n_locs = per_label.drop_duplicates().groupby("label").size()
     rare = sorted(n_locs.index[n_locs < min_locs])
-    if rare:
-        log.warning("--min-locs %d drops %d label(s): %s", min_locs, len(rare), ", ".join(rare))
-    return frame[~frame["label"].isin(rare)].reset_index(drop=True), rare
+    if not rare:
+        return frame, []
+    log.warning("--min-locs %d drops %d label(s): %s", min_locs, len(rare), ", ".join(rare))
+    kept = labels[~labels.isin(rare)]
+    joined = kept.groupby(level=0).agg(",".join).reindex(frame.index)
+    out = frame.assign(label=joined)
+    return out[out["label"].notna()].reset_index(drop=True), rare
 
 
 def match_test(

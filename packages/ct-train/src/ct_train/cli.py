@@ -137,8 +137,10 @@ def bundle_cmd(
     from ct_train.config import load_config
     from ct_train.make_bundle import config_path, make_bundle
 
-    path = make_bundle(load_config(config_path(config), set_ or []), force=force)
+    path, said = make_bundle(load_config(config_path(config), set_ or []), force=force)
     console.print(f"[green]wrote[/] {path}", highlight=False)
+    if said:
+        console.print(f"calibration: {said}", highlight=False)
 
 
 @app.command("run")

@@ -23,9 +23,10 @@ def config_path(path: Path) -> Path:
 
 def make_bundle(
     cfg: ExperimentConfig, *, force: bool = False, pm: CamtrapPluginManager | None = None
-) -> Path:
+) -> tuple[Path, str]:
     """Run the bundle stage on ``cfg``'s run folder (skipped when up to date unless
-    ``force``); returns the bundle's path."""
+    ``force``); returns the bundle's path and what the stage said (its temperature, or
+    why it is not calibrated; empty when skipped)."""
     from ct_train.pipeline.runner import run_pipeline
     from ct_train.pipeline.stages import Context, RunPaths
 
@@ -39,4 +40,7 @@ def make_bundle(
     )
     if result.error is not None:
         raise CamtrapError(result.error)
-    return Context(cfg, paths, pm).bundle_path()
+    report = result.stage("bundle")
+    said = [f"{k} {v}" for k, v in report.counts.items() if k in ("temperature", "val NLL")]
+    said += [report.note] if report.note else []
+    return Context(cfg, paths, pm).bundle_path(), "; ".join(said)

@@ -44,12 +44,17 @@ class EpochClock:
 
 
 def epoch_rates(per_rank: Sequence[MutableMapping[str, float]]) -> dict[str, float]:
-    """``images_per_s`` (steady, per process, as before) and ``startup_s`` (the slowest
-    rank's) from every rank's sums; an epoch of a single step has only its start-up."""
-    seconds = sum(s.get("seconds", 0.0) for s in per_rank)
+    """``images_per_s`` and ``startup_s`` from every rank's sums.
+
+    ``images_per_s`` is the whole job's steady rate: every rank's images over the slowest
+    rank's time (the ranks of ``torchrun`` step together, so with N ranks it is about N
+    times one process's rate). ``startup_s`` is the slowest rank's start-up. An epoch of a
+    single step has only its start-up to measure.
+    """
+    seconds = max((s.get("seconds", 0.0) for s in per_rank), default=0.0)
     timed = sum(s.get("timed", 0.0) for s in per_rank)
     startup = max((s.get("startup_s", 0.0) for s in per_rank), default=0.0)
     if timed <= 0:  # one step: no steady part to measure
         timed = sum(s.get("startup_images", 0.0) for s in per_rank)
-        seconds = sum(s.get("startup_s", 0.0) for s in per_rank)
+        seconds = startup
     return {"images_per_s": timed / max(seconds, 1e-9), "startup_s": startup}

@@ -71,11 +71,13 @@ def calibrate_cmd(
         typer.Option("--output", "-o", help="Calibrated bundle to write (may be BUNDLE itself)."),
     ],
 ) -> None:
-    """Fit temperature scaling on validation outputs and store it in the bundle."""
+    """Fit temperature scaling on validation outputs and store it in the bundle (a
+    multi-label bundle: one temperature for every label's sigmoid, by binary NLL)."""
     from ct_infer.bundle import load_bundle, save_tensors
-    from ct_infer.calibration import fit_temperature
+    from ct_infer.calibration import fit_sigmoid_temperature, fit_temperature
     from ct_infer.evaluate import read_outputs
     from ct_infer.metrics import label_indices
+    from ct_infer.multilabel import multi_hot
     from ct_io.errors import CamtrapError
 
     loaded = load_bundle(bundle)
@@ -84,7 +86,11 @@ def calibrate_cmd(
         raise CamtrapError(
             f"{val_outputs}: label columns differ from the bundle's labels — outputs of another model?"
         )
-    fit = fit_temperature(frame[labels].to_numpy(), label_indices(frame["label"].tolist(), labels))
+    probs = frame[labels].to_numpy()
+    if loaded.meta.multilabel:  # one temperature for every label's sigmoid
+        fit = fit_sigmoid_temperature(probs, multi_hot(frame["label"].tolist(), labels))
+    else:
+        fit = fit_temperature(probs, label_indices(frame["label"].tolist(), labels))
     # the outputs were made at the bundle's old temperature
     temperature = loaded.meta.temperature * fit.temperature
     save_tensors(output, loaded.state_dict, loaded.with_meta(temperature=temperature).meta)

@@ -74,11 +74,7 @@ def bundle(ctx: Context) -> Outcome:
     final = read_json(ctx.paths.final_metrics) if ctx.paths.final_metrics.is_file() else {}
     labels = list(meta["labels"])
     multilabel = bool(meta.get("multilabel", False))
-    fit, why_uncalibrated = (
-        (None, "multi-label: not calibrated (temperature scaling is for one softmax)")
-        if multilabel and ctx.cfg.export.calibrate
-        else fit_calibration(ctx, labels)
-    )
+    fit, why_uncalibrated = fit_calibration(ctx, labels, multilabel=multilabel)
     taxonomy = run_label_taxonomy(ctx, labels)
     extra: dict[str, Any] = {
         "best_epoch": meta.get("epoch"),
@@ -87,7 +83,9 @@ def bundle(ctx: Context) -> Outcome:
         "final_metrics": final.get("splits", {}),
     }
     if fit is not None:
-        extra["calibration"] = {"split": "val", **attrs.asdict(fit)}
+        # what the NLL and ECE are over: crops (softmax) or (crop, label) cells (sigmoid)
+        method = "sigmoid, one T for all labels" if multilabel else "softmax"
+        extra["calibration"] = {"split": "val", "method": method, **attrs.asdict(fit)}
     bundle_meta = make_meta(
         meta["backbone"],
         meta["labels"],
@@ -124,16 +122,28 @@ def bundle(ctx: Context) -> Outcome:
     return Outcome(counts, note=why_uncalibrated)
 
 
-def fit_calibration(ctx: Context, labels: list[str]) -> tuple[TemperatureFit | None, str]:
+def fit_calibration(
+    ctx: Context, labels: list[str], *, multilabel: bool = False
+) -> tuple[TemperatureFit | None, str]:
     """Temperature scaling fitted on the best weights' val outputs, or None and why not.
 
-    A val split the model gets entirely right cannot be calibrated on: the likelihood
-    keeps rising as the temperature falls, and the fit would make the model as
-    over-confident as the search range allows. Such a bundle stays at temperature 1.
+    Softmax: the NLL of the true label. Multi-label: one temperature for every label's
+    sigmoid, minimising the binary NLL over all (crop, label) cells.
+
+    A val split the model gets entirely right (every crop's top label; multi-label, every
+    cell on the right side of 0.5) cannot be calibrated on: the likelihood keeps rising
+    as the temperature falls, and the fit would make the model as over-confident as the
+    search range allows. Such a bundle, or one whose fit ran to the search bound, stays
+    at temperature 1.
     """
     import numpy as np
 
-    from ct_infer.calibration import T_RANGE, fit_temperature
+    from ct_infer.calibration import (
+        T_RANGE,
+        fit_sigmoid_temperature,
+        fit_temperature,
+        sigmoid_mistakes,
+    )
 
     path = ctx.paths.val_outputs
     if not ctx.cfg.export.calibrate:
@@ -142,18 +152,25 @@ def fit_calibration(ctx: Context, labels: list[str]) -> tuple[TemperatureFit | N
         return None, "no val split: not calibrated"
     with np.load(path) as npz:
         probs, targets = npz["probs"], npz["targets"]
-    if probs.ndim != 2 or probs.shape[1] != len(labels) or len(targets) != len(probs):
+    target_shape = probs.shape if multilabel else (len(probs),)
+    if probs.ndim != 2 or probs.shape[1] != len(labels) or targets.shape != target_shape:
         raise CamtrapError(
-            f"{path}: {probs.shape} probabilities do not fit {len(labels)} labels — rerun the train stage (--force train)"
+            f"{path}: {probs.shape} probabilities and {targets.shape} targets do not fit "
+            f"{len(labels)} {'multi-label ' if multilabel else ''}labels — rerun the train stage (--force train)"
         )
     if not len(targets):
         return None, "empty val split: not calibrated"
-    if (probs.argmax(1) == targets).all():
+    perfect = (
+        sigmoid_mistakes(probs, targets) == 0
+        if multilabel
+        else bool((probs.argmax(1) == targets).all())
+    )
+    if perfect:
         return (
             None,
             f"val ({len(targets)} crops) has no mistake to calibrate on: temperature left at 1",
         )
-    fit = fit_temperature(probs, targets)
+    fit = fit_sigmoid_temperature(probs, targets) if multilabel else fit_temperature(probs, targets)
     if not T_RANGE[0] * 1.01 < fit.temperature < T_RANGE[1] * 0.99:
         return None, f"temperature fit ran to its bound ({fit.temperature:.3g}): left at 1"
     return fit, ""
