@@ -29,6 +29,7 @@ ORDER = [
     "crop",
     "video",
     "classify",
+    "chain",
     "train",
 ]
 
