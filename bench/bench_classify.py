@@ -332,7 +332,7 @@ def write_results(
     save(
         Section(
             "classify_gpu" if args.gpu else "classify",
-            "Batch classification (ct-infer classify vs MegaDetector run_classifier)",
+            "Batch classification (ct-infer classify)",
             figures,
             "\n".join(lines),
             device=device,
