@@ -11,9 +11,9 @@ start to exit):
   (b) ``ct-crop crop --strategy tight --size 448``
   (c) ``python -m megadetector.classification.crop_detections`` (``--threads`` = CPU count)
 
-MegaDetector runs from its own venv (``bench/.venvs/megadetector``, made here with
-``uv pip install --no-deps megadetector`` plus Pillow and tqdm; its unused Azure import
-is stubbed). Both tools get tight boxes, so their crops must match: the script checks
+MegaDetector runs from its own venv (``bench/megadetector_env.py``: ``megadetector``
+10.0.28 with ``--no-deps`` plus what its classification scripts import; its unused Azure
+import is stubbed). Both tools get tight boxes, so their crops must match: the script checks
 that both made the same crop files (the names encode image and box) with the same
 sizes give or take MegaDetector's truncation of pixel coordinates, and the same content.
 Results go to stdout and ``bench/out/crop.md``.
@@ -34,13 +34,12 @@ from pathlib import Path
 
 import numpy as np
 from benchpage import Figure, Section, md_test_images, save
+from megadetector_env import STUBS, compile_bytecode, md_python
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = md_test_images()
 WORK = ROOT / "bench" / "out" / "crop"
-MD_VENV = ROOT / "bench" / ".venvs" / "megadetector"
-STUBS = ROOT / "bench" / ".venvs" / "megadetector-stubs"
 THRESHOLD = 0.2
 #: crop_detections saves with Pillow's default quality; ct-crop is told the same, so both
 #: tools write the same output (ct-crop's own default is 95)
@@ -50,46 +49,6 @@ FULL, SMALL, MD = (
     "(b) ct-crop --size 448",
     "(c) MegaDetector crop_detections",
 )
-
-
-def md_python() -> Path:
-    """MegaDetector's venv: megadetector without its dependencies, plus what crop_detections imports."""
-    python = MD_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(MD_VENV)], check=True)
-        subprocess.run(
-            ["uv", "pip", "install", "-q", "--python", str(python), "--no-deps", "megadetector"],
-            check=True,
-        )
-        subprocess.run(
-            ["uv", "pip", "install", "-q", "--python", str(python), "pillow", "tqdm"], check=True
-        )
-    blob = STUBS / "azure" / "storage" / "blob.py"
-    if (
-        not blob.exists()
-    ):  # crop_detections imports azure.storage.blob.ContainerClient at module level
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        (STUBS / "azure" / "__init__.py").write_text("")
-        (STUBS / "azure" / "storage" / "__init__.py").write_text("")
-        blob.write_text("class ContainerClient:  # stub: only used for Azure downloads\n    pass\n")
-    return python
-
-
-def compile_bytecode(python: Path, *folders: Path) -> None:
-    """Write .pyc files as an ordinary install does (this machine sets PYTHONDONTWRITEBYTECODE,
-    which would make every run recompile every imported module: unfair to the tool that
-    imports more). Done for both tools alike."""
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    subprocess.run(
-        [str(python), "-m", "compileall", "-q", "-j", "0", site, *map(str, folders)],
-        check=False,  # a few files in third-party packages do not compile; that is fine
-        stdout=subprocess.DEVNULL,
-    )
 
 
 def make_sets(repeat: int) -> dict[str, tuple[Path, Path]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +21,7 @@ from benchpage import RESULTS, Figure, Section, describe_cpu, load
 from ct_io.atomic import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
+_MEASURED = re.compile(r"^Measured (\d{4}-\d\d-\d\d)", re.M)
 ORDER = [
     "cct_load",
     "splits",
@@ -29,6 +31,7 @@ ORDER = [
     "crop",
     "video",
     "classify",
+    "chain",
     "train",
     "ray",
 ]
@@ -86,10 +89,38 @@ def _demote(markdown: str) -> str:
     )
 
 
-def render(sections: list[Section], missing: list[str]) -> str:
+def earlier_sections(page: Path) -> dict[str, tuple[list[str], str]]:
+    """CPU sections of a page this script wrote before: title → (its rows of the summary
+    table, its details), verbatim. Results live in ``bench/out`` (not in git), so a run of
+    some scripts keeps the page's other figures this way; each carries its own date."""
+    if not page.is_file() or "\n## Details\n" not in (text := page.read_text()):
+        return {}
+    head, details = text.split("\n## Details\n", 1)
+    head = head.split("\n## GPU\n", 1)[0]
+    rows: dict[str, list[str]] = {}
+    for line in head.splitlines():
+        if line.startswith("| ") and not line.startswith(("| benchmark |", "|---")):
+            rows.setdefault(line[2:].split(" | ", 1)[0], []).append(line)
+    out = {}
+    for block in ("\n" + details).split("\n### ")[1:]:
+        title, _, body = block.partition("\n")
+        if not title.endswith("(GPU)") and title in rows:
+            out[title] = (rows[title], body.strip())
+    return out
+
+
+def render(
+    sections: list[Section],
+    missing: list[str],
+    carried: dict[str, tuple[list[str], str]] | None = None,
+) -> str:
+    carried = {t: v for t, v in (carried or {}).items() if t not in {s.title for s in sections}}
     cpu = [s for s in sections if not s.gpu]
     gpu = [s for s in sections if s.gpu]
-    dates = sorted({s.measured[:10] for s in sections})
+    dates = sorted(
+        {s.measured[:10] for s in sections}
+        | {m.group(1) for _r, body in carried.values() if (m := _MEASURED.search(body))}
+    )
     out = [
         "# Benchmarks",
         "",
@@ -106,8 +137,9 @@ def render(sections: list[Section], missing: list[str]) -> str:
         f"pandas {_version('pandas')}",
         "",
     ]
-    if cpu:
-        out += ["## CPU", "", *summary_table(cpu), ""]
+    if cpu or carried:
+        rows = [row for r, _body in carried.values() for row in r]
+        out += ["## CPU", "", *summary_table(cpu), *rows, ""]
     if gpu:
         out += ["## GPU", ""]
         for device in sorted({s.device for s in gpu}):
@@ -115,6 +147,12 @@ def render(sections: list[Section], missing: list[str]) -> str:
             out.append("")
     if missing:
         out += [f"Not measured in this run: {', '.join(missing)}.", ""]
+    if carried:
+        out += [
+            "Carried from the page's earlier run (each with its own date below): "
+            f"{', '.join(carried)}.",
+            "",
+        ]
     out += ["## Details", ""]
     for s in sections:
         out += [
@@ -125,6 +163,8 @@ def render(sections: list[Section], missing: list[str]) -> str:
             _demote(s.details.strip()),
             "",
         ]
+    for title, (_rows, body) in carried.items():
+        out += [f"### {title}", "", body, ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -132,6 +172,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="Only this run's results (default: keep the page's other sections as they were).",
+    )
     args = parser.parse_args()
     found = {p.stem: load(p) for p in sorted(args.results.glob("*.json"))}
     if not found:
@@ -139,7 +184,8 @@ def main() -> None:
     names = [n for n in ORDER if n in found] + sorted(set(found) - set(ORDER))
     expected = {p.stem.removeprefix("bench_") for p in (ROOT / "bench").glob("bench_*.py")}
     missing = sorted(expected - set(found))
-    write_text_atomic(args.output, render([found[n] for n in names], missing))
+    carried = {} if args.fresh else earlier_sections(args.output)
+    write_text_atomic(args.output, render([found[n] for n in names], missing, carried))
     print(f"wrote {args.output} ({len(names)} benchmarks)", file=sys.stderr)
 
 

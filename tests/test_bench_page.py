@@ -72,3 +72,26 @@ def test_page_writer_refuses_an_empty_results_folder(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=BENCH,
     )  # fmt: skip
     assert result.returncode != 0 and "run the bench/bench_*.py scripts first" in result.stderr
+
+
+def test_a_partial_run_keeps_the_pages_other_sections(tmp_path: Path, monkeypatch) -> None:
+    import benchpage
+
+    monkeypatch.setattr(benchpage, "RESULTS", tmp_path / "results")
+    page = tmp_path / "benchmarks.md"
+    write = [sys.executable, str(BENCH / "write_page.py"), "--output", str(page),
+             "--results", str(tmp_path / "results")]  # fmt: skip
+    save(Section("crop", "Cropping", [Figure("full res", 210.0, "crops/s", 140.0, "MD")], "old"))
+    save(Section("splits", "Splits", [Figure("trials", 0.01, "s", 11.3, "MD")], "splits detail"))
+    subprocess.run(write, check=True, cwd=BENCH)
+    (tmp_path / "results" / "splits.json").unlink()
+    save(Section("crop", "Cropping", [Figure("full res", 300.0, "crops/s", 100.0, "MD")], "new"))
+    subprocess.run(write, check=True, cwd=BENCH)
+    text = page.read_text()
+    assert "300 crops/s" in text and "210 crops/s" not in text and "old" not in text
+    splits = [line for line in text.splitlines() if line.startswith("| Splits |")]
+    assert len(splits) == 1 and "11.3 s" in splits[0]
+    assert "### Splits\n" in text and "splits detail" in text
+    assert "Carried from the page's earlier run" in text
+    subprocess.run([*write, "--fresh"], check=True, cwd=BENCH)
+    assert "| Splits |" not in page.read_text()

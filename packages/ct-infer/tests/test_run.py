@@ -255,3 +255,25 @@ def test_run_with_a_detector_plugin_instead_of_md_json(
     assert (
         report.classified == 24 and json.loads(out.read_text())["info"]["detector"] == "v5a-replay"
     )
+
+
+def test_run_where_no_image_can_be_read_reports_failures(
+    tiny_bundle: Path, md_dir: Path, md_json: Path, tmp_path: Path
+) -> None:
+    """Symlinks leading outside the images folder are refused (paths come from data files);
+    when that leaves nothing to classify, the run still ends with its counts, no traceback."""
+    images = tmp_path / "images"
+    images.mkdir()
+    md = json.loads(md_json.read_text())
+    for im in md["images"]:
+        (images / im["file"]).parent.mkdir(parents=True, exist_ok=True)
+        (images / im["file"]).symlink_to(md_dir / "images" / im["file"])
+    out = tmp_path / "out.json"
+    text = _run(
+        ["run", str(images), str(tiny_bundle), "-d", str(md_json), "-o", str(out), "-w", "0"]
+    )
+    flat = " ".join(text.split())
+    assert "24 detections: 0 classified" in flat and "11 failures" in flat
+    assert "through a symlink" in flat
+    doc = json.loads(out.read_text())
+    assert not any(d.get("classifications") for im in doc["images"] for d in im["detections"] or [])

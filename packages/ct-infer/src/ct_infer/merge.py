@@ -211,7 +211,7 @@ def has_probabilities(outputs: pd.DataFrame, labels: Sequence[str]) -> bool:
         raise CamtrapError(
             f"classifier CSV lacks column(s) for label(s) {', '.join(missing[:5])} — wrong label index?"
         )
-    for label in present:
+    for label in present if len(outputs) else ():  # no rows (nothing classified): no values
         if not pd.api.types.is_numeric_dtype(outputs[label]):
             bad = pd.to_numeric(outputs[label], errors="coerce").isna() & outputs[label].notna()
             example = outputs.loc[bad, label].iloc[0] if bad.any() else outputs[label].iloc[0]
