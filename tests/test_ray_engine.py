@@ -133,11 +133,47 @@ def test_crop_on_ray_equals_local(
     assert not (tmp_path / "crops" / SHARDS_DIR_NAME).exists(), "shards merged and removed"
 
 
-def test_crop_from_s3_on_ray_equals_local(
-    ray_cluster: None, s3_photos: str, md_test: Path, local_crops: Path, tmp_path: Path
+@pytest.fixture(scope="module")
+def azure_photos(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The photos (the broken one too) in Azurite, as a container URL with a read+list SAS
+    token (the seed's ``--container-url``): the token travels to the Ray workers in the store."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    from ct_io.testing import AZURITE_ACCOUNT, AZURITE_KEY, ServerError, azurite_blob_server
+
+    try:
+        with azurite_blob_server(tmp_path_factory.mktemp("azurite")) as server:
+            container = server.service().get_container_client("photos")
+            container.create_container()
+            for path in sorted(photos.iterdir()):
+                container.upload_blob(f"images/{path.name}", path.read_bytes())
+            sas = generate_container_sas(
+                AZURITE_ACCOUNT,
+                "photos",
+                account_key=AZURITE_KEY,
+                permission=ContainerSasPermissions(read=True, list=True),
+                expiry=datetime.now(UTC) + timedelta(hours=1),
+            )
+            yield f"{server.account_url}/photos/images?{sas}"
+    except ServerError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.mark.parametrize("root", ["s3_photos", "azure_photos"])
+def test_crop_from_object_storage_on_ray_equals_local(
+    ray_cluster: None,
+    root: str,
+    md_test: Path,
+    local_crops: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """Ray workers read the photos straight from S3 (``ct_io.storage``), no local copy."""
-    summary = _crop(s3_photos, md_test, tmp_path / "crops", RAY)  # type: ignore[arg-type]
+    """Ray workers read the photos straight from S3 or an Azure container URL with a SAS
+    token (``ct_io.storage``), no local copy; the token is never written."""
+    url: str = request.getfixturevalue(root)
+    summary = _crop(url, md_test, tmp_path / "crops", RAY)  # type: ignore[arg-type]
     out = tmp_path / "crops"
     crops = sorted(p.name for p in local_crops.glob("*.jpg"))
     assert crops == sorted(p.name for p in out.glob("*.jpg"))
@@ -145,6 +181,9 @@ def test_crop_from_s3_on_ray_equals_local(
     assert (mismatch, errors) == ([], [])
     assert summary.images_failed == 1
     assert pd.read_csv(out / "crop_failures.csv")["image"].tolist() == [BROKEN]
+    if "sig=" in url:
+        written = "".join(p.read_text() for p in out.glob("*.csv"))
+        assert url.split("sig=", 1)[1].split("&", 1)[0] not in written
 
 
 class _StopError(Exception):
