@@ -347,20 +347,30 @@ def test_classify_on_ray_equals_local(
 
 
 def test_run_on_ray_writes_the_same_md_json(
-    ray_cluster: None, bundle: Path, photos: Path, md_test: Path, tmp_path: Path
+    ray_cluster: None,
+    bundle: Path,
+    photos: Path,
+    s3_photos: str,
+    azure_photos: str,
+    md_test: Path,
+    tmp_path: Path,
 ) -> None:
+    """The same MD JSON from a local folder on both engines, and on Ray from S3 and Azure."""
     from ct_infer.run import RunOptions as InferRunOptions
     from ct_infer.run import run_pipeline
 
     predictor, loader, settings = _predictor(bundle)
     md = read_md(md_test / "md_output_v5a.json")
     outputs = {}
-    for name, engine in (("local", None), ("ray", EngineChoice("ray", shard_size=4))):
+    ray = EngineChoice("ray", shard_size=4)
+    runs = {"local": (photos, None), "ray": (photos, ray), "ray-s3": (s3_photos, ray),
+            "ray-azure": (azure_photos, ray)}  # fmt: skip
+    for name, (root, engine) in runs.items():
         out = tmp_path / name / "out.json"
         out.parent.mkdir()
         report = run_pipeline(
             predictor,
-            photos,
+            root,  # type: ignore[arg-type]
             md,
             out,
             settings,
@@ -372,7 +382,8 @@ def test_run_on_ray_writes_the_same_md_json(
         assert [f[0] for f in report.failures] == [BROKEN]
         outputs[name] = json.loads(out.read_text())
         del outputs[name]["info"]["classification_completion_time"]
-    assert outputs["ray"] == outputs["local"]
+    for name in ("ray", "ray-s3", "ray-azure"):
+        assert outputs[name] == outputs["local"], name
 
 
 # ---------------------------------------------------------------- detect
