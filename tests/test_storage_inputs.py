@@ -7,27 +7,15 @@ token never reaches the output."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from ct_io.testing import (
-    AWS_ENV_UNSET,
-    AZURITE_ACCOUNT,
-    AZURITE_KEY,
-    Azurite,
-    FileServer,
-    ServerError,
-    azurite_blob_server,
-    fake_aws_env,
-    moto_s3_server,
-)
+from ct_io.testing import Azurite, FileServer, S3Bucket, moto_s3_bucket, sas_container
 
 PREFIX = "proj/images"
 CORRUPT = "corrupt/not-really.jpg"
@@ -67,62 +55,22 @@ def _objects(photos: dict[str, bytes]) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def s3_root(photos: dict[str, bytes], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``s3://bucket/proj/images`` on moto's server; AWS_ENDPOINT_URL points at it."""
-    import boto3
-
-    saved = {k: os.environ.get(k) for k in (*AWS_ENV_UNSET, "AWS_ACCESS_KEY_ID",
-             "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_CONFIG_FILE",
-             "AWS_SHARED_CREDENTIALS_FILE")}  # fmt: skip
-    with moto_s3_server() as endpoint:
-        for k in AWS_ENV_UNSET:
-            os.environ.pop(k, None)
-        os.environ.update(fake_aws_env(tmp_path_factory.mktemp("aws")))
-        os.environ["AWS_ENDPOINT_URL"] = endpoint
-        try:
-            s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-west-2")
-            bucket = f"ct-{uuid.uuid4().hex[:8]}"
-            s3.create_bucket(
-                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
-            )
-            for rel, data in _objects(photos).items():
-                s3.put_object(Bucket=bucket, Key=f"{PREFIX}/{rel}", Body=data)
-            yield f"s3://{bucket}/{PREFIX}"
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Bucket]:
+    """A bucket on moto's server; AWS_ENDPOINT_URL points at it."""
+    with moto_s3_bucket(tmp_path_factory.mktemp("aws"), f"ct-{uuid.uuid4().hex[:8]}") as bucket:
+        yield bucket
 
 
 @pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    try:
-        with azurite_blob_server(tmp_path_factory.mktemp("azurite")) as server:
-            yield server
-    except ServerError as exc:
-        pytest.fail(str(exc))
+def s3_root(s3: S3Bucket, photos: dict[str, bytes]) -> str:
+    """``s3://bucket/proj/images``."""
+    return s3.put(_objects(photos), PREFIX)
 
 
 @pytest.fixture(scope="module")
 def sas_root(azurite: Azurite, photos: dict[str, bytes]) -> tuple[str, str]:
     """An Azure container URL with a read+list SAS token, and the token's signature."""
-    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
-
-    container = azurite.service().get_container_client("camtrap")
-    container.create_container()
-    for rel, data in _objects(photos).items():
-        container.upload_blob(f"{PREFIX}/{rel}", data)
-    sas = generate_container_sas(
-        AZURITE_ACCOUNT,
-        "camtrap",
-        account_key=AZURITE_KEY,
-        permission=ContainerSasPermissions(read=True, list=True),
-        expiry=datetime.now(UTC) + timedelta(hours=1),
-    )
-    sig = next(p for p in sas.split("&") if p.startswith("sig=")).split("=", 1)[1]
-    return f"{azurite.account_url}/camtrap/{PREFIX}?{sas}", sig
+    return sas_container(azurite, "camtrap", _objects(photos), PREFIX)
 
 
 @pytest.fixture(scope="module")
@@ -232,23 +180,6 @@ def test_crop_from_http_equals_local(
 # ---------------------------------------------------------------------- ct-infer run
 
 
-@pytest.fixture(scope="module")
-def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised tiny timm network (64 px) saved as a bundle."""
-    import torch
-
-    from ct_infer.backbones import build_backbone
-    from ct_infer.bundle import make_meta, save_bundle
-
-    torch.manual_seed(0)
-    labels = ["antelope", "bird", "carnivore", "primate"]
-    built = build_backbone("timm:test_efficientnet", len(labels), None, {"input_size": 64})
-    path = tmp_path_factory.mktemp("bundle") / "tiny.safetensors"
-    meta = make_meta("timm:test_efficientnet", labels, built.preprocessing, built.options)
-    save_bundle(path, built.module, meta)  # type: ignore[arg-type]
-    return path
-
-
 def _infer(root: str, bundle: Path, detections: Path, out: Path) -> dict[str, Any]:
     from ct_infer.cli import app
 
@@ -285,6 +216,56 @@ def test_infer_run_from_s3_and_azure_equals_local(
     }
     for name in ("s3", "az"):
         assert probs[name].equals(probs["local"])
+
+
+# ---------------------------------------------------------------------- ct-infer classify
+
+
+def _classify(crops: str, bundle: Path, out: Path, *extra: str) -> Any:
+    import pandas as pd
+
+    from ct_infer.cli import app
+
+    args = ["classify", str(bundle), crops, str(out), "--device", "cpu", *extra]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return pd.read_csv(out).set_index("path"), result.output
+
+
+def test_classify_crops_from_object_storage_equals_local(
+    s3: S3Bucket, azurite: Azurite, local_crops: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """Crops folders in S3 and in an Azure container (SAS URL) are listed and read without
+    a local copy; a local manifest reads its crops from S3 or a web server (--crops-dir)."""
+    crops = {p.name: p.read_bytes() for p in sorted(local_crops.glob("*.jpg"))}
+    assert len(crops) >= 20
+    local, _ = _classify(str(local_crops), tiny_bundle, tmp_path / "local.csv")
+    s3_url = s3.put(crops, "proj/crops")
+    sas_url, sig = sas_container(azurite, "crops", crops, "proj/crops")
+    server = FileServer().start()
+    server.files.update({f"/lila/crops/{name}": data for name, data in crops.items()})
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path\n" + "".join(f"{name}\n" for name in [*crops, "gone.jpg"]))
+    try:
+        runs = {
+            "s3": (s3_url,),
+            "azure": (sas_url,),
+            "s3-manifest": (str(manifest), "--crops-dir", s3_url),
+            "https-manifest": (str(manifest), "--crops-dir", f"{server.url}/lila/crops"),
+        }
+        for name, (crops_arg, *extra) in runs.items():
+            out = tmp_path / f"{name}.csv"
+            probs, output = _classify(crops_arg, tiny_bundle, out, *extra)
+            assert list(probs.index) == list(local.index), name
+            assert (probs - local).abs().to_numpy().max() <= 1e-5, name
+            assert sig not in output and sig not in out.read_text()
+            failed = Path(f"{out}.failed.csv")
+            if name.endswith("manifest"):  # the missing crop is a counted failure
+                assert "1 unreadable" in output and "gone.jpg" in failed.read_text()
+            else:
+                assert "0 unreadable" in output and not failed.exists()
+    finally:
+        server.stop()
 
 
 # ---------------------------------------------------------------------- ct-crop detect
@@ -336,6 +317,7 @@ def test_detect_from_s3_lists_and_reads_the_bucket(
         ("ct-crop", "ct_crop.cli", "crop"),
         ("ct-crop", "ct_crop.cli", "detect"),
         ("ct-infer", "ct_infer.cli", "run"),
+        ("ct-infer", "ct_infer.cli", "classify"),
     ],
 )
 def test_help_of_the_image_root_commands_loads_no_cloud_library(

@@ -10,16 +10,22 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from attrs import define, field
 
 from ct_infer.chunked import ChunkedCsv
-from ct_infer.data import CropFilesDataset, default_workers, iterate_batches, list_image_files
+from ct_infer.data import (
+    IMAGE_SUFFIXES,
+    CropFilesDataset,
+    default_workers,
+    iterate_batches,
+    list_image_files,
+)
 from ct_infer.precision import Precision
 from ct_io.errors import CamtrapError
 from ct_io.paths import unsafe_reason
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
     from ct_infer.predictor import Predictor
     from ct_io.engines import EngineChoice
     from ct_io.md import MDResults
+    from ct_io.storage import ImageStore
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +81,36 @@ class ClassifyReport:
 
 
 def crops_from_source(
-    source: str | os.PathLike[str], crops_dir: str | os.PathLike[str] | None = None
-) -> tuple[Path, list[str]]:
-    """The crops folder and relative crop paths from a folder or a crops manifest CSV.
+    source: str | os.PathLike[str],
+    crops_dir: str | os.PathLike[str] | None = None,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> tuple[Path | ImageStore, list[str]]:
+    """The crops root and relative crop paths from a folder or a crops manifest CSV.
 
     A manifest is any CSV with a ``path`` column (``classification_ds.csv``, ct-crop's
     manifest); its paths are relative to ``crops_dir`` (default: the manifest's folder).
+    The folder (``source`` or ``crops_dir``) may be an object-store URL (``s3://``,
+    ``gs://``, ``az://``, an Azure container URL with a SAS token, or an ``https://`` base
+    URL with a local manifest): the crops are then read from it without a local copy.
     """
+    from ct_io.storage import is_remote, open_store
+
+    if is_remote(source):
+        if crops_dir is not None:
+            raise CamtrapError("give either a crops folder or a manifest with --crops-dir, not both")
+        store = open_store(source, storage_options=storage_options)
+        if store.root.lower().endswith((".csv", ".csv.gz")):
+            raise CamtrapError(
+                f"{store.display()}: a manifest must be a local file — give the crops folder's "
+                "URL, or a local manifest with --crops-dir URL"
+            )
+        paths = store.list_files(IMAGE_SUFFIXES)
+        if not paths:
+            raise CamtrapError(f"{store.display()}: no image files found (looked for .jpg, .png, ...)")
+        return store, paths
+    if storage_options and not (crops_dir is not None and is_remote(crops_dir)):
+        raise CamtrapError("--storage-option applies only to crops in object storage (a URL)")
     p = Path(source)
     if p.is_dir():
         if crops_dir is not None and Path(crops_dir) != p:
@@ -94,7 +124,13 @@ def crops_from_source(
     if not p.is_file():
         raise CamtrapError(f"{p}: no such folder or manifest file")
     frame = read_csv(p, required=["path"], dtype={"path": str})
-    root = Path(crops_dir) if crops_dir is not None else p.parent
+    root: Path | ImageStore = p.parent
+    if crops_dir is not None:
+        root = (
+            open_store(crops_dir, storage_options=storage_options)
+            if is_remote(crops_dir)
+            else Path(crops_dir)
+        )
     paths = list(dict.fromkeys(frame["path"].dropna().tolist()))
     bad = [(x, r) for x in paths if (r := unsafe_reason(x))]
     if bad:
@@ -121,7 +157,7 @@ def filter_by_detections(paths: Sequence[str], md: MDResults, threshold: float) 
 
 def predict_files(
     predictor: Predictor,
-    root: Path,
+    root: Path | ImageStore,
     paths: Sequence[str],
     settings: RunSettings,
 ) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
@@ -150,7 +186,7 @@ def predict_files(
 
 def classify_crops(
     predictor: Predictor,
-    root: Path,
+    root: Path | ImageStore,
     paths: Sequence[str],
     output: str | os.PathLike[str],
     settings: RunSettings,
@@ -211,7 +247,7 @@ def classify_crops(
 
 def _classify_sharded(
     predictor: Predictor,
-    root: Path,
+    root: Path | ImageStore,
     todo: Sequence[str],
     out: ChunkedCsv,
     settings: RunSettings,

@@ -6,11 +6,12 @@ A crop that cannot be read (missing, truncated, not an image) becomes a zero ima
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 from attrs import frozen
@@ -18,9 +19,12 @@ from PIL import Image, ImageOps
 
 from ct_infer.preprocessing import Preprocessing
 from ct_io.paths import safe_join
+from ct_io.storage import StoreCredentialsError, split_root
 
 if TYPE_CHECKING:
     import torch
+
+    from ct_io.storage import ImageStore
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +52,9 @@ def to_network_input(image: Image.Image, prep: Preprocessing) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-def load_crop(path: str | os.PathLike[str], prep: Preprocessing) -> np.ndarray:
-    """Decode one crop file at reduced size when possible (JPEG draft mode) and resize it."""
+def load_crop(path: str | os.PathLike[str] | IO[bytes], prep: Preprocessing) -> np.ndarray:
+    """Decode one crop (a file, or its bytes as a file object) at reduced size when possible
+    (JPEG draft mode) and resize it."""
     with Image.open(path) as im:
         if im.format == "JPEG":
             # decode at 1/2, 1/4 or 1/8 scale while both sides stay >= the input size
@@ -71,12 +76,16 @@ class CropItem:
 
 
 class CropFilesDataset:
-    """Crop files under ``root`` (relative paths), yielding uint8 (size, size, 3) arrays."""
+    """Crop files under ``root`` (relative paths), yielding uint8 (size, size, 3) arrays.
+
+    ``root`` is a folder, or an object store (:func:`ct_io.storage.open_store`) whose crops
+    are read into memory, never copied to disk.
+    """
 
     def __init__(
-        self, root: str | os.PathLike[str], paths: Sequence[str], prep: Preprocessing
+        self, root: str | os.PathLike[str] | ImageStore, paths: Sequence[str], prep: Preprocessing
     ) -> None:
-        self.root = Path(root)
+        self.root, self.store = split_root(root)
         self.paths = list(paths)
         self.prep = prep
 
@@ -86,7 +95,13 @@ class CropFilesDataset:
     def __getitem__(self, index: int) -> CropItem:
         rel = self.paths[index]
         try:
-            return CropItem(index, load_crop(safe_join(self.root, rel), self.prep), None)
+            if self.store is None:
+                pixels = load_crop(safe_join(self.root, rel), self.prep)
+            else:
+                pixels = load_crop(io.BytesIO(self.store.read_bytes(rel)), self.prep)
+            return CropItem(index, pixels, None)
+        except StoreCredentialsError:
+            raise  # no credentials at all: the run stops with one clear error
         except Exception as exc:  # every decode problem is a per-crop failure, never a crash
             size = self.prep.input_size
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]

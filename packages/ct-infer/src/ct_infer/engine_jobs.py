@@ -54,9 +54,10 @@ def _stack(pixels: Sequence[np.ndarray], size: int) -> np.ndarray:
 
 @frozen
 class PrepareCropFiles:
-    """Read and resize crop files (relative to ``root``), as ``ct-infer classify`` does."""
+    """Read and resize crop files (relative to ``root``, a folder or an object store), as
+    ``ct-infer classify`` does."""
 
-    root: Path
+    root: Path | ImageStore
     prep: Preprocessing
 
     def __call__(self, paths: Sequence[str]) -> Prepared:

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -191,6 +191,56 @@ def fake_aws_env(config_dir: Path) -> dict[str, str]:
 AWS_ENV_UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL")
 
 
+class S3Bucket:
+    """A bucket on a running moto server (see :func:`moto_s3_bucket`)."""
+
+    def __init__(self, endpoint: str, name: str) -> None:
+        self.endpoint = endpoint
+        self.name = name
+
+    def put(self, objects: Mapping[str, bytes], prefix: str) -> str:
+        """Upload ``objects`` (relative path → bytes) under ``prefix``; their ``s3://`` root."""
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-west-2")
+        for rel, data in objects.items():
+            s3.put_object(Bucket=self.name, Key=f"{prefix}/{rel}", Body=data)
+        return f"s3://{self.name}/{prefix}"
+
+
+@contextlib.contextmanager
+def moto_s3_bucket(config_dir: Path, name: str = "photos") -> Iterator[S3Bucket]:
+    """An empty bucket on moto's S3 server, with this process's environment pointing the
+    AWS clients at it (fake credentials, ``AWS_ENDPOINT_URL``) until exit.
+
+    Processes started meanwhile inherit the environment: start a Ray cluster inside, and
+    its workers reach the same server.
+    """
+    import os
+
+    import boto3
+
+    names = (*AWS_ENV_UNSET, *fake_aws_env(config_dir))
+    saved = {k: os.environ.get(k) for k in names}
+    with moto_s3_server() as endpoint:
+        for k in AWS_ENV_UNSET:
+            os.environ.pop(k, None)
+        os.environ.update(fake_aws_env(config_dir))
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        try:
+            s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-west-2")
+            s3.create_bucket(
+                Bucket=name, CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
+            )
+            yield S3Bucket(endpoint, name)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
 # ---------------------------------------------------------------------- Azure (Azurite)
 
 
@@ -209,6 +259,31 @@ class Azurite:
         from azure.storage.blob import BlobServiceClient
 
         return BlobServiceClient.from_connection_string(self.connection_string)
+
+
+def sas_container(
+    server: Azurite, container: str, objects: Mapping[str, bytes], prefix: str
+) -> tuple[str, str]:
+    """A new container holding ``objects`` under ``prefix``, as a container URL with a
+    read+list SAS token (the seed's ``--container-url``); also the token's signature, which
+    must never be written anywhere."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    client = server.service().get_container_client(container)
+    client.create_container()
+    for rel, data in objects.items():
+        client.upload_blob(f"{prefix}/{rel}", data)
+    sas = generate_container_sas(
+        AZURITE_ACCOUNT,
+        container,
+        account_key=AZURITE_KEY,
+        permission=ContainerSasPermissions(read=True, list=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    sig = next(p for p in sas.split("&") if p.startswith("sig=")).split("=", 1)[1]
+    return f"{server.account_url}/{container}/{prefix}?{sas}", sig
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from ct_infer.cli.options import (
 )
 from ct_infer.precision import Precision
 from ct_io.cli_fields import options_from
+from ct_io.cli_storage import StorageOptionOpt
 from ct_io.clitools import console
 from ct_io.engines import EngineChoice
 
@@ -31,7 +32,12 @@ from ct_io.engines import EngineChoice
 def classify_cmd(
     model: ModelArg,
     crops: Annotated[
-        Path, typer.Argument(help="Crops folder, or a CSV manifest with a 'path' column.")
+        str,
+        typer.Argument(
+            help="Crops folder, or a CSV manifest with a 'path' column. The folder may be an "
+            "object-store URL read without a local copy: s3://bucket/prefix, gs://..., "
+            "az://container/prefix, or an Azure container URL (with a SAS token)."
+        ),
     ],
     output: Annotated[
         Path,
@@ -40,9 +46,10 @@ def classify_cmd(
         ),
     ],
     crops_dir: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="Folder the manifest's paths are relative to (default: the manifest's folder)."
+            help="Folder the manifest's paths are relative to (default: the manifest's "
+            "folder), or an object-store URL as for CROPS (an https:// base URL works too)."
         ),
     ] = None,
     batch_size: BatchOpt = None,
@@ -64,15 +71,19 @@ def classify_cmd(
         float, typer.Option(help="With --detections: minimum confidence.")
     ] = 0.0,
     overwrite: Annotated[bool, overwrite_option("Start over instead of resuming.")] = False,
+    storage_option: StorageOptionOpt = None,
     *,
     engine: dict[str, Any],
 ) -> None:
     """Classify crops into a probability CSV. Rerunning resumes after the rows already written."""
     from ct_infer.classify import classify_crops, crops_from_source, write_failures
     from ct_infer.engine_jobs import predictor_loader
+    from ct_io.options import parse_key_values
 
     settings = run_settings(batch_size, workers, device, precision, compile_model, bf16)
-    root, paths = crops_from_source(crops, crops_dir)
+    root, paths = crops_from_source(
+        crops, crops_dir, storage_options=parse_key_values(storage_option or [])
+    )
     if detections is not None:
         from ct_infer.classify import filter_by_detections
         from ct_io.md import read_md
