@@ -29,48 +29,32 @@ from ct_crop.crop import SHARDS_DIR_NAME, crop_boxes
 from ct_crop.settings import CropSettings, RunOptions
 from ct_io.engines import EngineChoice
 from ct_io.md import read_md
+from ct_io.testing import Azurite, S3Bucket, moto_s3_bucket, sas_container
 
 RAY = EngineChoice(engine="ray", shard_size=3)
 BROKEN = "snapshot_kruger_KRU_S1_25_25_R1_KRU_S1_25_R1_IMAG0012.JPG"
 
 
 @pytest.fixture(scope="module")
-def s3_photos(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The photos (the broken one too) in moto's S3 server: ``s3://bucket/images``.
-
-    The AWS settings are in the environment before the Ray cluster starts, so its workers
-    (which inherit the environment) reach the same server.
-    """
-    import boto3
-
-    from ct_io.testing import AWS_ENV_UNSET, fake_aws_env, moto_s3_server
-
-    names = (*AWS_ENV_UNSET, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-             "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL")  # fmt: skip
-    saved = {k: os.environ.get(k) for k in names}
-    with moto_s3_server() as endpoint:
-        for k in AWS_ENV_UNSET:
-            os.environ.pop(k, None)
-        os.environ.update(fake_aws_env(tmp_path_factory.mktemp("aws")))
-        os.environ["AWS_ENDPOINT_URL"] = endpoint
-        try:
-            s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-west-2")
-            s3.create_bucket(
-                Bucket="photos", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
-            )
-            for path in sorted(photos.iterdir()):
-                s3.put_object(Bucket="photos", Key=f"images/{path.name}", Body=path.read_bytes())
-            yield "s3://photos/images"
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Bucket]:
+    """A bucket on moto's S3 server. The AWS settings are in the environment before the
+    Ray cluster starts, so its workers (which inherit the environment) reach the server."""
+    with moto_s3_bucket(tmp_path_factory.mktemp("aws"), "photos") as bucket:
+        yield bucket
 
 
 @pytest.fixture(scope="module")
-def ray_cluster(s3_photos: str) -> Iterator[None]:
+def s3_photos(s3: S3Bucket, photos: Path) -> str:
+    """The photos (the broken one too) in S3: ``s3://photos/images``."""
+    return s3.put(_files(photos, "*"), "images")
+
+
+def _files(folder: Path, pattern: str) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob(pattern)) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(s3: S3Bucket) -> Iterator[None]:
     """A real local Ray cluster for this module, shut down at its end."""
     import ray
 
@@ -134,31 +118,10 @@ def test_crop_on_ray_equals_local(
 
 
 @pytest.fixture(scope="module")
-def azure_photos(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def azure_photos(azurite: Azurite, photos: Path) -> str:
     """The photos (the broken one too) in Azurite, as a container URL with a read+list SAS
     token (the seed's ``--container-url``): the token travels to the Ray workers in the store."""
-    from datetime import UTC, datetime, timedelta
-
-    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
-
-    from ct_io.testing import AZURITE_ACCOUNT, AZURITE_KEY, ServerError, azurite_blob_server
-
-    try:
-        with azurite_blob_server(tmp_path_factory.mktemp("azurite")) as server:
-            container = server.service().get_container_client("photos")
-            container.create_container()
-            for path in sorted(photos.iterdir()):
-                container.upload_blob(f"images/{path.name}", path.read_bytes())
-            sas = generate_container_sas(
-                AZURITE_ACCOUNT,
-                "photos",
-                account_key=AZURITE_KEY,
-                permission=ContainerSasPermissions(read=True, list=True),
-                expiry=datetime.now(UTC) + timedelta(hours=1),
-            )
-            yield f"{server.account_url}/photos/images?{sas}"
-    except ServerError as exc:
-        pytest.fail(str(exc))
+    return sas_container(azurite, "ray-photos", _files(photos, "*"), "images")[0]
 
 
 @pytest.mark.parametrize("root", ["s3_photos", "azure_photos"])
@@ -294,23 +257,6 @@ def test_a_killed_ray_worker_changes_nothing(
 # ---------------------------------------------------------------- classify and run
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised tiny timm network (64 px) saved as a bundle."""
-    import torch
-
-    from ct_infer.backbones import build_backbone
-    from ct_infer.bundle import make_meta, save_bundle
-
-    torch.manual_seed(0)
-    labels = ["antelope", "bird", "carnivore", "primate"]
-    built = build_backbone("timm:test_efficientnet", len(labels), None, {"input_size": 64})
-    path = tmp_path_factory.mktemp("bundle") / "tiny.safetensors"
-    meta = make_meta("timm:test_efficientnet", labels, built.preprocessing, built.options)
-    save_bundle(path, built.module, meta)  # type: ignore[arg-type]
-    return path
-
-
 def _predictor(bundle: Path) -> tuple[Any, Any, Any]:
     from ct_infer.classify import RunSettings
     from ct_infer.engine_jobs import predictor_loader
@@ -322,33 +268,49 @@ def _predictor(bundle: Path) -> tuple[Any, Any, Any]:
 
 
 def test_classify_on_ray_equals_local(
-    ray_cluster: None, bundle: Path, local_crops: Path, tmp_path: Path
+    ray_cluster: None,
+    s3: S3Bucket,
+    azurite: Azurite,
+    tiny_bundle: Path,
+    local_crops: Path,
+    tmp_path: Path,
 ) -> None:
+    """Crops from a folder, from S3 and from an Azure container URL (SAS token) classified
+    on Ray: the local engine's probabilities for the folder, the same counted failure."""
     from ct_infer.classify import classify_crops, crops_from_source
 
-    predictor, loader, settings = _predictor(bundle)
+    crops = _files(local_crops, "*.jpg")
+    azure_url, sig = sas_container(azurite, "ray-crops", crops, "crops")
+    roots = {"ray": str(local_crops), "ray-s3": s3.put(crops, "crops"), "ray-azure": azure_url}
+    predictor, loader, settings = _predictor(tiny_bundle)
     root, paths = crops_from_source(local_crops)
     paths.append("missing.jpg")  # an unreadable crop: a counted failure with both engines
     here = classify_crops(predictor, root, paths, tmp_path / "local.csv", settings)
-    there = classify_crops(
-        predictor,
-        root,
-        paths,
-        tmp_path / "ray.csv",
-        settings,
-        engine=EngineChoice("ray", shard_size=7),
-        loader=loader,
-    )
-    assert list(there.failed) == list(here.failed) == ["missing.jpg"]
+    assert list(here.failed) == ["missing.jpg"]
     a = pd.read_csv(tmp_path / "local.csv").set_index("path")
-    b = pd.read_csv(tmp_path / "ray.csv").set_index("path")
-    assert list(b.index) == list(a.index) and len(a) == len(paths) - 1
-    assert (a - b).abs().to_numpy().max() <= 1e-5
+    assert len(a) == len(paths) - 1 == len(crops)
+    for name, url in roots.items():
+        root, listed = crops_from_source(url)
+        assert listed == paths[:-1], name
+        there = classify_crops(
+            predictor,
+            root,
+            [*listed, "missing.jpg"],
+            tmp_path / f"{name}.csv",
+            settings,
+            engine=EngineChoice("ray", shard_size=7),
+            loader=loader,
+        )
+        assert list(there.failed) == ["missing.jpg"], name
+        assert sig not in str(there.failed)
+        b = pd.read_csv(tmp_path / f"{name}.csv").set_index("path")
+        assert list(b.index) == list(a.index), name
+        assert (a - b).abs().to_numpy().max() <= 1e-5, name
 
 
 def test_run_on_ray_writes_the_same_md_json(
     ray_cluster: None,
-    bundle: Path,
+    tiny_bundle: Path,
     photos: Path,
     s3_photos: str,
     azure_photos: str,
@@ -359,7 +321,7 @@ def test_run_on_ray_writes_the_same_md_json(
     from ct_infer.run import RunOptions as InferRunOptions
     from ct_infer.run import run_pipeline
 
-    predictor, loader, settings = _predictor(bundle)
+    predictor, loader, settings = _predictor(tiny_bundle)
     md = read_md(md_test / "md_output_v5a.json")
     outputs = {}
     ray = EngineChoice("ray", shard_size=4)
