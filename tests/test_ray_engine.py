@@ -29,7 +29,7 @@ from ct_crop.crop import SHARDS_DIR_NAME, crop_boxes
 from ct_crop.settings import CropSettings, RunOptions
 from ct_io.engines import EngineChoice
 from ct_io.md import read_md
-from ct_io.testing import Azurite, S3Bucket, moto_s3_bucket, sas_container
+from ct_io.testing import Azurite, S3Bucket, SizeDetector, moto_s3_bucket, sas_container
 
 RAY = EngineChoice(engine="ray", shard_size=3)
 BROKEN = "snapshot_kruger_KRU_S1_25_25_R1_KRU_S1_25_R1_IMAG0012.JPG"
@@ -351,53 +351,35 @@ def test_run_on_ray_writes_the_same_md_json(
 # ---------------------------------------------------------------- detect
 
 
-class SizeDetector:
-    """A detector defined here: one box per photo, placed from the photo's pixel size (so
-    it really reads each file); an unreadable photo is a failed entry."""
-
-    version = "size-1"
-
-    def detect(self, images_dir: Path, files: Any) -> Iterator[Any]:
-        from PIL import Image
-
-        from ct_io.md import MDDetection, MDImage
-
-        for f in files:
-            try:
-                with Image.open(images_dir / f) as im:
-                    im.load()
-                    w, h = im.size
-            except OSError as exc:
-                yield MDImage(f, None, failure=f"cannot read: {type(exc).__name__}")
-                continue
-            yield MDImage(f, [MDDetection("1", 0.9, [0.1, 0.1, 100 / w, 100 / h])])
-
-
-def test_detect_on_ray_equals_local(ray_cluster: None, photos: Path, tmp_path: Path) -> None:
-    import sys
-
-    import ray.cloudpickle
-
+def test_detect_on_ray_equals_local(
+    ray_cluster: None, photos: Path, s3_photos: str, azure_photos: str, tmp_path: Path
+) -> None:
+    """A detector plugin on Ray, reading photos from a folder, from S3 and from an Azure
+    container URL (SAS token): the local engine's detections for the folder."""
     from ct_crop.detect import detect_cached
+    from ct_io.storage import open_store
 
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack this module
     files = sorted(p.name for p in photos.iterdir())
+    ray = EngineChoice("ray", shard_size=5)
+    runs = {"local": (photos, None), "ray": (photos, ray),
+            "ray-s3": (open_store(s3_photos), ray), "ray-azure": (open_store(azure_photos), ray)}  # fmt: skip
     results = {}
-    for name, engine in (("local", None), ("ray", EngineChoice("ray", shard_size=5))):
+    for name, (root, engine) in runs.items():
         md, new = detect_cached(
             SizeDetector(),
-            photos,
+            root,
             files,
             tmp_path / name,
             dataset="photos",
             engine=engine,
             loader=SizeDetector,
         )
-        assert new == len(files)
+        assert new == len(files), name
         results[name] = md
-    assert results["ray"] == results["local"]
-    failed = [im.file for im in results["ray"].images if im.detections is None]
-    assert failed == [BROKEN], "the broken photo is a counted failure, as locally"
+    failed = [im.file for im in results["local"].images if im.detections is None]
+    assert failed == [BROKEN], "the broken photo is a counted failure"
+    for name in ("ray", "ray-s3", "ray-azure"):
+        assert results[name] == results["local"], name
 
 
 @pytest.mark.parametrize(

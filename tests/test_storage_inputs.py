@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ct_io.testing import Azurite, FileServer, S3Bucket, moto_s3_bucket, sas_container
+from ct_io.testing import (
+    Azurite,
+    FileServer,
+    S3Bucket,
+    SizeDetector,
+    moto_s3_bucket,
+    sas_container,
+)
 
 PREFIX = "proj/images"
 CORRUPT = "corrupt/not-really.jpg"
@@ -269,27 +276,6 @@ def test_classify_crops_from_object_storage_equals_local(
 
 
 # ---------------------------------------------------------------------- ct-crop detect
-
-
-class SizeDetector:
-    """A detector plugin that reads each file it is given: one box from its pixel size."""
-
-    version = "size-1"
-
-    def detect(self, images_dir: Path, files: list[str]) -> Iterator[Any]:
-        from PIL import Image
-
-        from ct_io.md import MDDetection, MDImage
-
-        for file in files:
-            try:
-                with Image.open(images_dir / file) as im:
-                    w, h = im.size
-            except OSError as exc:
-                yield MDImage(file, None, failure=type(exc).__name__)
-                continue
-            box = [0.0, 0.0, round(100 / w, 6), round(100 / h, 6)]
-            yield MDImage(file, [MDDetection(category="1", conf=0.9, bbox=box)])
 
 
 def test_detect_from_s3_lists_and_reads_the_bucket(

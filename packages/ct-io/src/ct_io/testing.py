@@ -337,6 +337,34 @@ def azurite_blob_server(workdir: Path | None = None) -> Iterator[Azurite]:
                 proc.wait()
 
 
+# ---------------------------------------------------------------------- a detector plugin
+
+
+class SizeDetector:
+    """A detector plugin (the ``detect``/``version`` protocol) that really reads every file
+    it is given: one box per photo, placed from its pixel size; a photo that cannot be
+    decoded (missing, truncated, not an image) is a failed entry. Importable by worker
+    processes and Ray workers, unlike a class defined in a test module."""
+
+    version = "size-1"
+
+    def detect(self, images_dir: Path, files: Any) -> Iterator[Any]:
+        from PIL import Image
+
+        from ct_io.md import MDDetection, MDImage
+
+        for file in files:
+            try:
+                with Image.open(images_dir / file) as im:
+                    im.load()
+                    w, h = im.size
+            except OSError as exc:
+                yield MDImage(file, None, failure=f"cannot read: {type(exc).__name__}")
+                continue
+            box = [0.1, 0.1, round(100 / w, 6), round(100 / h, 6)]
+            yield MDImage(file, [MDDetection(category="1", conf=0.9, bbox=box)])
+
+
 #: Libraries a command must not load just to answer ``--help``.
 HEAVY_MODULES = ("pandas", "numpy", "pyarrow", "PIL", "torch", "fsspec", "s3fs", "adlfs", "gcsfs")
 
