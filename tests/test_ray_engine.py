@@ -382,6 +382,48 @@ def test_detect_on_ray_equals_local(
         assert results[name] == results["local"], name
 
 
+# ---------------------------------------------------------------- ct-train's crop stage
+
+
+def test_train_pipeline_crops_on_ray_equal_local(
+    ray_cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``crop: {engine: ray}`` in a ``ct-train run`` config: the pipeline's crop stage (on
+    the demo source) writes the local engine's crops and manifest, byte for byte."""
+    import yaml
+
+    from ct_io.engine_ray import RayEngine
+    from ct_train.config import load_config
+    from ct_train.pipeline.runner import RAN, run_pipeline
+
+    shards: list[int] = []
+    original = RayEngine.run
+
+    def counting(self: RayEngine, steps: Any, todo: Any, progress: Any = None) -> Any:
+        shards.append(len(todo))
+        return original(self, steps, todo, progress)
+
+    monkeypatch.setattr(RayEngine, "run", counting)
+    crops = {}
+    for name, engine in (("local", {}), ("ray", {"engine": "ray", "shard_size": 8})):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        config = {
+            "sources": [{"name": "demo", "options": {"num_images": 24, "num_locations": 3}}],
+            "data": {"sources_dir": "data"},
+            "crop": {"size": 48, "workers": 1, **engine},
+        }
+        (run_dir / "config.yml").write_text(yaml.safe_dump(config))
+        result = run_pipeline(load_config(run_dir / "config.yml"), stop="crop")
+        assert result.ok, result.error
+        assert result.stage("crop").status == RAN and result.stage("crop").counts["crops"] > 10
+        crops[name] = run_dir / "crops"
+        assert bool(shards) == (name == "ray"), "only the ray config ran on Ray"
+    assert shards[0] >= 3, "24 photos in shards of 8"
+    assert not (crops["ray"] / SHARDS_DIR_NAME).exists(), "shards merged and removed"
+    _same_tree(crops["local"], crops["ray"])
+
+
 @pytest.mark.parametrize(
     ("script", "module", "command"),
     [
