@@ -38,8 +38,6 @@ from ct_io.testing import (
     AWS_ENV_UNSET,
     Azurite,
     FileServer,
-    ServerError,
-    azurite_blob_server,
     fake_aws_env,
     moto_s3_server,
 )
@@ -324,15 +322,6 @@ def _zipped(name: str, data: dict[str, Any]) -> bytes:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr(name, json.dumps(data))
     return buf.getvalue()
-
-
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    try:
-        with azurite_blob_server(tmp_path_factory.mktemp("azurite")) as server:
-            yield server
-    except ServerError as exc:
-        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")

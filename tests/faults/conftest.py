@@ -46,23 +46,6 @@ def md_crops(md_test: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised tiny timm network (64 px) saved as a bundle (seeded)."""
-    import torch
-
-    from ct_infer.backbones import build_backbone
-    from ct_infer.bundle import make_meta, save_bundle
-
-    labels = ["antelope", "bird", "carnivore", "primate"]
-    torch.manual_seed(0)
-    built = build_backbone("timm:test_efficientnet", len(labels), None, {"input_size": 64})
-    path = tmp_path_factory.mktemp("bundle") / "tiny.safetensors"
-    meta = make_meta("timm:test_efficientnet", labels, built.preprocessing, built.options)
-    save_bundle(path, built.module, meta)  # type: ignore[arg-type]
-    return path
-
-
 @pytest.fixture()
 def http_server() -> Iterator[FileServer]:
     server = FileServer()

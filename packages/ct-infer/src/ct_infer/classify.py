@@ -98,7 +98,9 @@ def crops_from_source(
 
     if is_remote(source):
         if crops_dir is not None:
-            raise CamtrapError("give either a crops folder or a manifest with --crops-dir, not both")
+            raise CamtrapError(
+                "give either a crops folder or a manifest with --crops-dir, not both"
+            )
         store = open_store(source, storage_options=storage_options)
         if store.root.lower().endswith((".csv", ".csv.gz")):
             raise CamtrapError(
@@ -107,7 +109,9 @@ def crops_from_source(
             )
         paths = store.list_files(IMAGE_SUFFIXES)
         if not paths:
-            raise CamtrapError(f"{store.display()}: no image files found (looked for .jpg, .png, ...)")
+            raise CamtrapError(
+                f"{store.display()}: no image files found (looked for .jpg, .png, ...)"
+            )
         return store, paths
     if storage_options and not (crops_dir is not None and is_remote(crops_dir)):
         raise CamtrapError("--storage-option applies only to crops in object storage (a URL)")
