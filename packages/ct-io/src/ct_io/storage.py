@@ -397,8 +397,14 @@ def _timeouts(opts: dict[str, Any]) -> tuple[float, float]:
 
 
 def _build_filesystem(kind: str, root: str, options: Mapping[str, Any]) -> Any:
-    """A fresh fsspec filesystem for ``kind`` (imports the back-end here, lazily)."""
+    """A fresh fsspec filesystem for ``kind`` (imports the back-end here, lazily).
+
+    Fresh indeed: fsspec's instance cache is skipped, since it keys on the arguments only and
+    would hand back a filesystem built for an earlier environment (``AWS_ENDPOINT_URL``,
+    credentials) in a long-lived process; the store keeps its own per process.
+    """
     opts = dict(options)
+    opts.setdefault("skip_instance_cache", True)
     try:
         if kind == "s3":
             return _s3(opts)

@@ -132,6 +132,21 @@ def test_s3_store_endpoint_from_environment(
     assert store.list_files(SUFFIXES) == _expected(photos)
 
 
+def test_a_new_store_follows_the_environment_of_its_time(
+    bucket: str, moto_server: str, photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two stores with the same options in one process, built under different
+    AWS_ENDPOINT_URLs: each reaches its own endpoint (fsspec's instance cache, keyed on the
+    arguments only, would hand the second the first's client)."""
+    from ct_io.testing import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    assert open_store(f"s3://{bucket}/proj/images").list_files(SUFFIXES) == _expected(photos)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(StoreReadError):
+        open_store(f"s3://{bucket}/proj/images").read_bytes(next(iter(photos)))
+
+
 def test_s3_missing_bucket_is_a_clear_listing_error(bucket: str, moto_server: str) -> None:
     store = open_store("s3://no-such-bucket/x", storage_options={"endpoint_url": moto_server})
     with pytest.raises(CamtrapError, match="no-such-bucket"):
