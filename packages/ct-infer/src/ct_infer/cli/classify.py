@@ -18,10 +18,12 @@ from ct_infer.cli.options import (
     LabelIndexOpt,
     ModelArg,
     PrecisionOpt,
+    RuntimeOpt,
     WorkersOpt,
     overwrite_option,
 )
 from ct_infer.precision import Precision
+from ct_infer.runtime import Runtime
 from ct_io.cli_fields import options_from
 from ct_io.clitools import console
 from ct_io.engines import EngineChoice
@@ -51,6 +53,7 @@ def classify_cmd(
     precision: PrecisionOpt = Precision.AUTO,
     bf16: Bf16Opt = False,
     compile_model: CompileOpt = False,
+    runtime: RuntimeOpt = Runtime.TORCH,
     label_index: LabelIndexOpt = None,
     image_size: ImageSizeOpt = None,
     no_calibration: Annotated[
@@ -71,7 +74,7 @@ def classify_cmd(
     from ct_infer.classify import classify_crops, crops_from_source, write_failures
     from ct_infer.engine_jobs import predictor_loader
 
-    settings = run_settings(batch_size, workers, device, precision, compile_model, bf16)
+    settings = run_settings(batch_size, workers, device, precision, compile_model, bf16, runtime)
     root, paths = crops_from_source(crops, crops_dir)
     if detections is not None:
         from ct_infer.classify import filter_by_detections
@@ -91,6 +94,7 @@ def classify_cmd(
         settings.precision,
         settings.compile,
         not no_calibration,
+        settings.runtime,
     )
     report = classify_crops(
         predictor,
@@ -104,8 +108,8 @@ def classify_cmd(
     )
     failed = write_failures(report, output)
     console.print(
-        f"{report.classified} crops classified ({report.crops_per_second:.0f}/s on {predictor.device}, "
-        f"{predictor.precision.describe()}), {report.skipped_done} already done, "
+        f"{report.classified} crops classified ({report.crops_per_second:.0f}/s on {predictor.device} with "
+        f"{predictor.runtime.runtime}, {predictor.precision.describe()}), {report.skipped_done} already done, "
         f"{len(report.failed)} unreadable → {output}",
         highlight=False,
     )
