@@ -113,3 +113,25 @@ def test_auto_picks_by_device_and_precision() -> None:
 def test_impossible_runtime_is_an_error(setting: str, kind: str, device: str) -> None:
     with pytest.raises(CamtrapError, match="--runtime"):
         choose_runtime(setting, kind=kind, device_type=device, fp32=True, compile_model=False)  # type: ignore[arg-type]
+
+
+def test_run_on_onnxruntime_matches_torch(
+    tiny_bundle_factory, md_dir: Path, md_json: Path, tmp_path: Path
+) -> None:
+    """``ct-infer run`` (photos → crops in memory → classify) gives torch's probabilities."""
+    bundle = tiny_bundle_factory("rt-run", seed=7, temperature=1.5)
+    probs = {}
+    for runtime in ("onnxruntime", "torch"):
+        out = tmp_path / runtime / "timelapse.json"
+        result = CliRunner().invoke(
+            app, ["run", str(md_dir / "images"), str(bundle), "-d", str(md_json), "-o", str(out),
+                  "--workers", "0", "--device", "cpu", "--precision", "fp32",
+                  "--runtime", runtime],  # fmt: skip
+        )
+        assert result.exit_code == 0, (result.output, result.exception)
+        assert f"with {runtime}" in result.output
+        table = pd.read_csv(out.with_name(out.name + ".classifications.csv.gz"))
+        probs[runtime] = table.set_index(list(table.columns[:1])).sort_index()
+    assert len(probs["torch"]) == 24 and probs["torch"].index.equals(probs["onnxruntime"].index)
+    diff = (probs["torch"].select_dtypes("number") - probs["onnxruntime"].select_dtypes("number"))
+    assert float(diff.abs().to_numpy().max()) < TOLERANCE
