@@ -19,8 +19,20 @@ TOLERANCE = 1e-4
 
 def _classify(bundle: Path, crops: Path, out: Path, *flags: str) -> str:
     result = CliRunner().invoke(
-        app, ["classify", str(bundle), str(crops), str(out), "--device", "cpu",
-              "--precision", "fp32", "--workers", "0", *flags],  # fmt: skip
+        app,
+        [
+            "classify",
+            str(bundle),
+            str(crops),
+            str(out),
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+            "--workers",
+            "0",
+            *flags,
+        ],
     )
     assert result.exit_code == 0, result.output
     return result.output
@@ -79,8 +91,17 @@ def test_missing_onnxruntime_is_one_clear_line(
 ) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if the extra were not installed
     result = CliRunner().invoke(
-        app, ["classify", str(tiny_bundle), str(crops_dir), str(tmp_path / "o.csv"),
-              "--runtime", "onnxruntime", "--workers", "0"],  # fmt: skip
+        app,
+        [
+            "classify",
+            str(tiny_bundle),
+            str(crops_dir),
+            str(tmp_path / "o.csv"),
+            "--runtime",
+            "onnxruntime",
+            "--workers",
+            "0",
+        ],
     )
     assert isinstance(result.exception, CamtrapError)  # the CLI prints it as one line
     assert str(result.exception) == (
@@ -92,8 +113,14 @@ def test_missing_onnxruntime_is_one_clear_line(
 
 def test_auto_picks_by_device_and_precision() -> None:
     def pick(**kw: object) -> Runtime:
-        args = {"kind": "bundle", "device_type": "cpu", "fp32": True, "compile_model": False,
-                "available": True, **kw}  # fmt: skip
+        args = {
+            "kind": "bundle",
+            "device_type": "cpu",
+            "fp32": True,
+            "compile_model": False,
+            "available": True,
+            **kw,
+        }
         return choose_runtime("auto", **args).runtime  # type: ignore[arg-type]
 
     assert pick() is Runtime.ONNXRUNTIME
@@ -107,8 +134,11 @@ def test_auto_picks_by_device_and_precision() -> None:
 
 @pytest.mark.parametrize(
     "setting,kind,device",
-    [("onnxruntime", "bundle", "cuda"), ("onnxruntime", "torchscript", "cpu"),
-     ("torch", "onnx", "cpu")],  # fmt: skip
+    [
+        ("onnxruntime", "bundle", "cuda"),
+        ("onnxruntime", "torchscript", "cpu"),
+        ("torch", "onnx", "cpu"),
+    ],
 )
 def test_impossible_runtime_is_an_error(setting: str, kind: str, device: str) -> None:
     with pytest.raises(CamtrapError, match="--runtime"):
@@ -124,14 +154,29 @@ def test_run_on_onnxruntime_matches_torch(
     for runtime in ("onnxruntime", "torch"):
         out = tmp_path / runtime / "timelapse.json"
         result = CliRunner().invoke(
-            app, ["run", str(md_dir / "images"), str(bundle), "-d", str(md_json), "-o", str(out),
-                  "--workers", "0", "--device", "cpu", "--precision", "fp32",
-                  "--runtime", runtime],  # fmt: skip
+            app,
+            [
+                "run",
+                str(md_dir / "images"),
+                str(bundle),
+                "-d",
+                str(md_json),
+                "-o",
+                str(out),
+                "--workers",
+                "0",
+                "--device",
+                "cpu",
+                "--precision",
+                "fp32",
+                "--runtime",
+                runtime,
+            ],
         )
         assert result.exit_code == 0, (result.output, result.exception)
         assert f"with {runtime}" in result.output
         table = pd.read_csv(out.with_name(out.name + ".classifications.csv.gz"))
         probs[runtime] = table.set_index(list(table.columns[:1])).sort_index()
     assert len(probs["torch"]) == 24 and probs["torch"].index.equals(probs["onnxruntime"].index)
-    diff = (probs["torch"].select_dtypes("number") - probs["onnxruntime"].select_dtypes("number"))
+    diff = probs["torch"].select_dtypes("number") - probs["onnxruntime"].select_dtypes("number")
     assert float(diff.abs().to_numpy().max()) < TOLERANCE
