@@ -19,6 +19,20 @@ def md_test() -> Path:
     return MD_TEST_IMAGES
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """ct-infer's ONNX export cache (``--runtime``) goes to a folder of this run, never the
+    user's ``~/.cache`` (subprocesses inherit it)."""
+    import tempfile
+
+    os.environ["CT_INFER_CACHE"] = tempfile.mkdtemp(prefix="ct-infer-onnx-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    shutil.rmtree(os.environ.pop("CT_INFER_CACHE", ""), ignore_errors=True)
+
+
 # ---------------------------------------------------------------- no silent skips
 
 #: Set to 1 to let a run with skipped tests pass (the summary names it when a skip fails one).

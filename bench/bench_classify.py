@@ -8,7 +8,9 @@ normalized input, as ``run_classifier.py`` feeds it), from its own venv
 --num-workers 8``) and (b) with the seed's documented flags (``--batch-size 64
 --num-workers 8``); 8 data-loader processes on a 2-core machine means 8 processes, each
 importing torch, sharing those 2 cores with the model. ``ct-infer classify`` runs with its
-defaults (``--precision auto``, workers = CPU count, batch 32 on CPU).
+defaults (``--precision auto``, workers = CPU count, batch 32 on CPU), and on the CPU
+once more with ``--runtime onnxruntime`` (its own row): the bundle exported to ONNX and run
+by ONNX Runtime, the export made in the first round into a fresh cache and reused after.
 
 Same preprocessing: the bundle is made with ``resize: center-crop, interpolation:
 bicubic``, which is what ``run_classifier.py`` does (``Resize(size, BICUBIC)`` of the
@@ -48,6 +50,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MD_DIR = md_test_images()
 MD_DEFAULTS = ["--batch-size", "1", "--num-workers", "8"]
 MD_SEED = ["--batch-size", "64", "--num-workers", "8"]
+#: ct-infer on ONNX Runtime (the bundle exported once to a cached ONNX file), a row of its own
+ORT = "ct-infer classify --runtime onnxruntime"
+ORT_FLAGS = ["--runtime", "onnxruntime"]
 
 
 def make_crops(folder: Path, count: int) -> list[str]:
@@ -216,18 +221,22 @@ def main() -> None:
     ]
     checks, figures_in = [], []
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["CT_INFER_CACHE"] = str(Path(tmp) / "onnx-cache")  # round 1 pays the export
         folder = Path(tmp) / "crops"
         make_crops(folder, count)
         for backbone in backbones:
             bundle = make_bundle(backbone, Path(tmp) / f"{backbone}.safetensors")
             script, names = export_for_megadetector(bundle, Path(tmp))
-            runs: dict[str, list[Run]] = {"ct-infer classify": [], **{k: [] for k in md_flags}}
-            outs = {k: Path(tmp) / f"{backbone}-{k[:3].strip('()')}.csv" for k in runs}
+            ort = [] if args.gpu else [ORT]  # ONNX Runtime runs on the CPU
+            runs: dict[str, list[Run]] = {"ct-infer classify": [], **{k: [] for k in ort},
+                                          **{k: [] for k in md_flags}}  # fmt: skip
+            outs = {k: Path(tmp) / f"{backbone}-{i}.csv" for i, k in enumerate(runs)}
             for _ in range(args.rounds):
                 # the target's comparison first, so a run cut short still has it
-                for key in ("(b) seed flags", "ct-infer classify", "(a) defaults"):
+                for key in ("(b) seed flags", "ct-infer classify", *ort, "(a) defaults"):
                     if key.startswith("ct-infer"):
-                        runs[key].append(run_ours(bundle, folder, outs[key], ours_flags))
+                        flags = [*ours_flags, *(ORT_FLAGS if key == ORT else [])]
+                        runs[key].append(run_ours(bundle, folder, outs[key], flags))
                     else:
                         runs[key].append(
                             run_md(script, names, folder, outs[key], size, md_flags[key])
@@ -246,10 +255,11 @@ def main() -> None:
                     f"| {wall[key]:.1f} | {count / wall[key]:.1f} | {cpu:.1f} | {load:.1f} "
                     f"| {wall[key] / wall['ct-infer classify']:.2f}× |"
                 )
-            for key in md_flags:
-                rows, agree, diff = compare(outs["ct-infer classify"], outs[key])
+            for ours, key in [*(("ct-infer classify", k) for k in md_flags),
+                              *((o, "(b) seed flags") for o in ort)]:  # fmt: skip
+                rows, agree, diff = compare(outs[ours], outs[key])
                 checks.append(
-                    f"{backbone}, run_classifier {key}: {rows} rows on both sides; "
+                    f"{backbone}, {ours} vs run_classifier {key}: {rows} rows on both sides; "
                     f"top-1 agreement {agree:.1%}; largest probability difference {diff:.3f}"
                 )
             steady = statistics.median(r.steady or 0 for r in runs["ct-infer classify"])
@@ -319,6 +329,18 @@ def write_results(
                     target=2.0 if key.startswith("(b)") else None,
                 )
             )
+        figures += [
+            Figure(
+                f"classify {b} @{size} with --runtime onnxruntime, whole process, "
+                "vs run_classifier seed flags",
+                count / wall[ORT],
+                "crops/s",
+                count / wall["(b) seed flags"],
+                f"MegaDetector run_classifier.py {' '.join(seed[:4])}",
+                target=2.0,
+            )
+            for _ in ([] if args.gpu else [ORT])
+        ]
     if args.gpu:
         figures += [
             Figure(f"classify {b} @{size}, steady state", s, "crops/s", bound=1500)

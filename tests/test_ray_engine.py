@@ -308,6 +308,37 @@ def test_classify_on_ray_equals_local(
         assert (a - b).abs().to_numpy().max() <= 1e-5, name
 
 
+def test_classify_on_ray_with_onnxruntime_equals_torch(
+    ray_cluster: None, bundle: Path, local_crops: Path, tmp_path: Path
+) -> None:
+    """Each Ray worker runs the bundle on ONNX Runtime from the cached export."""
+    from ct_infer.classify import classify_crops, crops_from_source
+    from ct_infer.engine_jobs import predictor_loader
+    from ct_infer.precision import Precision
+
+    torch_predictor, _, settings = _predictor(bundle)
+    loader = functools.partial(
+        predictor_loader, bundle, None, None, "cpu", Precision.FP32, False, True, "onnxruntime"
+    )
+    ort_predictor = loader()
+    assert ort_predictor.runtime.runtime == "onnxruntime"
+    root, paths = crops_from_source(local_crops)
+    classify_crops(torch_predictor, root, paths, tmp_path / "local.csv", settings)
+    classify_crops(
+        ort_predictor,
+        root,
+        paths,
+        tmp_path / "ray.csv",
+        settings,
+        engine=EngineChoice("ray", shard_size=7),
+        loader=loader,
+    )
+    a = pd.read_csv(tmp_path / "local.csv").set_index("path")
+    b = pd.read_csv(tmp_path / "ray.csv").set_index("path")
+    assert list(b.index) == list(a.index) and len(a) == len(paths)
+    assert (a - b).abs().to_numpy().max() <= 1e-4
+
+
 def test_run_on_ray_writes_the_same_md_json(
     ray_cluster: None,
     tiny_bundle: Path,

@@ -27,6 +27,7 @@ from ct_infer.data import (
     list_image_files,
 )
 from ct_infer.precision import Precision
+from ct_infer.runtime import Runtime
 from ct_io.errors import CamtrapError
 from ct_io.paths import unsafe_reason
 from ct_io.tables import read_csv
@@ -59,6 +60,8 @@ class RunSettings:
     device: str = "auto"
     precision: Precision = Precision.AUTO
     compile: bool = False
+    #: torch or ONNX Runtime for a bundle (:class:`ct_infer.runtime.Runtime`)
+    runtime: Runtime = Runtime.TORCH
 
     def batch_for(self, device_type: str) -> int:
         """The batch size to use on a device of this type (``cpu``, ``cuda``, ``mps``)."""

@@ -150,14 +150,37 @@ def predictor_loader(
     precision: Any,
     compile_model: bool,
     calibrate: bool = True,
+    runtime: str = "torch",
 ) -> Predictor:
     """Load the predictor as the CLIs do (a module-level function, so it pickles); on a
-    worker, ``device="auto"`` picks that worker's GPU when it has one."""
-    from ct_infer.predictor import Predictor, load_classifier
+    worker, ``device="auto"`` picks that worker's GPU when it has one.
+
+    ``runtime`` (:class:`ct_infer.runtime.Runtime`) decides whether a bundle runs on torch
+    or on ONNX Runtime from its cached export."""
+    from ct_infer.precision import resolve_precision
+    from ct_infer.predictor import Predictor, load_bundle_onnx, load_classifier, pick_device
+    from ct_infer.runtime import Runtime, choose_runtime, model_kind
     from ct_io.tables import read_label_index
 
-    labels = read_label_index(label_index) if label_index else None
-    classifier = load_classifier(model, labels=labels, input_size=image_size)
+    asked_ort = Runtime(runtime) is Runtime.ONNXRUNTIME
+    device_type = "cpu" if asked_ort and device == "auto" else pick_device(device).type
+    choice = choose_runtime(
+        runtime,
+        kind=model_kind(model),
+        device_type=device_type,
+        fp32=not resolve_precision(precision, device_type).autocast,
+        compile_model=compile_model,
+    )
+    if choice.runtime is Runtime.ONNXRUNTIME and model_kind(model) == "bundle":
+        classifier = load_bundle_onnx(model)
+    else:
+        labels = read_label_index(label_index) if label_index else None
+        classifier = load_classifier(model, labels=labels, input_size=image_size)
     return Predictor(
-        classifier, device=device, precision=precision, compile=compile_model, calibrate=calibrate
+        classifier,
+        device=device,
+        precision=precision,
+        compile=compile_model,
+        calibrate=calibrate,
+        runtime=choice,
     )

@@ -22,6 +22,7 @@ from ct_infer.backbones import model_from_bundle
 from ct_infer.bundle import SUFFIX, BundleMeta, load_bundle
 from ct_infer.precision import Precision, Resolved, resolve_precision
 from ct_infer.preprocessing import Preprocessing
+from ct_infer.runtime import Runtime, RuntimeChoice
 from ct_io.errors import CamtrapError
 
 if TYPE_CHECKING:
@@ -153,14 +154,7 @@ def _load_torchscript(
 
 
 def _load_onnx(p: Path, labels: Sequence[str] | None, input_size: int | None) -> LoadedClassifier:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise CamtrapError("ONNX models need onnxruntime: pip install 'ct-infer[onnx]'") from None
-    try:
-        session = ort.InferenceSession(str(p), providers=ort.get_available_providers())
-    except Exception as exc:  # onnxruntime raises its own exception classes
-        raise CamtrapError(f"{p}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
+    session = onnx_session(p)
     meta_json = session.get_modelmeta().custom_metadata_map.get(ONNX_META)
     lab, prep, temp, meta = _meta_or_args(meta_json, p, labels, input_size)
     return LoadedClassifier(
@@ -175,6 +169,46 @@ def _load_onnx(p: Path, labels: Sequence[str] | None, input_size: int | None) ->
     )
 
 
+def load_bundle_onnx(path: str | os.PathLike[str]) -> LoadedClassifier:
+    """A bundle run by ONNX Runtime, from its cached export (made on first use; see
+    :mod:`ct_infer.runtime`). The temperature is applied outside, as for the bundle."""
+    from ct_infer.bundle import read_bundle_meta
+    from ct_infer.runtime import cached_onnx
+
+    p = Path(path)
+    meta = read_bundle_meta(p)
+    return LoadedClassifier(
+        list(meta.labels),
+        meta.preprocessing,
+        "onnx",
+        meta.name or p.name.removesuffix(SUFFIX),
+        onnx_session(cached_onnx(p)),
+        temperature=meta.temperature,
+        meta=meta,
+    )
+
+
+def onnx_session(p: Path) -> Any:
+    """An ONNX Runtime session tuned for batch throughput: every graph optimization, one
+    operator at a time over as many threads as torch uses (the machine's cores)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise CamtrapError("ONNX models need onnxruntime: pip install 'ct-infer[onnx]'") from None
+    import torch
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.log_severity_level = 3  # errors only: no per-session warnings
+    providers = [p for p in ort.get_available_providers() if p != "AzureExecutionProvider"]
+    try:
+        return ort.InferenceSession(str(p), options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own exception classes
+        raise CamtrapError(f"{p}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
+
+
 class Predictor:
     """Batches of uint8 HWC crops in, probabilities out (on the chosen device)."""
 
@@ -186,14 +220,20 @@ class Predictor:
         precision: Precision | str = Precision.AUTO,
         compile: bool = False,
         calibrate: bool = True,
+        runtime: RuntimeChoice | None = None,
     ) -> None:
         import torch
 
         self.classifier = classifier
+        #: the engine running the network, and why
+        self.runtime = runtime or RuntimeChoice(
+            Runtime.ONNXRUNTIME if classifier.kind == "onnx" else Runtime.TORCH,
+            f"a {classifier.kind} model",
+        )
         self.device = pick_device(device) if classifier.kind != "onnx" else torch.device("cpu")
         #: the precision this predictor runs in, and why
         self.precision = (
-            Resolved(Precision.FP32, "ONNX models run in fp32")
+            Resolved(Precision.FP32, "onnxruntime runs in fp32")
             if classifier.kind == "onnx"
             else resolve_precision(precision, self.device.type)
         )

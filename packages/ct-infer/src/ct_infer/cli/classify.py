@@ -18,10 +18,12 @@ from ct_infer.cli.options import (
     LabelIndexOpt,
     ModelArg,
     PrecisionOpt,
+    RuntimeOpt,
     WorkersOpt,
     overwrite_option,
 )
 from ct_infer.precision import Precision
+from ct_infer.runtime import Runtime
 from ct_io.cli_fields import options_from
 from ct_io.cli_storage import StorageOptionOpt
 from ct_io.clitools import console
@@ -58,6 +60,7 @@ def classify_cmd(
     precision: PrecisionOpt = Precision.AUTO,
     bf16: Bf16Opt = False,
     compile_model: CompileOpt = False,
+    runtime: RuntimeOpt = Runtime.TORCH,
     label_index: LabelIndexOpt = None,
     image_size: ImageSizeOpt = None,
     no_calibration: Annotated[
@@ -80,7 +83,7 @@ def classify_cmd(
     from ct_infer.engine_jobs import predictor_loader
     from ct_io.options import parse_key_values
 
-    settings = run_settings(batch_size, workers, device, precision, compile_model, bf16)
+    settings = run_settings(batch_size, workers, device, precision, compile_model, bf16, runtime)
     root, paths = crops_from_source(
         crops, crops_dir, storage_options=parse_key_values(storage_option or [])
     )
@@ -102,6 +105,7 @@ def classify_cmd(
         settings.precision,
         settings.compile,
         not no_calibration,
+        settings.runtime,
     )
     report = classify_crops(
         predictor,
@@ -115,8 +119,8 @@ def classify_cmd(
     )
     failed = write_failures(report, output)
     console.print(
-        f"{report.classified} crops classified ({report.crops_per_second:.0f}/s on {predictor.device}, "
-        f"{predictor.precision.describe()}), {report.skipped_done} already done, "
+        f"{report.classified} crops classified ({report.crops_per_second:.0f}/s on {predictor.device} with "
+        f"{predictor.runtime.runtime}, {predictor.precision.describe()}), {report.skipped_done} already done, "
         f"{len(report.failed)} unreadable → {output}",
         highlight=False,
     )

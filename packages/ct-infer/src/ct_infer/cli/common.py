@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ct_infer.precision import Precision
+from ct_infer.runtime import Runtime
 from ct_io.clitools import console
 
 if TYPE_CHECKING:
@@ -20,8 +21,9 @@ def run_settings(
     precision: Precision,
     compile_model: bool,
     bf16: bool = False,
+    runtime: Runtime = Runtime.TORCH,
 ) -> RunSettings:
-    """Settings from the shared batch/workers/device/precision/compile options.
+    """Settings from the shared batch/workers/device/precision/compile/runtime options.
 
     ``bf16`` is the deprecated ``--bf16``: it means ``--precision bf16``.
     """
@@ -31,7 +33,11 @@ def run_settings(
         console.print("[yellow]--bf16 is deprecated: use --precision bf16[/]")
         precision = Precision.BF16
     settings = RunSettings(
-        batch_size=batch_size, device=device, precision=precision, compile=compile_model
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        compile=compile_model,
+        runtime=runtime,
     )
     if workers is not None:
         settings.workers = workers
@@ -45,18 +51,18 @@ def load_predictor(
     settings: RunSettings,
     calibrate: bool = True,
 ) -> Predictor:
-    """The model (bundle or export) ready to classify on the settings' device."""
-    from ct_infer.predictor import Predictor, load_classifier
-    from ct_io.tables import read_label_index
+    """The model (bundle or export) ready to classify on the settings' device and runtime."""
+    from ct_infer.engine_jobs import predictor_loader
 
-    labels = read_label_index(label_index) if label_index else None
-    classifier = load_classifier(model, labels=labels, input_size=image_size)
-    return Predictor(
-        classifier,
-        device=settings.device,
-        precision=settings.precision,
-        compile=settings.compile,
-        calibrate=calibrate,
+    return predictor_loader(
+        model,
+        label_index,
+        image_size,
+        settings.device,
+        settings.precision,
+        settings.compile,
+        calibrate,
+        settings.runtime,
     )
 
 

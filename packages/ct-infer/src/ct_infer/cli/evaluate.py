@@ -15,11 +15,13 @@ from ct_infer.cli.options import (
     ImageSizeOpt,
     LabelIndexOpt,
     PrecisionOpt,
+    RuntimeOpt,
     Weights,
     WorkersOpt,
     overwrite_option,
 )
 from ct_infer.precision import Precision
+from ct_infer.runtime import Runtime
 from ct_io.clitools import console
 
 if TYPE_CHECKING:
@@ -101,6 +103,7 @@ def evaluate_cmd(
     precision: PrecisionOpt = Precision.AUTO,
     bf16: Bf16Opt = False,
     compile_model: CompileOpt = False,
+    runtime: RuntimeOpt = Runtime.TORCH,
     label_index: LabelIndexOpt = None,
     image_size: ImageSizeOpt = None,
     overwrite: Annotated[bool, overwrite_option("Recompute outputs instead of resuming.")] = False,
@@ -134,7 +137,7 @@ def evaluate_cmd(
         )
     mapping = read_target_mapping(target_mapping) if target_mapping else None
     settings = run_settings(
-        inputs.batch_size, inputs.workers, device, precision, compile_model, bf16
+        inputs.batch_size, inputs.workers, device, precision, compile_model, bf16, runtime
     )
     predictor = load_predictor(inputs.model, inputs.label_index, inputs.image_size, settings)
     results = evaluate(
@@ -150,7 +153,7 @@ def evaluate_cmd(
         weights=weights.value,
         overwrite=overwrite,
     )
-    ran_on = f"ran on {predictor.device} in {predictor.precision.describe()}"
+    ran_on = f"ran on {predictor.device} with {predictor.runtime.runtime} in {predictor.precision.describe()}"
     _print_results(results, inputs.output_dir, ran_on)
 
 

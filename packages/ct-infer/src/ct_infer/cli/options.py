@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from ct_infer.precision import Precision
+from ct_infer.runtime import Runtime
 from ct_io.clitools import workers_option
 
 
@@ -68,6 +69,16 @@ PrecisionOpt = Annotated[
 ]
 Bf16Opt = Annotated[
     bool, typer.Option("--bf16", hidden=True, help="Deprecated: use --precision bf16.")
+]
+RuntimeOpt = Annotated[
+    Runtime,
+    typer.Option(
+        "--runtime",
+        help="What runs a bundle: torch, onnxruntime (CPU, fp32; exported to ONNX once and "
+        "cached by content; needs ct-infer[onnx]), or auto (onnxruntime on a CPU in fp32 when "
+        "installed, torch otherwise).",
+        case_sensitive=False,
+    ),
 ]
 CompileOpt = Annotated[
     bool,

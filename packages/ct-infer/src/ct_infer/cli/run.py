@@ -18,6 +18,7 @@ from ct_infer.cli.options import (
     PrecisionOpt,
     RollupOpt,
     RollupSpecOpt,
+    RuntimeOpt,
     SmoothingOpt,
     TargetMappingOpt,
     TaxonomyOpt,
@@ -27,6 +28,7 @@ from ct_infer.cli.options import (
     threshold_option,
 )
 from ct_infer.precision import Precision
+from ct_infer.runtime import Runtime
 from ct_io.cli_fields import options_from
 from ct_io.cli_storage import IMAGE_ROOT_HELP, StorageOptionOpt, open_image_root
 from ct_io.clitools import console
@@ -111,6 +113,7 @@ def run_cmd(
     precision: PrecisionOpt = Precision.AUTO,
     bf16: Bf16Opt = False,
     compile_model: CompileOpt = False,
+    runtime: RuntimeOpt = Runtime.TORCH,
     overwrite: Annotated[
         bool, overwrite_option("Reclassify everything instead of resuming.")
     ] = False,
@@ -142,7 +145,7 @@ def run_cmd(
         raise CamtrapError(
             "give exactly one of --detections (an MD JSON) or --detector (a detector plugin)"
         )
-    settings = run_settings(batch_size, workers, device, precision, compile_model, bf16)
+    settings = run_settings(batch_size, workers, device, precision, compile_model, bf16, runtime)
     predictor = load_predictor(model, None, None, settings)
     classifier = predictor.classifier
     mapping = read_target_mapping(target_mapping) if target_mapping else None
@@ -189,6 +192,7 @@ def run_cmd(
         settings.device,
         settings.precision,
         settings.compile,
+        runtime=settings.runtime,
     )
     report = run_pipeline(
         predictor,
@@ -201,7 +205,11 @@ def run_cmd(
         loader=loader,
     )
     _print_summary(report, output, rolled_up=rollup is not None)
-    console.print(f"ran on {predictor.device} in {predictor.precision.describe()}", highlight=False)
+    console.print(
+        f"ran on {predictor.device} with {predictor.runtime.runtime} in "
+        f"{predictor.precision.describe()}",
+        highlight=False,
+    )
 
 
 def _print_summary(report: RunReport, output: Path, rolled_up: bool) -> None:
