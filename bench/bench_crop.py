@@ -164,7 +164,10 @@ def main() -> None:
         "--rounds", type=int, default=3, help="timed runs per tool and set (median reported)"
     )
     parser.add_argument(
-        "--repeat", type=int, default=20, help="copies of the 31 images in the larger set (0: only the 31 images)"
+        "--repeat",
+        type=int,
+        default=20,
+        help="copies of the 31 images in the larger set (0: only the 31 images)",
     )
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
