@@ -9,12 +9,14 @@ The files are the shared real camera-trap JPEGs (``../shared/data/md-test-images
 repeated under distinct names. Every run writes into a fresh folder, fsync included; each setting runs
 ``--repeat`` times and the median run is reported (the machine may be shared).
 
-Reference rows: the tool users run for the same job, against the same server and objects,
+Reference rows: the tools users run for the same job, against the same server and objects,
 at the largest ``--threads``: the AWS CLI (``aws s3 cp --recursive --endpoint-url``, its
 ``max_concurrent_requests`` set to the thread count; installed by ``pip install awscli`` into
-``bench/.venvs/awscli``, timed as a whole process as users run it) and the Azure SDK's
+``bench/.venvs/awscli``, timed as a whole process as users run it, start-up included), the
+same transfer manager in process (boto3's ``s3transfer.TransferManager``, which the CLI
+runs, ``max_request_concurrency`` = threads), and the Azure SDK's
 documented way to fetch many blobs (``ContainerClient.list_blobs`` and ``download_blob``
-from a thread pool). Neither fsyncs, so our engine is timed beside them without fsync too.
+from a thread pool). None of them fsyncs, so our engine is timed beside them without fsync too.
 Every run checks that each file arrived with the same bytes.
 
     uv run --package ct-io --group test python bench/bench_download.py [--copies 4] [--threads 1 8 32]
@@ -46,8 +48,8 @@ AWSCLI_VENV = ROOT / "bench" / ".venvs" / "awscli"
 
 #: a peer tool's run: (files, output folder, threads) → seconds
 Peer = Callable[[dict[str, bytes], Path, int], float]
-#: what a server's context yields: our engine's transport, and the peer tool's name and run
-Served = tuple[Transport, tuple[str, Peer] | None]
+#: what a server's context yields: our engine's transport, and the peer tools' names and runs
+Served = tuple[Transport, dict[str, Peer]]
 
 
 def aws_cli() -> Path:
@@ -99,7 +101,7 @@ def http_server(files: dict[str, bytes], latency: float = 0.0) -> Iterator[Serve
     server.first_byte_delay = latency  # time to first byte of a distant server
     server.start()
     try:
-        yield HttpTransport(f"{server.url}/lila/", max_connections=64), None
+        yield HttpTransport(f"{server.url}/lila/", max_connections=64), {}
     finally:
         server.stop()
 
@@ -136,8 +138,34 @@ def s3_server(files: dict[str, bytes]) -> Iterator[Served]:
             )
             return time.perf_counter() - start
 
+        def sdk(files: dict[str, bytes], out: Path, threads: int) -> float:
+            from botocore.config import Config
+            from s3transfer.manager import TransferConfig, TransferManager
+
+            start = time.perf_counter()
+            client = boto3.client(  # as the CLI does: one pooled connection per thread
+                "s3", endpoint_url=url, config=Config(max_pool_connections=threads)
+            )
+            config = TransferConfig(max_request_concurrency=threads)
+            with TransferManager(client, config) as manager:
+                futures = []
+                for page in client.get_paginator("list_objects_v2").paginate(Bucket="bench"):
+                    for obj in page.get("Contents", []):
+                        target = out / obj["Key"]
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        futures.append(manager.download("bench", obj["Key"], str(target)))
+                for future in futures:
+                    future.result()
+            return time.perf_counter() - start
+
         transport = S3Transport("bench", endpoint_url=url, region="us-west-2", max_connections=64)
-        yield transport, ("AWS CLI `aws s3 cp --recursive`", cli)
+        yield (
+            transport,
+            {
+                "AWS CLI `aws s3 cp --recursive`": cli,
+                "boto3's s3transfer `TransferManager`, in process": sdk,
+            },
+        )
 
 
 @contextmanager
@@ -172,7 +200,7 @@ def azurite_server(files: dict[str, bytes]) -> Iterator[Served]:
         transport = AzureBlobTransport(
             f"{azurite.account_url}/lila-wildlife/bench/", max_connections=64
         )
-        yield transport, ("Azure SDK `download_blob` from a thread pool", sdk)
+        yield transport, {"Azure SDK `download_blob` from a thread pool": sdk}
 
 
 def http_server_with_latency(files: dict[str, bytes]) -> Any:
@@ -187,26 +215,27 @@ SERVERS: dict[str, Callable[[dict[str, bytes]], Any]] = {
 }
 
 
-def compare_with_peer(
+def compare_with_peers(
     label: str,
     files: dict[str, bytes],
     transport: Transport,
-    peer: tuple[str, Peer],
+    peers: dict[str, Peer],
     threads: int,
     repeat: int,
 ) -> list[dict[str, Any]]:
-    """The peer tool and our engine without fsync (as the peer), interleaved run by run; each
-    run's folder checked byte for byte. Returns one row per tool (median run)."""
-    name, run_peer = peer
+    """The peer tools and our engine without fsync (as the peers), interleaved run by run;
+    each run's folder checked byte for byte. Returns one row per tool (median run)."""
     items = [DownloadItem(key=k, dest=k) for k in files]
-    seconds: dict[str, list[float]] = {name: [], OURS_NO_FSYNC: []}
+    seconds: dict[str, list[float]] = {name: [] for name in peers}
+    seconds[OURS_NO_FSYNC] = []
     for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "peer"
-            out.mkdir()
-            took = run_peer(files, out, threads)
-            check_same_bytes(files, out)
-            seconds[name].append(took)
+        for name, run_peer in peers.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "peer"
+                out.mkdir()
+                took = run_peer(files, out, threads)
+                check_same_bytes(files, out)
+                seconds[name].append(took)
         with tempfile.TemporaryDirectory() as tmp:
             report = download_all(items, tmp, transport, threads=threads, fsync=False)
             assert report.ok and report.downloaded == len(files), report
@@ -257,7 +286,7 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     for label, factory in SERVERS.items():
         try:
-            with factory(files) as (transport, peer):
+            with factory(files) as (transport, peers):
                 for threads in args.threads:
                     runs = []
                     for _ in range(args.repeat):
@@ -281,9 +310,9 @@ def main() -> None:
                         f"{label:45s} {threads:3d} threads: {row['files_per_s']:7.1f} files/s {row['mb_per_s']:7.1f} MB/s",
                         file=sys.stderr,
                     )
-                if peer is not None:
-                    rows = compare_with_peer(
-                        label, files, transport, peer, max(args.threads), args.repeat
+                if peers:
+                    rows = compare_with_peers(
+                        label, files, transport, peers, max(args.threads), args.repeat
                     )
                     results += rows
                     for row in rows:
