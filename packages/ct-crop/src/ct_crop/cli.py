@@ -98,15 +98,19 @@ def crop(
     are listed with a reason in OUT_DIR/crop_failures.csv.
     """
     from ct_crop.crop import crop_boxes
-    from ct_io.cct import read_cct
     from ct_io.md import read_md
 
     root = open_image_root(images_dir, storage_option)
+    ground_truth = None
+    if cct is not None:  # ct_io.cct loads pandas (~2 s here): only when a CCT is given
+        from ct_io.cct import read_cct
+
+        ground_truth = read_cct(cct)
     with progress_bar() as progress:
         summary = crop_boxes(
             root,
             out_dir,
-            cct=read_cct(cct) if cct is not None else None,
+            cct=ground_truth,
             md=read_md(detections) if detections is not None else None,
             boxes=BoxSelection(**boxes),
             settings=CropSettings(**settings, fill=_fill(fill)),

@@ -303,3 +303,16 @@ def test_an_unexpected_transport_error_fails_that_file_and_the_rest_arrive(
     assert (failure.dest, failure.kind, failure.attempts) == (odd, "bad_response", 1)
     assert "KeyError" in failure.error
     assert not (tmp_path / "out" / odd).exists()
+
+
+def test_azure_transport_reads_bodies_in_the_storage_sdks_block_size() -> None:
+    """A transport handed to the SDK gets azure-core's 4 KiB reads unless told otherwise;
+    the storage SDK's own transport reads 256 KiB blocks, twice the files/s on Azurite
+    (bench/bench_download.py). Ours must read as the SDK's own does."""
+    from azure.storage.blob._shared.constants import DATA_BLOCK_SIZE
+
+    from ct_io.sources.transports import AzureBlobTransport
+
+    blob = AzureBlobTransport("https://acct.blob.core.windows.net/c/imgs")
+    transport = blob._client._config.transport
+    assert transport.connection_config.data_block_size == DATA_BLOCK_SIZE

@@ -289,6 +289,10 @@ def split_blob_url(url: str) -> tuple[str, str, str]:
     return f"{parts.scheme}://{parts.netloc}{account_path}", container, prefix
 
 
+#: bytes per read of a blob's body (azure-storage-blob's ``DATA_BLOCK_SIZE``)
+AZURE_DATA_BLOCK_SIZE = 256 * 1024
+
+
 class AzureBlobTransport:
     """Download blobs of one container with the Azure Blob SDK (anonymous unless a credential
     is given; a SAS token as the container URL's query string is the credential)."""
@@ -323,7 +327,13 @@ class AzureBlobTransport:
             credential=credential,
             retry_total=0,  # the engine retries, with its own counts
             transport=RequestsTransport(
-                session=session, session_owner=False, connection_timeout=15, read_timeout=timeout
+                session=session,
+                session_owner=False,
+                connection_timeout=15,
+                read_timeout=timeout,
+                # the storage SDK's own block size for the transport it makes itself; a
+                # transport passed in gets azure-core's 4 KiB, which halves throughput
+                connection_data_block_size=AZURE_DATA_BLOCK_SIZE,
             ),
         )
 
