@@ -497,12 +497,14 @@ def write_results(
                 ok = statistics.mean(a) >= statistics.mean(b) - half
                 figures.append(
                     Figure(
-                        f"train {model}, final {split} {what}, mean of {len(a)} vs {len(b)} "
-                        f"runs (spread ±{half:.1f} points)",
+                        f"train {model}, final {split} {what} (mean of {len(a)} runs), no worse "
+                        "than train_classifier.py within the run-to-run spread",
                         statistics.mean(a),
                         "%",
-                        statistics.mean(b),
-                        "MegaDetector train_classifier.py, all its runs",
+                        statistics.mean(b) - half,
+                        f"train_classifier.py's mean of {len(b)} runs, {statistics.mean(b):.1f} %, "
+                        f"less the spread {half:.1f}",
+                        target=1.0,
                     )
                 )
                 verdicts.append(
