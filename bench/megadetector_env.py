@@ -4,7 +4,8 @@
 stack), pinned to the version the ``peer`` nox session checks against, plus exactly what
 the classification scripts import (``crop_detections``, ``run_classifier``,
 ``merge_classification_detection_output``; ``run_classifier`` imports ``train_classifier``,
-which imports scikit-learn, TensorBoard and matplotlib at module level). The libraries both
+which imports scikit-learn, TensorBoard and matplotlib at module level; ``train_classifier``
+itself, with the ``evaluate_model`` run it ends with, needs nothing more). The libraries both
 sides use (torch, torchvision, pandas, numpy, Pillow, tqdm) are pinned to the versions of the
 interpreter running the benchmark, so both run the same kernels. ``crop_detections``
 imports ``azure.storage.blob.ContainerClient`` at module level for Azure downloads the

@@ -33,6 +33,7 @@ ORDER = [
     "classify",
     "chain",
     "train",
+    "train_peer",
     "ray",
 ]
 
