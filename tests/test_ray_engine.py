@@ -309,16 +309,16 @@ def test_classify_on_ray_equals_local(
 
 
 def test_classify_on_ray_with_onnxruntime_equals_torch(
-    ray_cluster: None, bundle: Path, local_crops: Path, tmp_path: Path
+    ray_cluster: None, tiny_bundle: Path, local_crops: Path, tmp_path: Path
 ) -> None:
     """Each Ray worker runs the bundle on ONNX Runtime from the cached export."""
     from ct_infer.classify import classify_crops, crops_from_source
     from ct_infer.engine_jobs import predictor_loader
     from ct_infer.precision import Precision
 
-    torch_predictor, _, settings = _predictor(bundle)
+    torch_predictor, _, settings = _predictor(tiny_bundle)
     loader = functools.partial(
-        predictor_loader, bundle, None, None, "cpu", Precision.FP32, False, True, "onnxruntime"
+        predictor_loader, tiny_bundle, None, None, "cpu", Precision.FP32, False, True, "onnxruntime"
     )
     ort_predictor = loader()
     assert ort_predictor.runtime.runtime == "onnxruntime"

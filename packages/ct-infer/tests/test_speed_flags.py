@@ -86,7 +86,9 @@ def test_compile_runs_and_matches_fp32(
         return real_compile(model, *args, **kwargs)
 
     monkeypatch.setattr(torch, "compile", spy)
-    out = _classify(lite0_bundle, crops_dir, tmp_path / "compiled.csv", "--compile")
+    out = _classify(
+        lite0_bundle, crops_dir, tmp_path / "compiled.csv", "--compile", "--precision", "fp32"
+    )
     assert len(compiled) == 1  # the network really went through torch.compile
     assert out["path"].tolist() == fp32["path"].tolist()
     a, b = _probabilities(fp32), _probabilities(out)

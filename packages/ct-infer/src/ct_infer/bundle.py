@@ -34,6 +34,9 @@ BUNDLE_FORMAT = "camtrap-bundle"
 BUNDLE_VERSION = 1
 META_KEY = "camtrap"
 SUFFIX = ".safetensors"
+#: where an export carries the bundle metadata: TorchScript extra file, ONNX model property
+TORCHSCRIPT_META = "camtrap.json"
+ONNX_META = "camtrap"
 
 
 class BundleError(CamtrapError):

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ct_infer.backbones import model_from_bundle
-from ct_infer.bundle import Bundle
-from ct_infer.predictor import ONNX_META, TORCHSCRIPT_META
+from ct_infer.bundle import ONNX_META, TORCHSCRIPT_META, Bundle
 from ct_io.atomic import write_bytes_atomic
 from ct_io.errors import CamtrapError
 
@@ -121,16 +120,16 @@ def max_abs_difference(bundle: Bundle, exported: str | os.PathLike[str], batch: 
     """Largest difference between the bundle's and the export's logits on the same input."""
     import torch
 
-    from ct_infer.predictor import load_classifier
-
     x = example_input(bundle, batch)
     with torch.no_grad():
         reference = model_from_bundle(bundle)(x) / bundle.meta.temperature
-    loaded = load_classifier(exported)
-    if loaded.kind == "onnx":
-        name = loaded.module.get_inputs()[0].name
-        got = torch.from_numpy(loaded.module.run(None, {name: x.numpy()})[0])
+    if Path(exported).suffix.lower() == ".onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        got = torch.from_numpy(session.run(None, {name: x.numpy()})[0])
     else:
         with torch.no_grad():
-            got = loaded.module(x)
+            got = torch.jit.load(str(exported), map_location="cpu")(x)
     return float((reference - got).abs().max())

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from attrs import define, field
 
 from ct_infer.backbones import model_from_bundle
-from ct_infer.bundle import SUFFIX, BundleMeta, load_bundle
+from ct_infer.bundle import ONNX_META, SUFFIX, TORCHSCRIPT_META, BundleMeta, load_bundle
 from ct_infer.precision import Precision, Resolved, resolve_precision
 from ct_infer.preprocessing import Preprocessing
 from ct_infer.runtime import Runtime, RuntimeChoice
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DeviceChoice = Literal["auto", "cpu", "cuda", "mps"] | str
-TORCHSCRIPT_META = "camtrap.json"
-ONNX_META = "camtrap"
 
 
 @define
