@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ct_infer.cli.common import load_predictor, run_settings
+from ct_infer.cli.common import predictor_factory, run_settings
 from ct_infer.cli.options import (
     BatchOpt,
     Bf16Opt,
@@ -80,7 +79,6 @@ def classify_cmd(
 ) -> None:
     """Classify crops into a probability CSV. Rerunning resumes after the rows already written."""
     from ct_infer.classify import classify_crops, crops_from_source, write_failures
-    from ct_infer.engine_jobs import predictor_loader
     from ct_io.options import parse_key_values
 
     settings = run_settings(batch_size, workers, device, precision, compile_model, bf16, runtime)
@@ -92,21 +90,9 @@ def classify_cmd(
         from ct_io.md import read_md
 
         paths = filter_by_detections(paths, read_md(detections), detection_threshold)
-    predictor = load_predictor(
-        model, label_index, image_size, settings, calibrate=not no_calibration
-    )
+    loader = predictor_factory(model, label_index, image_size, settings, not no_calibration)
+    predictor = loader()
     choice = EngineChoice(**engine)
-    loader = functools.partial(
-        predictor_loader,
-        model,
-        label_index,
-        image_size,
-        settings.device,
-        settings.precision,
-        settings.compile,
-        not no_calibration,
-        settings.runtime,
-    )
     report = classify_crops(
         predictor,
         root,

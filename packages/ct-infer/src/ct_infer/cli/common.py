@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,9 +54,21 @@ def load_predictor(
     calibrate: bool = True,
 ) -> Predictor:
     """The model (bundle or export) ready to classify on the settings' device and runtime."""
+    return predictor_factory(model, label_index, image_size, settings, calibrate)()
+
+
+def predictor_factory(
+    model: Path,
+    label_index: Path | None,
+    image_size: int | None,
+    settings: RunSettings,
+    calibrate: bool = True,
+) -> Callable[[], Predictor]:
+    """A picklable zero-argument loader of that predictor (what each engine worker calls)."""
     from ct_infer.engine_jobs import predictor_loader
 
-    return predictor_loader(
+    return functools.partial(
+        predictor_loader,
         model,
         label_index,
         image_size,
