@@ -37,7 +37,7 @@ import tempfile
 from pathlib import Path
 
 from bench_classify import Run, export_for_megadetector, make_bundle, timed
-from benchpage import Figure, Section, md_test_images, save
+from benchpage import Figure, Section, console_script, md_test_images, save
 from megadetector_env import compile_bytecode, md_python
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +108,7 @@ def run_ours(images: Path, md_json: Path, bundle: Path, work: Path) -> tuple[Run
     out = work / "ct-out.json"
     for stale in work.glob("ct-out.json*"):
         stale.unlink()
-    cmd = [str(Path(sys.executable).parent / "ct-infer"), "run", str(images), str(bundle),
+    cmd = [console_script("ct-infer"), "run", str(images), str(bundle),
            "-o", str(out), "-d", str(md_json), "--detection-threshold", str(SEED_THRESHOLD),
            "--threshold", str(SEED_MERGE_THRESHOLD), "--top-k", "1000",
            "--classifier-name", "bench", "--overwrite"]  # fmt: skip

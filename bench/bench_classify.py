@@ -43,8 +43,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchpage import md_test_images
-from megadetector_env import STUBS, compile_bytecode, md_python
+from benchpage import console_script, md_test_images
+from megadetector_env import compile_bytecode, md_env, md_python
 
 ROOT = Path(__file__).resolve().parents[1]
 MD_DIR = md_test_images()
@@ -117,7 +117,7 @@ class Run:
 
 
 def timed(cmd: list[str]) -> tuple[Run, str]:
-    env = {**os.environ, "PYTHONPATH": str(STUBS), "COLUMNS": "200"}
+    env = md_env(COLUMNS="200")
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -132,7 +132,7 @@ def timed(cmd: list[str]) -> tuple[Run, str]:
 
 def run_ours(bundle: Path, folder: Path, out: Path, flags: list[str]) -> Run:
     out.unlink(missing_ok=True)
-    cmd = [str(Path(sys.executable).parent / "ct-infer"), "classify", str(bundle), str(folder),
+    cmd = [console_script("ct-infer"), "classify", str(bundle), str(folder),
            str(out), "--overwrite", *flags]  # fmt: skip
     run, stdout = timed(cmd)
     run.steady = float(stdout.split("classified (")[1].split("/s")[0])

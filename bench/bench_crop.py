@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchpage import Figure, Section, md_test_images, save
-from megadetector_env import STUBS, compile_bytecode, md_python
+from benchpage import Figure, Section, console_script, md_test_images, save
+from megadetector_env import compile_bytecode, md_env, md_python
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +82,7 @@ def make_sets(repeat: int) -> dict[str, tuple[Path, Path]]:
 def commands(images: Path, md_json: Path, outs: dict[str, Path]) -> dict[str, list[str]]:
     def ct(out: Path) -> list[str]:
         return [
-            str(Path(sys.executable).parent / "ct-crop"),
+            console_script("ct-crop"),
             "crop",
             str(out),
             "-i",
@@ -120,7 +120,7 @@ def timed(cmd: list[str], out: Path) -> tuple[float, float]:
     """Wall-clock and CPU seconds (user + system, all processes) of one whole run."""
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(out.parent / (out.name + "-log"), ignore_errors=True)
-    env = {**os.environ, "PYTHONPATH": str(STUBS)}
+    env = md_env()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)

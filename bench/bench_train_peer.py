@@ -77,8 +77,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench_classify import MD_DIR, timed
-from benchpage import Figure, Section, save
-from megadetector_env import STUBS, compile_bytecode, md_python
+from benchpage import Figure, Section, console_script, save
+from megadetector_env import compile_bytecode, md_env, md_python
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCATIONS = 10
@@ -153,7 +153,7 @@ def make_dataset(root: Path, count: int) -> dict[str, int]:
     frame = pd.DataFrame(rows)
     write_classification_ds(frame, root / "classification_ds.csv")
     write_label_index(sorted(frame["label"].unique()), root / "label_index.json")
-    ct_splits = Path(sys.executable).parent / "ct-splits"
+    ct_splits = console_script("ct-splits")
     subprocess.run(
         [str(ct_splits), "split", str(root), "--seed", "0"], check=True, capture_output=True
     )
@@ -315,7 +315,7 @@ def run_ours(data: Path, model: str, args: argparse.Namespace, seed: int, run_di
     run_dir.mkdir(parents=True)
     config = run_dir / "config.yml"
     config.write_text(yaml.safe_dump(ct_train_config(data, model, args, seed)))
-    ct_train = Path(sys.executable).parent / "ct-train"
+    ct_train = console_script("ct-train")
     run, _ = timed([str(ct_train), "train", str(config), "--no-resume"])
     final = json.loads((run_dir / "final_metrics.json").read_text())["splits"]
     counts = {split: int(m["count"]) for split, m in final.items()}
@@ -345,7 +345,7 @@ def parameter_counts(model: str, labels: int) -> tuple[int, int]:
         "m = build_model(sys.argv[1], int(sys.argv[2]), False, False); "
         "print(sum(p.numel() for p in m.parameters()))"
     )
-    env = {**os.environ, "PYTHONPATH": str(STUBS)}
+    env = md_env()
     done = subprocess.run(
         [str(md_python()), "-c", code, model, str(labels)],
         check=True,
@@ -383,6 +383,11 @@ def main() -> None:
     parser.add_argument(
         "--full", action="store_true", help="Seeds 0 and 1 (unless --seeds): the run-to-run spread."
     )
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="On the GPU (both tools pick CUDA when there is one): the page's GPU table.",
+    )
     args = parser.parse_args()
     if args.crops < 300:
         parser.error("--crops must be >= 300 (10 locations of the 30 crops)")
@@ -399,6 +404,8 @@ def main() -> None:
         if args.workers is not None
         else {SEED_REF: None, f"train_classifier --num-workers {ours_workers}": ours_workers}
     )
+    if ours_workers == 8 and args.workers is None:  # the seed's count already: one run
+        references = {SEED_REF: None}
 
     rows: dict[str, dict[str, list[Result]]] = {}
     checks: list[str] = []
@@ -548,12 +555,16 @@ def write_results(
         "split, so the accuracy compares the two tools' learning, not generalisation.",
     ]
     print("\n".join(lines))
+    import torch
+
+    gpu = args.gpu and torch.cuda.is_available()
     save(
         Section(
-            "train_peer",
+            "train_peer_gpu" if args.gpu else "train_peer",
             "Training against MegaDetector's train_classifier.py",
             figures,
             "\n".join(lines),
+            **({"device": torch.cuda.get_device_name(0), "gpu": True} if gpu else {}),
         )
     )
 

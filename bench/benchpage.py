@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
+import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,16 +24,28 @@ FIXTURE_MD_TEST = ROOT / "tests" / "data" / "md-test-images"
 
 
 def md_test_images() -> Path:
-    """The real-photo set benchmarks run on: the full 31 photos in ``../shared`` (beside a
-    developer's or CI's checkout) or, where that is missing, the tests' 13 downscaled photos
-    (said on stdout: figures from it are not comparable with the page's)."""
-    if (SHARED_MD_TEST / "md_output_v5a.json").is_file():
-        return SHARED_MD_TEST
+    """The real-photo set benchmarks run on: ``$CAMTRAP_MD_TEST_IMAGES`` (a copy carried to
+    another machine), the full 31 photos in ``../shared`` (beside a developer's or CI's
+    checkout) or, where both are missing, the tests' 13 downscaled photos (said on stdout:
+    figures from it are not comparable with the page's)."""
+    for folder in (os.environ.get("CAMTRAP_MD_TEST_IMAGES"), SHARED_MD_TEST):
+        if folder and (Path(folder) / "md_output_v5a.json").is_file():
+            return Path(folder)
     print(
         f"note: {SHARED_MD_TEST} not found; benchmarking on the tests' 13 downscaled photos "
         f"({FIXTURE_MD_TEST}), so the figures are not comparable with docs/benchmarks.md"
     )
     return FIXTURE_MD_TEST
+
+
+def console_script(name: str) -> str:
+    """The ``ct-*`` command beside this interpreter (its venv), else the one on ``PATH`` (the
+    packages installed with ``pip --target``, as on the GPU machine)."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if found is None:
+        raise SystemExit(f"{name} is not installed beside {sys.executable} nor on PATH")
+    return found
 
 
 @dataclass

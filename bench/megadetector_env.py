@@ -14,6 +14,7 @@ benchmarks never make; that one import is stubbed (``PYTHONPATH`` = :data:`STUBS
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib import metadata
@@ -37,10 +38,12 @@ def _pinned(dist: str) -> str:
 
 
 def md_python() -> Path:
-    """The venv's interpreter, made on first use (from the uv cache: seconds when warm)."""
-    python = VENV / "bin" / "python"
+    """The venv's interpreter, made on first use (from the uv cache: seconds when warm), or
+    ``$CAMTRAP_BENCH_MD_PYTHON``: an interpreter that already has megadetector (the GPU
+    machine, which reaches no package registry, gets it as wheels beside its own torch)."""
+    python = Path(os.environ.get("CAMTRAP_BENCH_MD_PYTHON") or VENV / "bin" / "python")
     marker = VENV / f".camtrap-bench-{VERSION}"
-    if not marker.exists():
+    if "CAMTRAP_BENCH_MD_PYTHON" not in os.environ and not marker.exists():
         if not python.exists():
             subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(VENV)], check=True)
         pip = ["uv", "pip", "install", "-q", "--python", str(python)]
@@ -56,10 +59,18 @@ def md_python() -> Path:
     return python
 
 
+def md_env(**extra: str) -> dict[str, str]:
+    """This process's environment with the import stubs first on ``PYTHONPATH``."""
+    path = os.pathsep.join(filter(None, [str(STUBS), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
 def compile_bytecode(python: Path, *folders: Path) -> None:
     """Write .pyc files as an ordinary install does (this machine sets
     PYTHONDONTWRITEBYTECODE, which would make every run recompile every imported module:
     unfair to the tool that imports more). Done for both tools alike."""
+    if "CAMTRAP_BENCH_MD_PYTHON" in os.environ:  # an installed interpreter: compiled already
+        return
     site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True,
