@@ -181,6 +181,49 @@ def model_step(bundle: Path, batch: int = 32, batches: int = 6) -> float:
     return batch / statistics.median(times)
 
 
+def loader_alone(bundle: Path, folder: Path, workers: int, batch: int, pin: bool) -> float:
+    """Crops/s of ct-infer's decoding alone (its dataset and loader, no network), after the
+    first batch: the data side's ceiling."""
+    from ct_infer.bundle import load_bundle
+    from ct_infer.data import CropFilesDataset, iterate_batches, list_image_files
+
+    prep = load_bundle(bundle).meta.preprocessing
+    dataset = CropFilesDataset(folder, list_image_files(folder), prep)
+    seen, start = 0, 0.0
+    for i, b in enumerate(iterate_batches(dataset, batch_size=batch, workers=workers,
+                                          pin_memory=pin)):  # fmt: skip
+        if i == 0:
+            start = time.perf_counter()
+        else:
+            seen += len(b.indices)
+    return seen / (time.perf_counter() - start)
+
+
+def gpu_model_alone(bundle: Path, batch: int = 256, batches: int = 20) -> float:
+    """Crops/s of the network alone on CUDA in the precision ``auto`` picks (channels-last,
+    random input, CUDA-synchronized): the model side's ceiling."""
+    import torch
+
+    from ct_infer.backbones import model_from_bundle
+    from ct_infer.bundle import load_bundle
+    from ct_infer.precision import resolve_precision
+
+    b = load_bundle(bundle)
+    model = model_from_bundle(b).eval().cuda().to(memory_format=torch.channels_last)
+    dtype = resolve_precision("auto", "cuda").dtype()
+    size = b.meta.preprocessing.input_size
+    x = torch.randn(batch, 3, size, size, device="cuda").to(memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.autocast("cuda", dtype=dtype, enabled=dtype is not None):
+        for _ in range(3):
+            model(x)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(batches):
+            model(x)
+        torch.cuda.synchronize()
+    return batch * batches / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -212,6 +255,7 @@ def main() -> None:
         count = args.crops or 2_000
     compile_bytecode(md_python())
     compile_bytecode(Path(sys.executable), *(ROOT / "packages").glob("*/src"))
+    from ct_infer.data import default_workers
     from ct_infer.precision import resolve_precision
 
     ran = resolve_precision("auto", "cuda" if args.gpu else "cpu").describe()
@@ -244,7 +288,10 @@ def main() -> None:
                     r = runs[key][-1]
                     print(f"{backbone} {key}: {r.wall:.1f} s wall, {r.cpu:.1f} CPU s, load "
                           f"{r.load:.1f}", flush=True)  # fmt: skip
-            ceiling = None if args.gpu else model_step(bundle)
+            ceiling = gpu_model_alone(bundle) if args.gpu else model_step(bundle)
+            workers = int(ours_flags[ours_flags.index("--workers") + 1]) if args.gpu else None
+            decode = loader_alone(bundle, folder, workers or default_workers(),
+                                  256 if args.gpu else 32, pin=args.gpu)  # fmt: skip
             wall = {k: statistics.median(r.wall for r in v) for k, v in runs.items()}
             cpus = {k: statistics.median(r.cpu for r in v) for k, v in runs.items()}
             for key, rs in runs.items():
@@ -263,7 +310,7 @@ def main() -> None:
                     f"top-1 agreement {agree:.1%}; largest probability difference {diff:.3f}"
                 )
             steady = statistics.median(r.steady or 0 for r in runs["ct-infer classify"])
-            figures_in.append((backbone, wall, steady, ceiling, cpus))
+            figures_in.append((backbone, wall, steady, ceiling, cpus, decode))
             write_results(args, count, size, ran, md_flags, table, checks, figures_in)
 
 
@@ -275,7 +322,7 @@ def write_results(
     md_flags: dict[str, list[str]],
     table: list[str],
     checks: list[str],
-    figures_in: list[tuple[str, dict[str, float], float, float | None, dict[str, float]]],
+    figures_in: list[tuple[str, dict[str, float], float, float, dict[str, float], float]],
 ) -> None:
     """Print the table and save the page section (after every backbone, so a run cut short
     keeps what it measured)."""
@@ -289,13 +336,16 @@ def write_results(
         "",
         *table,
         "",
-        "ct-infer steady state (its own count over the classify loop) and the model's "
-        "forward pass alone (fp32, batch 32), the ceiling for both:",
+        "ct-infer steady state (its own count over the classify loop), and the two ceilings: "
+        "the model's forward pass alone ("
+        + ("CUDA, the precision auto picks, batch 256" if args.gpu else "fp32, batch 32")
+        + ", random input) and ct-infer's decoding alone (its loader with the same workers, "
+        "no network):",
         "",
         *[
-            f"- {b}: ct-infer steady {s:.1f} crops/s"
-            + (f"; forward pass alone {c:.1f} crops/s" if c else "")
-            for b, _w, s, c, _cpu in figures_in
+            f"- {b}: ct-infer steady {s:.1f} crops/s; forward pass alone {c:.1f} crops/s; "
+            f"decoding alone {d:.1f} crops/s"
+            for b, _w, s, c, _cpu, d in figures_in
         ],
         "",
         "Same work: " + "; ".join(checks) + ". Differences come from ct-infer's JPEG draft "
@@ -305,7 +355,7 @@ def write_results(
     from benchpage import Figure, Section, save
 
     figures = []
-    for b, wall, _s, _c, cpus in figures_in:
+    for b, wall, _s, _c, cpus, _d in figures_in:
         ours_rate = count / wall["ct-infer classify"]
         seed = md_flags["(b) seed flags"]
         figures.append(
@@ -344,7 +394,7 @@ def write_results(
     if args.gpu:
         figures += [
             Figure(f"classify {b} @{size}, steady state", s, "crops/s", bound=1500)
-            for b, _w, s, _c, _cpu in figures_in
+            for b, _w, s, _c, _cpu, _d in figures_in
         ]
     device = (
         torch.cuda.get_device_name(0)

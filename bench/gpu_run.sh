@@ -21,12 +21,12 @@ python3 -c "import torch, timm, typer, ct_infer.cli, ct_train.cli, megadetector.
 status=0
 case "${1:-classify}" in
   classify)
-    timeout 150 python3 bench/gpu_paths.py 2>&1 | tee "$OUT/gpu_paths.log" || status=1
+    timeout 240 python3 bench/gpu_paths.py 2>&1 | tee "$OUT/gpu_paths.log" || status=1
     timeout 330 python3 bench/bench_classify.py --gpu --crops "${CROPS:-10000}" 2>&1 | tee "$OUT/classify_gpu.log" || status=1
     ;;
   train)
     timeout 330 python3 bench/bench_train_peer.py --gpu --crops 2000 --epochs 2 --models resnet18 efficientnet-b0 2>&1 | tee "$OUT/train_peer_gpu.log" || status=1
     ;;
 esac
-cp bench/out/results/*gpu*.json bench/out/gpu_paths.json "$OUT/" 2>/dev/null
+cp bench/out/results/*gpu*.json "$OUT/" 2>/dev/null
 exit $status
