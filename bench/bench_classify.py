@@ -241,21 +241,24 @@ def main() -> None:
         "--backbones", nargs="+", default=None, help="Backbones (default resnet18 efficientnet-b0)."
     )
     args = parser.parse_args()
+    from ct_infer.data import default_workers
+
     if args.gpu:
         backbones, size = args.backbones or ["efficientnet-b3"], 300
-        ours_flags = ["--batch-size", "256", "--workers", str(min(16, os.cpu_count() or 1)),
+        workers, batch = min(16, os.cpu_count() or 1), 256
+        ours_flags = ["--batch-size", str(batch), "--workers", str(workers),
                       "--precision", "auto", "--device", "cuda"]  # fmt: skip
         md_flags = {"(a) defaults": [*MD_DEFAULTS, "--device", "0"],
                     "(b) seed flags": [*MD_SEED, "--device", "0"]}  # fmt: skip
         count = args.crops or 20_000
     else:
         backbones, size = args.backbones or ["resnet18", "efficientnet-b0"], 224
+        workers, batch = default_workers(), 32  # ct-infer's defaults on the CPU
         ours_flags = []  # its defaults: --precision auto, workers = CPU count, batch 32
         md_flags = {"(a) defaults": MD_DEFAULTS, "(b) seed flags": MD_SEED}
         count = args.crops or 2_000
     compile_bytecode(md_python())
     compile_bytecode(Path(sys.executable), *(ROOT / "packages").glob("*/src"))
-    from ct_infer.data import default_workers
     from ct_infer.precision import resolve_precision
 
     ran = resolve_precision("auto", "cuda" if args.gpu else "cpu").describe()
@@ -289,9 +292,7 @@ def main() -> None:
                     print(f"{backbone} {key}: {r.wall:.1f} s wall, {r.cpu:.1f} CPU s, load "
                           f"{r.load:.1f}", flush=True)  # fmt: skip
             ceiling = gpu_model_alone(bundle) if args.gpu else model_step(bundle)
-            workers = int(ours_flags[ours_flags.index("--workers") + 1]) if args.gpu else None
-            decode = loader_alone(bundle, folder, workers or default_workers(),
-                                  256 if args.gpu else 32, pin=args.gpu)  # fmt: skip
+            decode = loader_alone(bundle, folder, workers, batch, pin=args.gpu)
             wall = {k: statistics.median(r.wall for r in v) for k, v in runs.items()}
             cpus = {k: statistics.median(r.cpu for r in v) for k, v in runs.items()}
             for key, rs in runs.items():

@@ -396,6 +396,8 @@ def main() -> None:
     compile_bytecode(Path(sys.executable), *(ROOT / "packages").glob("*/src"))
     import torch
 
+    if args.gpu and not torch.cuda.is_available():
+        raise SystemExit("--gpu: no CUDA device here")
     from ct_train.data import default_workers
 
     ours_workers = default_workers(args.workers)
@@ -557,14 +559,13 @@ def write_results(
     print("\n".join(lines))
     import torch
 
-    gpu = args.gpu and torch.cuda.is_available()
     save(
         Section(
             "train_peer_gpu" if args.gpu else "train_peer",
             "Training against MegaDetector's train_classifier.py",
             figures,
             "\n".join(lines),
-            **({"device": torch.cuda.get_device_name(0), "gpu": True} if gpu else {}),
+            **({"device": torch.cuda.get_device_name(0), "gpu": True} if args.gpu else {}),
         )
     )
 

@@ -53,14 +53,13 @@ TRAIN: dict[str, dict[str, object]] = {
 PATHS = [*(f"classify {name}" for name in CLASSIFY), *TRAIN]
 
 
-def run(cmd: list[str]) -> tuple[bool, float, str]:
-    """(succeeded, wall seconds, the output's tail)."""
+def run(cmd: list[str]) -> tuple[bool, float]:
+    """(succeeded, wall seconds); a failure prints the command and its output's tail."""
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
-    tail = (done.stdout + done.stderr)[-1500:]
     if done.returncode != 0:
-        print(f"FAILED: {' '.join(cmd)}\n{tail}", flush=True)
-    return done.returncode == 0, time.perf_counter() - start, tail
+        print(f"FAILED: {' '.join(cmd)}\n{(done.stdout + done.stderr)[-1500:]}", flush=True)
+    return done.returncode == 0, time.perf_counter() - start
 
 
 def save_section(rows: list[Row], device: str, measured: str | None = None) -> None:
@@ -100,7 +99,7 @@ def inference(tmp: Path, crops: int, done: list[Row], device: str) -> None:
     reference = tmp / "cpu.csv"
     for i, (name, flags) in enumerate(CLASSIFY.items()):
         out = reference if i == 0 else tmp / f"cuda{i}.csv"
-        ok, wall, _ = run([console_script("ct-infer"), "classify", str(bundle), str(folder),
+        ok, wall = run([console_script("ct-infer"), "classify", str(bundle), str(folder),
                            str(out), "--overwrite", "--batch-size", "128", *flags])  # fmt: skip
         row: dict[str, object] = {"path": f"classify {name}", "ok": ok, "wall_s": round(wall, 1)}
         if ok and i:
@@ -126,7 +125,7 @@ def training(tmp: Path, done: list[Row], device: str) -> None:
         run_dir = tmp / f"run{i}"
         run_dir.mkdir()
         (run_dir / "config.yml").write_text(yaml.safe_dump(cfg))
-        ok, wall, _ = run([console_script("ct-train"), "train", str(run_dir / "config.yml"),
+        ok, wall = run([console_script("ct-train"), "train", str(run_dir / "config.yml"),
                            "--no-resume"])  # fmt: skip
         row: dict[str, object] = {"path": name, "ok": ok, "wall_s": round(wall, 1)}
         if ok:

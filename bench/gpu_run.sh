@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU benchmarks and CUDA code-path checks, as one command for a lent GPU machine that
-# reaches no package registry (see docs/benchmarks.md, "GPU"). Beside the checkout, in
+# reaches no package registry (docs/install.md, "On a GPU machine"). Beside the checkout, in
 # .whl/: this project's wheels (`uv build --all-packages --wheel -o .whl`), the few packages
 # the machine's image lacks (cattrs, msgspec, python-dotenv, efficientnet-pytorch,
 # megadetector==10.0.28, jsonpickle) as cp312 wheels, and a copy of md-test-images.
